@@ -1,0 +1,246 @@
+/*
+ * nc_simd.h: the one vector abstraction every kernel template is written in.
+ *
+ * A kernel family csrc/kernels/<family>.inc is compiled once per
+ * (ISA, dtype); the generated stub defines
+ *     NC_ISA   NC_GENERIC | NC_AVX2 | NC_AVX512
+ *     NC_DTYPE 32 | 64
+ * and includes this header, then the template.  The template sees:
+ *     real            float or double
+ *     vreal, VLEN     the SIMD register and its lane count (1 in generic)
+ *     vmask           a lane predicate (from vcmp_*), used by vselect
+ *     NC_KERNEL(op)   this (ISA, dtype)'s symbol for op: nck_op_avx2_f32
+ *     NC_PUBLIC(op)   the public symbol: nc_op_f32
+ *     NC_DISPATCH     calls the variant of the active ISA (generic TU only)
+ * The generic instantiation is the portable reference: VLEN = 1 and every
+ * vector op is the plain scalar expression, so the same template body is
+ * the reference kernel and the SIMD kernel.
+ *
+ * Tails: vload_tail / vstore_tail handle the last n < VLEN lanes with masked
+ * loads and stores, so that every element goes through the same vector code
+ * (same rounding) wherever a thread's chunk boundary falls.
+ */
+#ifndef NC_SIMD_H
+#define NC_SIMD_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#include "neurocore/nc.h"
+#include "nc_internal.h"
+
+/* ISA levels for the preprocessor (the enum nc_isa is invisible to #if). */
+#define NC_GENERIC 0
+#define NC_AVX2 1
+#define NC_AVX512 2
+
+#if !defined(NC_ISA) || !defined(NC_DTYPE)
+#error "define NC_ISA and NC_DTYPE before including nc_simd.h"
+#endif
+
+/* ---- names -------------------------------------------------------------- */
+#define NC_CAT2_(a, b) a##b
+#define NC_CAT2(a, b) NC_CAT2_(a, b)
+#define NC_CAT4_(a, b, c, d) a##b##c##d
+#define NC_CAT4(a, b, c, d) NC_CAT4_(a, b, c, d)
+
+#if NC_DTYPE == 32
+typedef float real;
+#define NC_SFX f32
+#define NC_REAL_EPS 1.1920928955078125e-07
+#elif NC_DTYPE == 64
+typedef double real;
+#define NC_SFX f64
+#define NC_REAL_EPS 2.220446049250313e-16
+#else
+#error "NC_DTYPE must be 32 or 64"
+#endif
+
+#if NC_ISA == NC_GENERIC
+#define NC_ISA_SFX generic
+#elif NC_ISA == NC_AVX2
+#define NC_ISA_SFX avx2
+#elif NC_ISA == NC_AVX512
+#define NC_ISA_SFX avx512
+#endif
+
+#define NC_VARIANT(op, isa) NC_CAT4(nck_, op, NC_CAT2(_, isa), NC_CAT2(_, NC_SFX))
+#define NC_KERNEL(op) NC_VARIANT(op, NC_ISA_SFX)
+#define NC_PUBLIC(op) NC_CAT4(nc_, op, _, NC_SFX)
+
+/* Declares the three ISA variants of op with the given return type and
+ * parameter list; the generic TU uses it before NC_DISPATCH. */
+#define NC_DECLARE_VARIANTS(ret, op, params) \
+    ret NC_VARIANT(op, generic) params;      \
+    ret NC_VARIANT(op, avx2) params;         \
+    ret NC_VARIANT(op, avx512) params;
+
+#ifdef NC_HAVE_X86
+#define NC_DISPATCH(op, args)                                   \
+    do {                                                        \
+        switch (nc_isa_active()) {                              \
+        case NC_ISA_AVX512: NC_VARIANT(op, avx512) args; break; \
+        case NC_ISA_AVX2: NC_VARIANT(op, avx2) args; break;     \
+        default: NC_VARIANT(op, generic) args; break;           \
+        }                                                       \
+    } while (0)
+#define NC_DISPATCH_RETURN(op, args)                              \
+    do {                                                          \
+        switch (nc_isa_active()) {                                \
+        case NC_ISA_AVX512: return NC_VARIANT(op, avx512) args;   \
+        case NC_ISA_AVX2: return NC_VARIANT(op, avx2) args;       \
+        default: return NC_VARIANT(op, generic) args;             \
+        }                                                         \
+    } while (0)
+#else
+#define NC_DISPATCH(op, args) NC_VARIANT(op, generic) args
+#define NC_DISPATCH_RETURN(op, args) return NC_VARIANT(op, generic) args
+#endif
+
+/* ---- vectors ------------------------------------------------------------ */
+#if NC_ISA == NC_GENERIC
+/* The reference: one lane, plain C. */
+#define VLEN 1
+typedef real vreal;
+typedef int vmask;
+static inline vreal vzero(void) { return (real)0; }
+static inline vreal vset1(real x) { return x; }
+static inline vreal vload(const real *p) { return *p; }
+static inline void vstore(real *p, vreal v) { *p = v; }
+static inline vreal vload_tail(const real *p, nc_int n) { return n > 0 ? *p : (real)0; }
+static inline void vstore_tail(real *p, vreal v, nc_int n) { if (n > 0) *p = v; }
+static inline vreal vadd(vreal a, vreal b) { return a + b; }
+static inline vreal vsub(vreal a, vreal b) { return a - b; }
+static inline vreal vmul(vreal a, vreal b) { return a * b; }
+static inline vreal vdiv(vreal a, vreal b) { return a / b; }
+static inline vreal vfma(vreal a, vreal b, vreal c) { return a * b + c; }
+static inline vreal vfnma(vreal a, vreal b, vreal c) { return c - a * b; }
+/* max/min return b when a is NaN, like the x86 instructions. */
+static inline vreal vmax(vreal a, vreal b) { return a > b ? a : b; }
+static inline vreal vmin(vreal a, vreal b) { return a < b ? a : b; }
+static inline vreal vsqrt(vreal a) { return sizeof(real) == 4 ? (real)sqrtf((float)a) : (real)sqrt((double)a); }
+static inline vreal vabs(vreal a) { return sizeof(real) == 4 ? (real)fabsf((float)a) : (real)fabs((double)a); }
+static inline vreal vneg(vreal a) { return -a; }
+static inline vmask vcmp_gt(vreal a, vreal b) { return a > b; }
+static inline vmask vcmp_lt(vreal a, vreal b) { return a < b; }
+static inline vmask vcmp_ge(vreal a, vreal b) { return a >= b; }
+static inline vreal vselect(vmask m, vreal a, vreal b) { return m ? a : b; }
+static inline real vhsum(vreal a) { return a; }
+static inline real vhmax(vreal a) { return a; }
+
+#elif NC_ISA == NC_AVX2
+#include <immintrin.h>
+#if NC_DTYPE == 32
+#define VLEN 8
+typedef __m256 vreal;
+typedef __m256 vmask;
+#define NC_V(op) _mm256_##op##_ps
+static inline __m256i nc_tail_mask_(nc_int n)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+static inline vreal vload_tail(const real *p, nc_int n) { return _mm256_maskload_ps(p, nc_tail_mask_(n)); }
+static inline void vstore_tail(real *p, vreal v, nc_int n) { _mm256_maskstore_ps(p, nc_tail_mask_(n), v); }
+static inline vreal vabs(vreal a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
+static inline vreal vneg(vreal a) { return _mm256_xor_ps(_mm256_set1_ps(-0.0f), a); }
+static inline real vhsum(vreal a)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+static inline real vhmax(vreal a)
+{
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+#else
+#define VLEN 4
+typedef __m256d vreal;
+typedef __m256d vmask;
+#define NC_V(op) _mm256_##op##_pd
+static inline __m256i nc_tail_mask_(nc_int n)
+{
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x((long long)n), _mm256_setr_epi64x(0, 1, 2, 3));
+}
+static inline vreal vload_tail(const real *p, nc_int n) { return _mm256_maskload_pd(p, nc_tail_mask_(n)); }
+static inline void vstore_tail(real *p, vreal v, nc_int n) { _mm256_maskstore_pd(p, nc_tail_mask_(n), v); }
+static inline vreal vabs(vreal a) { return _mm256_andnot_pd(_mm256_set1_pd(-0.0), a); }
+static inline vreal vneg(vreal a) { return _mm256_xor_pd(_mm256_set1_pd(-0.0), a); }
+static inline real vhsum(vreal a)
+{
+    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(a), _mm256_extractf128_pd(a, 1));
+    s = _mm_add_sd(s, _mm_unpackhi_pd(s, s));
+    return _mm_cvtsd_f64(s);
+}
+static inline real vhmax(vreal a)
+{
+    __m128d s = _mm_max_pd(_mm256_castpd256_pd128(a), _mm256_extractf128_pd(a, 1));
+    s = _mm_max_sd(s, _mm_unpackhi_pd(s, s));
+    return _mm_cvtsd_f64(s);
+}
+#endif
+static inline vreal vzero(void) { return NC_V(setzero)(); }
+static inline vreal vset1(real x) { return NC_V(set1)(x); }
+static inline vreal vload(const real *p) { return NC_V(loadu)(p); }
+static inline void vstore(real *p, vreal v) { NC_V(storeu)(p, v); }
+static inline vreal vadd(vreal a, vreal b) { return NC_V(add)(a, b); }
+static inline vreal vsub(vreal a, vreal b) { return NC_V(sub)(a, b); }
+static inline vreal vmul(vreal a, vreal b) { return NC_V(mul)(a, b); }
+static inline vreal vdiv(vreal a, vreal b) { return NC_V(div)(a, b); }
+static inline vreal vfma(vreal a, vreal b, vreal c) { return NC_V(fmadd)(a, b, c); }
+static inline vreal vfnma(vreal a, vreal b, vreal c) { return NC_V(fnmadd)(a, b, c); }
+static inline vreal vmax(vreal a, vreal b) { return NC_V(max)(a, b); }
+static inline vreal vmin(vreal a, vreal b) { return NC_V(min)(a, b); }
+static inline vreal vsqrt(vreal a) { return NC_V(sqrt)(a); }
+static inline vmask vcmp_gt(vreal a, vreal b) { return NC_V(cmp)(a, b, _CMP_GT_OQ); }
+static inline vmask vcmp_lt(vreal a, vreal b) { return NC_V(cmp)(a, b, _CMP_LT_OQ); }
+static inline vmask vcmp_ge(vreal a, vreal b) { return NC_V(cmp)(a, b, _CMP_GE_OQ); }
+static inline vreal vselect(vmask m, vreal a, vreal b) { return NC_V(blendv)(b, a, m); }
+
+#elif NC_ISA == NC_AVX512
+#include <immintrin.h>
+#if NC_DTYPE == 32
+#define VLEN 16
+typedef __m512 vreal;
+typedef __mmask16 vmask;
+#define NC_V(op) _mm512_##op##_ps
+static inline __mmask16 nc_tail_mask_(nc_int n) { return (__mmask16)((1u << n) - 1u); }
+#else
+#define VLEN 8
+typedef __m512d vreal;
+typedef __mmask8 vmask;
+#define NC_V(op) _mm512_##op##_pd
+static inline __mmask8 nc_tail_mask_(nc_int n) { return (__mmask8)((1u << n) - 1u); }
+#endif
+static inline vreal vzero(void) { return NC_V(setzero)(); }
+static inline vreal vset1(real x) { return NC_V(set1)(x); }
+static inline vreal vload(const real *p) { return NC_V(loadu)(p); }
+static inline void vstore(real *p, vreal v) { NC_V(storeu)(p, v); }
+static inline vreal vload_tail(const real *p, nc_int n) { return NC_V(maskz_loadu)(nc_tail_mask_(n), p); }
+static inline void vstore_tail(real *p, vreal v, nc_int n) { NC_V(mask_storeu)(p, nc_tail_mask_(n), v); }
+static inline vreal vadd(vreal a, vreal b) { return NC_V(add)(a, b); }
+static inline vreal vsub(vreal a, vreal b) { return NC_V(sub)(a, b); }
+static inline vreal vmul(vreal a, vreal b) { return NC_V(mul)(a, b); }
+static inline vreal vdiv(vreal a, vreal b) { return NC_V(div)(a, b); }
+static inline vreal vfma(vreal a, vreal b, vreal c) { return NC_V(fmadd)(a, b, c); }
+static inline vreal vfnma(vreal a, vreal b, vreal c) { return NC_V(fnmadd)(a, b, c); }
+static inline vreal vmax(vreal a, vreal b) { return NC_V(max)(a, b); }
+static inline vreal vmin(vreal a, vreal b) { return NC_V(min)(a, b); }
+static inline vreal vsqrt(vreal a) { return NC_V(sqrt)(a); }
+static inline vreal vabs(vreal a) { return NC_V(abs)(a); }
+static inline vreal vneg(vreal a) { return NC_V(xor)(a, NC_V(set1)(-0.0)); }
+static inline vmask vcmp_gt(vreal a, vreal b) { return NC_V(cmp_mask)(a, b, _CMP_GT_OQ); }
+static inline vmask vcmp_lt(vreal a, vreal b) { return NC_V(cmp_mask)(a, b, _CMP_LT_OQ); }
+static inline vmask vcmp_ge(vreal a, vreal b) { return NC_V(cmp_mask)(a, b, _CMP_GE_OQ); }
+static inline vreal vselect(vmask m, vreal a, vreal b) { return NC_V(mask_blend)(m, b, a); }
+static inline real vhsum(vreal a) { return NC_V(reduce_add)(a); }
+static inline real vhmax(vreal a) { return NC_V(reduce_max)(a); }
+#endif
+
+#include "nc_simd_math.h"
+
+#endif /* NC_SIMD_H */

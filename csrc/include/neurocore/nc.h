@@ -1,0 +1,109 @@
+/*
+ * neurocore: the public C API of the kernel library.
+ *
+ * Conventions (BLAS-like):
+ *   - every kernel exists as nc_<op>_f32 and nc_<op>_f64, generated from one
+ *     template (csrc/kernels/<family>.inc);
+ *   - sizes first, then scalars, then const inputs, outputs last; matrices
+ *     are row-major with an explicit leading dimension (elements per row);
+ *   - n == 0 (or any zero size) returns at once; no kernel allocates unless
+ *     its comment says so (a documented workspace), no global scratch, so
+ *     every kernel is reentrant and may run from several threads at once;
+ *   - results are bitwise identical for any thread count.
+ */
+#ifndef NEUROCORE_NC_H
+#define NEUROCORE_NC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef ptrdiff_t nc_int;
+
+/* ------------------------------------------------------------------------
+ * Runtime: ISA dispatch and threads (csrc/core/dispatch.c)
+ * ------------------------------------------------------------------------ */
+enum nc_isa { NC_ISA_GENERIC = 0, NC_ISA_AVX2 = 1, NC_ISA_AVX512 = 2 };
+
+/* Detects the CPU once and applies NEUROCORE_ISA.  Returns 0, or 1 when the
+ * requested ISA was above what the CPU supports (the best one is used), or
+ * 2 when NEUROCORE_ISA held an unknown name (ignored). */
+int nc_init(void);
+int nc_isa_supported(void);          /* best ISA this CPU (and OS) can run */
+int nc_isa_active(void);             /* ISA used by the kernels now        */
+int nc_set_isa(int isa);             /* clamps to supported; returns it    */
+const char *nc_isa_name(int isa);
+void nc_set_num_threads(int n);      /* n >= 1                             */
+int nc_get_num_threads(void);
+
+/* Activation selector shared by the activation kernels and the fused GEMM
+ * epilogue.  `slope` arguments apply to NC_ACT_LEAKY_RELU only. */
+enum nc_activation {
+    NC_ACT_IDENTITY = 0,
+    NC_ACT_RELU = 1,
+    NC_ACT_LEAKY_RELU = 2,
+    NC_ACT_GELU = 3,        /* exact: x * Phi(x) with erf                   */
+    NC_ACT_GELU_TANH = 4,   /* 0.5 x (1 + tanh(sqrt(2/pi)(x + 0.044715x^3))) */
+    NC_ACT_SIGMOID = 5,
+    NC_ACT_TANH = 6
+};
+
+#define NC_DECLARE_BOTH(decl) decl(float, f32) decl(double, f64)
+
+/* ------------------------------------------------------------------------
+ * Hadamard family (csrc/kernels/elementwise.inc): flat arrays of n elements
+ * ------------------------------------------------------------------------ */
+#define NC_ELEMENTWISE_API(T, S)                                              \
+    void nc_add_##S(nc_int n, const T *a, const T *b, T *out);               \
+    void nc_sub_##S(nc_int n, const T *a, const T *b, T *out);               \
+    void nc_mul_##S(nc_int n, const T *a, const T *b, T *out);               \
+    void nc_div_##S(nc_int n, const T *a, const T *b, T *out);               \
+    /* out = alpha * x */                                                     \
+    void nc_scale_##S(nc_int n, T alpha, const T *x, T *out);                \
+    /* y += alpha * x */                                                      \
+    void nc_axpy_##S(nc_int n, T alpha, const T *x, T *y);                   \
+    /* out = a * b + c */                                                     \
+    void nc_fma_##S(nc_int n, const T *a, const T *b, const T *c, T *out);   \
+    /* out[j] = beta * out[j] + sum_i x[i, j], x of shape (m, n): the bias    \
+     * gradient.  Each column is summed in row order whatever the threads. */ \
+    void nc_sum_rows_##S(nc_int m, nc_int n, const T *x, nc_int ldx, T beta, \
+                         T *out);
+NC_DECLARE_BOTH(NC_ELEMENTWISE_API)
+
+/* ------------------------------------------------------------------------
+ * Activations and vector math (csrc/kernels/activation.inc)
+ * ------------------------------------------------------------------------ */
+/* (section owned by the activation work) */
+
+/* ------------------------------------------------------------------------
+ * Softmax and log-softmax over rows (csrc/kernels/softmax.inc)
+ * ------------------------------------------------------------------------ */
+/* (section owned by the softmax work) */
+
+/* ------------------------------------------------------------------------
+ * Matrix-vector, outer product, GEMM, fused linear (csrc/kernels/gemm*.inc)
+ * ------------------------------------------------------------------------ */
+/* (section owned by the GEMM work) */
+
+/* ------------------------------------------------------------------------
+ * Optimizer steps (csrc/kernels/optim.inc)
+ * ------------------------------------------------------------------------ */
+/* (section owned by the optimizer work) */
+
+/* ------------------------------------------------------------------------
+ * Attention and layer norm (csrc/kernels/attention.inc, layernorm.inc)
+ * ------------------------------------------------------------------------ */
+/* (section owned by the attention work) */
+
+/* ------------------------------------------------------------------------
+ * Losses (csrc/kernels/loss.inc)
+ * ------------------------------------------------------------------------ */
+/* (section owned by the loss work) */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* NEUROCORE_NC_H */

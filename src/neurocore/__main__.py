@@ -1,0 +1,58 @@
+"""python -m neurocore [demo|bench]: version, ISA, threads and a self-check."""
+import argparse
+import sys
+
+import numpy as np
+
+import neurocore
+from neurocore import _kernels
+from neurocore import kernels as K
+
+
+def _self_checks():
+    """(name, callable returning max relative error) for every kernel family."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((64, 33))
+    b = rng.standard_normal((64, 33)) + 4.0
+
+    def rel(got, want):
+        want = np.asarray(want, np.float64)
+        return float(np.max(np.abs(got - want)) / max(np.max(np.abs(want)), 1e-30))
+
+    checks = [
+        ("add", lambda x, y: rel(K.add(x, y), x + y)),
+        ("sub", lambda x, y: rel(K.sub(x, y), x - y)),
+        ("mul", lambda x, y: rel(K.mul(x, y), x * y)),
+        ("div", lambda x, y: rel(K.div(x, y), x / y)),
+        ("scale", lambda x, y: rel(K.scale(0.5, x), 0.5 * x)),
+        ("axpy", lambda x, y: rel(K.axpy(2.0, x, y.copy()), y + 2.0 * x)),
+        ("fma", lambda x, y: rel(K.fma(x, y, x), x * y + x)),
+        ("sum_rows", lambda x, y: rel(K.sum_rows(x), x.sum(0))),
+    ]
+    for name, check in checks:
+        for dtype, tol in ((np.float32, 1e-5), (np.float64, 1e-12)):
+            yield f"{name}[{np.dtype(dtype).name}]", check(a.astype(dtype), b.astype(dtype)), tol
+
+
+def info():
+    print(f"neurocore {neurocore.__version__}")
+    print(f"isa: {_kernels.get_isa()} (supported: {', '.join(_kernels.supported_isas())})")
+    print(f"threads: {neurocore.get_num_threads()}")
+    failures = 0
+    for name, err, tol in _self_checks():
+        ok = err <= tol
+        failures += not ok
+        print(f"  {'ok  ' if ok else 'FAIL'} {name:<24} max rel err {err:.2e}")
+    print("self-check: " + ("all kernels agree with NumPy" if not failures else f"{failures} FAILED"))
+    return 1 if failures else 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m neurocore", description=__doc__)
+    parser.add_argument("command", nargs="?", choices=["info"], default="info")
+    args = parser.parse_args(argv)
+    return info()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+# Wrappers for csrc/kernels/elementwise.inc: the Hadamard family.
+# Arrays of any shape are treated as flat; operands must share one shape
+# (broadcasting belongs to the Python layer).
+
+cdef enum _BinaryOp:
+    _ADD, _SUB, _MUL, _DIV
+
+
+cdef _binary(int op, object a, object b, object out):
+    A = _float_input(a, "a")
+    B = _like_input(b, "b", A, "a")
+    if A.shape != B.shape:
+        raise ValueError(f"a and b must have the same shape, got {A.shape} and {B.shape}")
+    O = _output(out, A.shape, A.dtype)
+    cdef nc_int n = A.size
+    cdef void *pa = _data(A)
+    cdef void *pb = _data(B)
+    cdef void *po = _data(O)
+    if _is_f32(A):
+        with nogil:
+            if op == _ADD: nc_add_f32(n, <float *>pa, <float *>pb, <float *>po)
+            elif op == _SUB: nc_sub_f32(n, <float *>pa, <float *>pb, <float *>po)
+            elif op == _MUL: nc_mul_f32(n, <float *>pa, <float *>pb, <float *>po)
+            else: nc_div_f32(n, <float *>pa, <float *>pb, <float *>po)
+    else:
+        with nogil:
+            if op == _ADD: nc_add_f64(n, <double *>pa, <double *>pb, <double *>po)
+            elif op == _SUB: nc_sub_f64(n, <double *>pa, <double *>pb, <double *>po)
+            elif op == _MUL: nc_mul_f64(n, <double *>pa, <double *>pb, <double *>po)
+            else: nc_div_f64(n, <double *>pa, <double *>pb, <double *>po)
+    return O
+
+
+def add(a, b, out=None):
+    """add(a, b, out=None) -> out = a + b.
+
+    a, b : IN, float arrays of one shape and dtype.
+    out  : OUT, optional array of that shape and dtype.
+    """
+    return _binary(_ADD, a, b, out)
+
+
+def sub(a, b, out=None):
+    """sub(a, b, out=None) -> out = a - b (shapes as in add)."""
+    return _binary(_SUB, a, b, out)
+
+
+def mul(a, b, out=None):
+    """mul(a, b, out=None) -> out = a * b, the Hadamard product (shapes as in add)."""
+    return _binary(_MUL, a, b, out)
+
+
+def div(a, b, out=None):
+    """div(a, b, out=None) -> out = a / b (IEEE: x/0 is inf or NaN; shapes as in add)."""
+    return _binary(_DIV, a, b, out)
+
+
+def scale(alpha, x, out=None):
+    """scale(alpha, x, out=None) -> out = alpha * x.
+
+    alpha : finite real scalar.
+    x     : IN, float array.
+    out   : OUT, optional array of x's shape and dtype.
+    """
+    cdef double al = _finite_scalar(alpha, "alpha")
+    X = _float_input(x, "x")
+    O = _output(out, X.shape, X.dtype)
+    cdef nc_int n = X.size
+    cdef void *px = _data(X)
+    cdef void *po = _data(O)
+    cdef bint f32 = _is_f32(X)
+    with nogil:
+        if f32: nc_scale_f32(n, <float>al, <float *>px, <float *>po)
+        else: nc_scale_f64(n, al, <double *>px, <double *>po)
+    return O
+
+
+def axpy(alpha, x, y):
+    """axpy(alpha, x, y) -> y, after y += alpha * x in place.
+
+    alpha : finite real scalar.
+    x     : IN, float array.
+    y     : IN/OUT, writable C-contiguous array of x's shape and dtype.
+    """
+    cdef double al = _finite_scalar(alpha, "alpha")
+    X = _float_input(x, "x")
+    if not isinstance(y, np.ndarray):
+        raise TypeError(f"y must be a numpy.ndarray, got {type(y).__name__}")
+    Y = _output(y, X.shape, X.dtype, "y")
+    cdef nc_int n = X.size
+    cdef void *px = _data(X)
+    cdef void *py = _data(Y)
+    cdef bint f32 = _is_f32(X)
+    with nogil:
+        if f32: nc_axpy_f32(n, <float>al, <float *>px, <float *>py)
+        else: nc_axpy_f64(n, al, <double *>px, <double *>py)
+    return Y
+
+
+def fma(a, b, c, out=None):
+    """fma(a, b, c, out=None) -> out = a * b + c (fused on AVX2/AVX-512).
+
+    a, b, c : IN, float arrays of one shape and dtype.
+    out     : OUT, optional array of that shape and dtype.
+    """
+    A = _float_input(a, "a")
+    B = _like_input(b, "b", A, "a")
+    C = _like_input(c, "c", A, "a")
+    if A.shape != B.shape or A.shape != C.shape:
+        raise ValueError(f"a, b and c must have the same shape, got {A.shape}, {B.shape} and {C.shape}")
+    O = _output(out, A.shape, A.dtype)
+    cdef nc_int n = A.size
+    cdef void *pa = _data(A)
+    cdef void *pb = _data(B)
+    cdef void *pc = _data(C)
+    cdef void *po = _data(O)
+    cdef bint f32 = _is_f32(A)
+    with nogil:
+        if f32: nc_fma_f32(n, <float *>pa, <float *>pb, <float *>pc, <float *>po)
+        else: nc_fma_f64(n, <double *>pa, <double *>pb, <double *>pc, <double *>po)
+    return O
+
+
+def sum_rows(x, out=None, accumulate=False):
+    """sum_rows(x, out=None, accumulate=False) -> out[j] = sum_i x[i, j].
+
+    The bias gradient of a Linear layer: the upstream gradient summed over the
+    batch.  Every column is summed in row order, whatever the thread count.
+
+    x   : IN, float array of shape (m, n).
+    out : OUT, optional array of shape (n,); with accumulate=True the sums are
+          added to it (out += ...).
+    """
+    X = _float_input(x, "x")
+    _check_ndim(X, "x", 2)
+    if accumulate and out is None:
+        raise ValueError("accumulate=True needs an out array to add to")
+    O = _output(out, (X.shape[1],), X.dtype)
+    cdef nc_int m = X.shape[0], n = X.shape[1]
+    cdef double beta = 1.0 if accumulate else 0.0
+    cdef void *px = _data(X)
+    cdef void *po = _data(O)
+    cdef bint f32 = _is_f32(X)
+    with nogil:
+        if f32: nc_sum_rows_f32(m, n, <float *>px, n, <float>beta, <float *>po)
+        else: nc_sum_rows_f64(m, n, <double *>px, n, beta, <double *>po)
+    return O

@@ -1,0 +1,1 @@
+# Wrappers for csrc/kernels/gemm*.inc (to be written by the gemm work).

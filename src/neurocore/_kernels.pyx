@@ -1,0 +1,146 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: embedsignature=True, initializedcheck=False
+"""neurocore._kernels: the Cython boundary between NumPy arrays and csrc/.
+
+Every wrapper validates its arguments (types, dtypes, shapes) before any C
+runs, copies a non-contiguous input once, allocates or checks `out`, and calls
+the C kernel with the GIL released.  The per-family wrappers live in the
+included .pxi files; this file holds what they share.
+"""
+import os
+import warnings
+
+import numpy as np
+cimport numpy as cnp
+
+from neurocore._nc cimport *
+
+cnp.import_array()
+
+# ---- runtime: ISA and threads --------------------------------------------
+_ISA_NAMES = ("generic", "avx2", "avx512")
+
+_init_status = nc_init()
+if _init_status == 1:
+    warnings.warn(
+        f"NEUROCORE_ISA={os.environ.get('NEUROCORE_ISA')!r} is not supported by this CPU; "
+        f"using {_ISA_NAMES[nc_isa_active()]!r}", RuntimeWarning, stacklevel=2)
+elif _init_status == 2:
+    warnings.warn(
+        f"NEUROCORE_ISA={os.environ.get('NEUROCORE_ISA')!r} is not one of {_ISA_NAMES}; "
+        f"using {_ISA_NAMES[nc_isa_active()]!r}", RuntimeWarning, stacklevel=2)
+
+
+def get_isa():
+    """Name of the instruction set the kernels run on now."""
+    return _ISA_NAMES[nc_isa_active()]
+
+
+def supported_isas():
+    """The instruction sets this CPU can run, lowest first."""
+    return _ISA_NAMES[:nc_isa_supported() + 1]
+
+
+def _set_isa(name):
+    """Switch the kernels to ISA `name` (tests use this to cover every path).
+    Not thread-safe against kernels running concurrently."""
+    if name not in _ISA_NAMES:
+        raise ValueError(f"isa must be one of {_ISA_NAMES}, got {name!r}")
+    if _ISA_NAMES.index(name) > nc_isa_supported():
+        raise ValueError(f"isa {name!r} is not supported by this CPU (best: {get_isa()!r})")
+    return _ISA_NAMES[nc_set_isa(_ISA_NAMES.index(name))]
+
+
+def set_num_threads(n):
+    """Use n threads (n >= 1) in every kernel from now on."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"n must be an int, got {type(n).__name__}")
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    nc_set_num_threads(<int>min(n, 1 << 16))
+
+
+def get_num_threads():
+    """Threads the kernels use: set_num_threads's value, else OMP_NUM_THREADS,
+    else the number of cores."""
+    return nc_get_num_threads()
+
+
+# ---- validation shared by every wrapper -----------------------------------
+cdef object _F32 = np.dtype(np.float32)
+cdef object _F64 = np.dtype(np.float64)
+
+
+cdef object _float_input(object x, str name):
+    """x as a C-contiguous float32/float64 ndarray (copied once if strided)."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
+    if x.dtype != _F32 and x.dtype != _F64:
+        raise TypeError(f"{name} must have dtype float32 or float64, got {x.dtype}")
+    if not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x)
+    return x
+
+
+cdef object _like_input(object x, str name, object ref, str ref_name):
+    """A float input that must share ref's dtype."""
+    cdef object a = _float_input(x, name)
+    if a.dtype != ref.dtype:
+        raise TypeError(f"{name} has dtype {a.dtype} but {ref_name} has dtype {ref.dtype}; "
+                        f"convert one explicitly")
+    return a
+
+
+cdef _check_shape(object a, str name, tuple shape):
+    if a.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {a.shape}")
+
+
+cdef _check_ndim(object a, str name, int ndim):
+    if a.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {a.shape}")
+
+
+cdef object _output(object out, tuple shape, object dtype, str name="out"):
+    """A fresh output, or the caller's `out` checked for shape, dtype and a
+    writable C-contiguous buffer (an output cannot be copied)."""
+    if out is None:
+        return np.empty(shape, dtype=dtype)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray or None, got {type(out).__name__}")
+    if out.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {dtype}, got {out.dtype}")
+    if out.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {out.shape}")
+    if not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError(f"{name} must be a writable C-contiguous array")
+    return out
+
+
+cdef double _finite_scalar(object value, str name) except? -1.0:
+    """A real, finite hyperparameter (alpha, slope, ...)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    cdef double v = <double>value
+    if v != v or v == float("inf") or v == -float("inf"):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return v
+
+
+cdef inline bint _is_f32(object a):
+    return cnp.PyArray_TYPE(<cnp.ndarray>a) == cnp.NPY_FLOAT32
+
+
+cdef inline void *_data(object a):
+    """The buffer of a validated (C-contiguous) array; fetch it before nogil."""
+    return cnp.PyArray_DATA(<cnp.ndarray>a)
+
+
+# ---- kernel families -------------------------------------------------------
+include "_elementwise.pxi"
+include "_activation.pxi"
+include "_softmax.pxi"
+include "_gemm.pxi"
+include "_optim.pxi"
+include "_attention.pxi"
+include "_loss.pxi"

@@ -1,0 +1,59 @@
+# The C API of csrc/include/neurocore/nc.h, as Cython sees it.
+# Sections mirror nc.h; each kernel family declares its own.
+
+cdef extern from "neurocore/nc.h" nogil:
+    ctypedef Py_ssize_t nc_int
+
+    # ---- runtime -----------------------------------------------------------
+    int nc_init()
+    int nc_isa_supported()
+    int nc_isa_active()
+    int nc_set_isa(int isa)
+    const char *nc_isa_name(int isa)
+    void nc_set_num_threads(int n)
+    int nc_get_num_threads()
+
+    enum:
+        NC_ACT_IDENTITY
+        NC_ACT_RELU
+        NC_ACT_LEAKY_RELU
+        NC_ACT_GELU
+        NC_ACT_GELU_TANH
+        NC_ACT_SIGMOID
+        NC_ACT_TANH
+
+    # ---- Hadamard family ----------------------------------------------------
+    void nc_add_f32(nc_int n, const float *a, const float *b, float *out)
+    void nc_add_f64(nc_int n, const double *a, const double *b, double *out)
+    void nc_sub_f32(nc_int n, const float *a, const float *b, float *out)
+    void nc_sub_f64(nc_int n, const double *a, const double *b, double *out)
+    void nc_mul_f32(nc_int n, const float *a, const float *b, float *out)
+    void nc_mul_f64(nc_int n, const double *a, const double *b, double *out)
+    void nc_div_f32(nc_int n, const float *a, const float *b, float *out)
+    void nc_div_f64(nc_int n, const double *a, const double *b, double *out)
+    void nc_scale_f32(nc_int n, float alpha, const float *x, float *out)
+    void nc_scale_f64(nc_int n, double alpha, const double *x, double *out)
+    void nc_axpy_f32(nc_int n, float alpha, const float *x, float *y)
+    void nc_axpy_f64(nc_int n, double alpha, const double *x, double *y)
+    void nc_fma_f32(nc_int n, const float *a, const float *b, const float *c, float *out)
+    void nc_fma_f64(nc_int n, const double *a, const double *b, const double *c, double *out)
+    void nc_sum_rows_f32(nc_int m, nc_int n, const float *x, nc_int ldx, float beta, float *out)
+    void nc_sum_rows_f64(nc_int m, nc_int n, const double *x, nc_int ldx, double beta, double *out)
+
+    # ---- activations and vector math ---------------------------------------
+    # (section owned by the activation work)
+
+    # ---- softmax -----------------------------------------------------------
+    # (section owned by the softmax work)
+
+    # ---- matvec, outer, GEMM, linear ---------------------------------------
+    # (section owned by the GEMM work)
+
+    # ---- optimizer steps ---------------------------------------------------
+    # (section owned by the optimizer work)
+
+    # ---- attention and layer norm ------------------------------------------
+    # (section owned by the attention work)
+
+    # ---- losses ------------------------------------------------------------
+    # (section owned by the loss work)

@@ -1,0 +1,34 @@
+"""neurocore.kernels: the C kernels on NumPy arrays, without autograd.
+
+For users who embed the kernels directly.  Every function takes float32 or
+float64 arrays (never mixed), validates them before any C runs, copies a
+non-contiguous input once, accepts an optional ``out=`` array and releases
+the GIL while the kernel runs, so Python threads can call it concurrently.
+"""
+from neurocore._kernels import (  # noqa: F401
+    get_isa,
+    supported_isas,
+    set_num_threads,
+    get_num_threads,
+    # Hadamard family
+    add,
+    sub,
+    mul,
+    div,
+    scale,
+    axpy,
+    fma,
+    sum_rows,
+)
+
+# activations and vector math (section owned by the activation work)
+
+# softmax (section owned by the softmax work)
+
+# matvec, outer, GEMM, linear (section owned by the GEMM work)
+
+# optimizer steps (section owned by the optimizer work)
+
+# attention and layer norm (section owned by the attention work)
+
+# losses (section owned by the loss work)
