@@ -1,11 +1,14 @@
 """neurocore: a small neural-network core in SIMD, multi-threaded C.
 
-Import as ``import neurocore as nc``.  See the README and DESIGN for the API;
-it follows PyTorch's names and semantics.
+Import as ``import neurocore as nc``.  The API follows PyTorch's names and
+semantics; see the README.
 """
 __version__ = "0.1.0"
 
 from neurocore import kernels
 from neurocore._kernels import get_isa, get_num_threads, set_num_threads
 
-__all__ = ["kernels", "get_isa", "get_num_threads", "set_num_threads", "__version__"]
+# ---- autograd engine, tensors, files (owned by the autograd work) ----------
+
+# ---- subpackages -----------------------------------------------------------
+from neurocore import autograd, functional, nn, optim  # noqa: E402

@@ -1,0 +1,1 @@
+"""neurocore.autograd: Function, grad, gradcheck (filled by the autograd work)."""
