@@ -38,14 +38,14 @@
  *  - Measured max error in ulp (AVX2 and AVX-512 alike: the same
  *    operations) on the dense sweeps of tests/test_simd_math.py, which
  *    asserts bounds of 2 (exp, log), 3 (tanh, float32 erf), 4 (float64
- *    erf) and 6 (erfc).  Reference: float64 for float32; long double for
+ *    erf), 7 (float32 erfc) and 6 (float64 erfc).  Reference: float64 for float32; long double for
  *    float64 exp/log/tanh; the C library's erf/erfc (< 1 ulp itself) for
  *    float64 erf/erfc:
  *                  exp    log    tanh   erf    erfc
- *        float32   1.05   0.80   1.22   2.24   5.01
- *        float64   0.93   0.80   1.14   2.00   5.00
- *    erfc's error is spread over its large-argument branch (the roundings
- *    of exp, t, Horner and two products add up); erf there is 1 - erfc with
+ *        float32   1.05   0.80   2.48   2.24   5.96
+ *        float64   0.93   0.80   2.49   2.00   5.00
+ *    erfc's error is spread over its whole range (the roundings of exp, t,
+ *    Horner and two products add up); erf for |x| >= 0.75 is 1 - erfc with
  *    erfc <= 0.29, so erf's error stays near 2 ulp.
  */
 #ifndef NC_SIMD_MATH_H
