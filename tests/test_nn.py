@@ -210,3 +210,11 @@ def test_module_to_dtype():
     m = TwoLayer().to(np.float64)
     assert all(p.dtype == np.float64 for p in m.parameters())
     assert m(nc.tensor(np.ones((1, 4)))).dtype == np.float64
+
+
+def test_mlp_demo_reaches_97_percent_on_digits():
+    pytest.importorskip("sklearn", reason="the [demo] extra (scikit-learn) is optional")
+    pytest.importorskip("tqdm", reason="the [demo] extra (tqdm) is optional")
+    from neurocore.demos import mlp
+
+    assert mlp.main(epochs=30, quiet=True) >= 0.97
