@@ -74,6 +74,18 @@ cdef extern from "neurocore/nc.h" nogil:
 
     # ---- matvec, outer, GEMM, linear ---------------------------------------
     # (section owned by the GEMM work)
+    void nc_matvec_f32(int trans, nc_int m, nc_int n, float alpha, const float *w, nc_int ldw, const float *x, float beta, float *y)
+    void nc_matvec_f64(int trans, nc_int m, nc_int n, double alpha, const double *w, nc_int ldw, const double *x, double beta, double *y)
+    void nc_outer_acc_f32(nc_int m, nc_int n, float alpha, const float *d, const float *a, float *g, nc_int ldg)
+    void nc_outer_acc_f64(nc_int m, nc_int n, double alpha, const double *d, const double *a, double *g, nc_int ldg)
+    void nc_gemm_f32(int trans_a, int trans_b, nc_int m, nc_int n, nc_int k, float alpha, const float *a, nc_int lda, const float *b, nc_int ldb, float beta, float *c, nc_int ldc)
+    void nc_gemm_f64(int trans_a, int trans_b, nc_int m, nc_int n, nc_int k, double alpha, const double *a, nc_int lda, const double *b, nc_int ldb, double beta, double *c, nc_int ldc)
+    void nc_gemm_fused_f32(int trans_a, int trans_b, nc_int m, nc_int n, nc_int k, float alpha, const float *a, nc_int lda, const float *b, nc_int ldb, float beta, float *c, nc_int ldc, const float *bias, int activation, float slope, float *preact, nc_int ldp)
+    void nc_gemm_fused_f64(int trans_a, int trans_b, nc_int m, nc_int n, nc_int k, double alpha, const double *a, nc_int lda, const double *b, nc_int ldb, double beta, double *c, nc_int ldc, const double *bias, int activation, double slope, double *preact, nc_int ldp)
+    void nc_gemm_batched_f32(int trans_a, int trans_b, nc_int batch, nc_int m, nc_int n, nc_int k, float alpha, const float *a, nc_int lda, nc_int stride_a, const float *b, nc_int ldb, nc_int stride_b, float beta, float *c, nc_int ldc, nc_int stride_c)
+    void nc_gemm_batched_f64(int trans_a, int trans_b, nc_int batch, nc_int m, nc_int n, nc_int k, double alpha, const double *a, nc_int lda, nc_int stride_a, const double *b, nc_int ldb, nc_int stride_b, double beta, double *c, nc_int ldc, nc_int stride_c)
+    void nc_act_grad_f32(nc_int n, int activation, float slope, const float *grad_output, const float *preact, float *delta)
+    void nc_act_grad_f64(nc_int n, int activation, double slope, const double *grad_output, const double *preact, double *delta)
 
     # ---- optimizer steps ---------------------------------------------------
     # (section owned by the optimizer work)

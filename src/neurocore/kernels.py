@@ -44,6 +44,14 @@ from neurocore._kernels import (  # noqa: F401,E402
 )
 
 # matvec, outer, GEMM, linear (section owned by the GEMM work)
+from neurocore._kernels import (  # noqa: F401,E402
+    matvec,
+    outer_acc,
+    gemm,
+    matmul,
+    linear_forward,
+    linear_backward,
+)
 
 # optimizer steps (section owned by the optimizer work)
 

@@ -121,6 +121,42 @@ NC_DECLARE_BOTH(NC_SOFTMAX_API)
  * Matrix-vector, outer product, GEMM, fused linear (csrc/kernels/gemm*.inc)
  * ------------------------------------------------------------------------ */
 /* (section owned by the GEMM work) */
+/* trans flags: 0 = as stored, 1 = transposed.  W/A/B/C row-major with
+ * leading dimensions (elements per row). */
+#define NC_GEMM_API(T, S)                                                            \
+    /* y = alpha W x + beta y (trans 0, y of length m) or alpha W^T x + beta y       \
+     * (trans 1, y of length n); W (m, n).  beta == 0 ignores y's contents. */      \
+    void nc_matvec_##S(int trans, nc_int m, nc_int n, T alpha, const T *w,           \
+                       nc_int ldw, const T *x, T beta, T *y);                        \
+    /* G += alpha d a^T, G (m, n), d (m,), a (n,) */                                 \
+    void nc_outer_acc_##S(nc_int m, nc_int n, T alpha, const T *d, const T *a,       \
+                          T *g, nc_int ldg);                                         \
+    /* C = alpha op(A) op(B) + beta C, C (m, n), op(A) (m, k), op(B) (k, n).         \
+     * beta == 0 ignores C's contents.  Workspace: a per-thread buffer reused       \
+     * across calls (see gemm.inc). */                                               \
+    void nc_gemm_##S(int trans_a, int trans_b, nc_int m, nc_int n, nc_int k,         \
+                     T alpha, const T *a, nc_int lda, const T *b, nc_int ldb,        \
+                     T beta, T *c, nc_int ldc);                                      \
+    /* The same with the Linear epilogue applied to the output tile:                \
+     * Z = alpha op(A) op(B) + beta C + bias (bias (n,) or NULL), preact = Z         \
+     * (when not NULL, leading dimension ldp), C = act(Z). */                         \
+    void nc_gemm_fused_##S(int trans_a, int trans_b, nc_int m, nc_int n, nc_int k,   \
+                           T alpha, const T *a, nc_int lda, const T *b, nc_int ldb,  \
+                           T beta, T *c, nc_int ldc, const T *bias, int activation,  \
+                           T slope, T *preact, nc_int ldp);                          \
+    /* batch products C_i = alpha op(A_i) op(B_i) + beta C_i, A_i = a + i*stride_a   \
+     * (stride 0 broadcasts one matrix to every product) */                          \
+    void nc_gemm_batched_##S(int trans_a, int trans_b, nc_int batch, nc_int m,       \
+                             nc_int n, nc_int k, T alpha, const T *a, nc_int lda,    \
+                             nc_int stride_a, const T *b, nc_int ldb,                \
+                             nc_int stride_b, T beta, T *c, nc_int ldc,              \
+                             nc_int stride_c);                                       \
+    /* delta = grad_output * act'(preact), n elements: the Linear backward's fold  \
+     * of the activation derivative before its two GEMMs (delta may alias           \
+     * grad_output). */                                                             \
+    void nc_act_grad_##S(nc_int n, int activation, T slope, const T *grad_output,    \
+                         const T *preact, T *delta);
+NC_DECLARE_BOTH(NC_GEMM_API)
 
 /* ------------------------------------------------------------------------
  * Optimizer steps (csrc/kernels/optim.inc)
