@@ -54,6 +54,13 @@ from neurocore._kernels import (  # noqa: F401,E402
 )
 
 # optimizer steps (section owned by the optimizer work)
+from neurocore._kernels import (  # noqa: F401,E402
+    sgd_step,
+    adagrad_step,
+    rmsprop_step,
+    adam_step,
+    lamb_step,
+)
 
 # attention and layer norm (section owned by the attention work)
 

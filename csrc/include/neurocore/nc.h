@@ -161,7 +161,54 @@ NC_DECLARE_BOTH(NC_GEMM_API)
 /* ------------------------------------------------------------------------
  * Optimizer steps (csrc/kernels/optim.inc)
  * ------------------------------------------------------------------------ */
-/* (section owned by the optimizer work) */
+/* Multi-tensor ("foreach") steps: one call updates the ntensors tensors of a
+ * parameter group in place, one fused pass per element.  params[i],
+ * grads[i] and every state array [i] hold sizes[i] elements.  steps[i] is
+ * the tensor's step count after this step (1 on the first), used for the
+ * bias corrections / lr decay, computed once per tensor in double.  State
+ * arrays a flag or hyperparameter switches off may be NULL.  Threads split
+ * the concatenated elements; results do not depend on the thread count. */
+enum nc_optim_flags {
+    NC_OPTIM_MAXIMIZE = 1,    /* ascend: the gradient is negated first     */
+    NC_OPTIM_NESTEROV = 2,    /* SGD                                       */
+    NC_OPTIM_AMSGRAD = 4,     /* Adam: max of the second moments           */
+    NC_OPTIM_DECOUPLED = 8,   /* AdamW: param *= 1 - lr * wd, not an L2 term */
+    NC_OPTIM_EPS_IN_SQRT = 16, /* the seeds' sqrt(v + eps), not sqrt(v) + eps */
+    NC_OPTIM_CENTERED = 32    /* RMSprop                                   */
+};
+/* Doubles of workspace nc_lamb_step_* needs for these tensors. */
+nc_int nc_lamb_workspace_size(nc_int ntensors, const nc_int *sizes);
+#define NC_OPTIM_API(T, S)                                                          \
+    /* fresh[i] != 0: momentum_buffers[i] is new, set to the gradient (may be     \
+     * NULL: none new) */                                                          \
+    void nc_sgd_step_##S(nc_int ntensors, const nc_int *sizes, double lr,          \
+                         double momentum, double dampening, double weight_decay,   \
+                         int flags, T *const *params, const T *const *grads,       \
+                         T *const *momentum_buffers, const unsigned char *fresh);  \
+    void nc_adagrad_step_##S(nc_int ntensors, const nc_int *sizes,                 \
+                             const nc_int *steps, double lr, double lr_decay,      \
+                             double weight_decay, double eps, int flags,           \
+                             T *const *params, const T *const *grads,              \
+                             T *const *state_sums);                                \
+    /* momentum_buffers used when momentum != 0, grad_avgs when centered */       \
+    void nc_rmsprop_step_##S(nc_int ntensors, const nc_int *sizes, double lr,      \
+                             double alpha, double eps, double weight_decay,        \
+                             double momentum, int flags, T *const *params,         \
+                             const T *const *grads, T *const *square_avgs,         \
+                             T *const *momentum_buffers, T *const *grad_avgs);     \
+    /* Adam, or AdamW with NC_OPTIM_DECOUPLED; max_exp_avg_sqs with amsgrad */    \
+    void nc_adam_step_##S(nc_int ntensors, const nc_int *sizes, const nc_int *steps, \
+                          double lr, double beta1, double beta2, double eps,       \
+                          double weight_decay, int flags, T *const *params,        \
+                          const T *const *grads, T *const *exp_avgs,               \
+                          T *const *exp_avg_sqs, T *const *max_exp_avg_sqs);       \
+    /* LAMB (You et al. 2019); workspace: nc_lamb_workspace_size doubles */       \
+    void nc_lamb_step_##S(nc_int ntensors, const nc_int *sizes, const nc_int *steps, \
+                          double lr, double beta1, double beta2, double eps,       \
+                          double weight_decay, int flags, T *const *params,        \
+                          const T *const *grads, T *const *exp_avgs,               \
+                          T *const *exp_avg_sqs, double *workspace);
+NC_DECLARE_BOTH(NC_OPTIM_API)
 
 /* ------------------------------------------------------------------------
  * Attention and layer norm (csrc/kernels/attention.inc, layernorm.inc)
