@@ -643,22 +643,24 @@ class Op(Function):
 
     save_output = False
     composite = None
+    recording = False       # True inside forward when the result joins the graph
 
     @classmethod
     def apply(cls, *args, **settings):
         ctx = _new(cls)
         raw = tuple([a.data if isinstance(a, Tensor) else a for a in args])
-        out = cls.forward(ctx, *raw, **settings)
         if _mode.enabled:
             for a in args:
                 if isinstance(a, Tensor) and a.requires_grad:
+                    ctx.recording = True
+                    out = cls.forward(ctx, *raw, **settings)
                     ctx.parents = tuple([a if isinstance(a, Tensor) else None for a in args])
                     ctx.needs_input_grad = tuple([isinstance(a, Tensor) and a.requires_grad for a in args])
                     ctx._raw = raw
                     if cls.save_output:
                         ctx._out = out
                     return _wrap(out, ctx)
-        return _wrap(out, None)
+        return _wrap(cls.forward(ctx, *raw, **settings), None)
 
     @property
     def inputs(self):
@@ -905,7 +907,9 @@ def _unbroadcast(g, shape):
 def _broadcast(g, shape):
     if isinstance(g, Tensor):
         return g.expand(shape)
-    return np.broadcast_to(g, shape)
+    out = np.empty(shape, g.dtype)         # np.broadcast_to costs ~3 µs of Python; a fill does not
+    out[...] = g
+    return out
 
 
 def _exp(x):
@@ -1076,9 +1080,9 @@ class Mean(Op):
     @staticmethod
     def forward(ctx, x, axis, keepdims):
         ctx.axis, ctx.keepdims = axis, keepdims
-        out = x.mean(axis=axis, keepdims=keepdims)
-        ctx.count = x.size // max(out.size, 1) if x.size else 0
-        return out
+        total = x.sum(axis=axis, keepdims=keepdims)   # np.mean's Python wrapper costs more than the sum
+        ctx.count = x.size // max(total.size, 1) if x.size else 0
+        return total / ctx.count if ctx.count else x.mean(axis=axis, keepdims=keepdims)
 
     def backward(ctx, g):                   # d mean / dx_i = 1/n
         (x,) = ctx._raw

@@ -423,12 +423,20 @@ class MLP(Sequential):
         self.activation = activation
 
     def forward(self, x):
+        plan = self._fused_plan()
+        if plan is not None:
+            params, activations, slope = plan
+            first = params[0]
+            if (not isinstance(x, Tensor) or x.ndim == 0 or x.shape[-1] != first.shape[1]
+                    or x.dtype != first.dtype):
+                return F.linear(x, first, params[1])     # raises the informative error
+            return F._ops.LinearChain.apply(x, *params, activations=activations, slope=slope)
         mods = list(self._modules.values())
         i = 0
         while i < len(mods):
             m = mods[i]
             nxt = mods[i + 1] if i + 1 < len(mods) else None
-            if isinstance(m, Linear) and isinstance(nxt, (ReLU, LeakyReLU, Sigmoid, Tanh, GELU)):
+            if isinstance(m, Linear) and isinstance(nxt, _FUSABLE):
                 act, slope = _fused_name(nxt)
                 x = F.linear(x, m.weight, m.bias, activation=act, negative_slope=slope)
                 i += 2
@@ -436,6 +444,36 @@ class MLP(Sequential):
                 x = m(x)
                 i += 1
         return x
+
+    def _fused_plan(self):
+        """(params, activations, slope) when the whole stack is one LinearChain, else None
+        (e.g. dropout active while training)."""
+        mods = list(self._modules.values())
+        params, activations, slope = [], [], None
+        i = 0
+        while i < len(mods):
+            if type(mods[i]) is not Linear:
+                return None
+            params += (mods[i].weight, mods[i].bias)
+            act = "identity"
+            i += 1
+            while i < len(mods) and type(mods[i]) is not Linear:
+                m = mods[i]
+                i += 1
+                if type(m) is Identity or (type(m) is Dropout and (not m.training or m.p == 0)):
+                    continue
+                if act != "identity" or not isinstance(m, _FUSABLE):
+                    return None
+                act, s = _fused_name(m)
+                if act == "leaky_relu":
+                    if slope is not None and slope != s:
+                        return None
+                    slope = s
+            activations.append(act)
+        return params, tuple(activations), 0.01 if slope is None else slope
+
+
+_FUSABLE = (ReLU, LeakyReLU, Sigmoid, Tanh, GELU)
 
 
 def _fused_name(module):
