@@ -736,47 +736,48 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, capture=None, s
     grads = {}                       # node -> list of gradients per output
     captured = [None] * len(capture) if capture is not None else None
     owned = set()                    # ids of arrays already stored in a leaf's .grad
-
-    def deliver(t, g):
-        """A gradient contribution ``g`` for tensor ``t``."""
-        if capture is not None:
-            slot = capture.get(id(t))
-            if slot is not None:
-                captured[slot] = g if captured[slot] is None else captured[slot] + g
-                if stop_at_capture:
-                    return
-        node = t._node
-        if node is None:
-            if capture is None:
-                _accumulate_leaf(t, g, graph, owned)
-            return
-        slots = grads.get(node)
-        if slots is None:
-            slots = grads[node] = [None] * node.n_outputs
-        i = t._idx
-        slots[i] = g if slots[i] is None else slots[i] + g
-
     previous = _mode.enabled
     _mode.enabled = graph
     try:
+        incoming = []
         for t, g in zip(roots, root_grads):
             if graph and not isinstance(g, Tensor):
                 g = _wrap(g, None)
             elif not graph and isinstance(g, Tensor):
                 g = g.data
-            deliver(t, g)
-        for node in reversed(_toposort([t._node for t in roots if t._node is not None])):
-            node_grads = grads.pop(node, None)
-            if node_grads is None:
-                continue
-            if node.parents is None:
-                raise RuntimeError(_FREED_MESSAGE)
-            parent_grads = node._backward_impl(node_grads, graph)
-            for parent, g, need in zip(node.parents, parent_grads, node.needs_input_grad):
-                if need and g is not None:
-                    deliver(parent, g)
-            if not retain:
-                node._release()
+            incoming.append((t, g))
+        order = _toposort([t._node for t in roots if t._node is not None])
+        order.append(None)           # sentinel: deliver the roots' gradients first
+        for node in reversed(order):
+            if node is not None:
+                node_grads = grads.pop(node, None)
+                if node_grads is None:
+                    continue
+                if node.parents is None:
+                    raise RuntimeError(_FREED_MESSAGE)
+                parent_grads = node._backward_impl(node_grads, graph)
+                incoming = [(p, g) for p, g, need in zip(node.parents, parent_grads, node.needs_input_grad)
+                            if need and g is not None]
+                if not retain:
+                    node._release()
+            # hand each gradient contribution to its tensor (seed 000 §2.10: contributions add)
+            for t, g in incoming:
+                if capture is not None:
+                    slot = capture.get(id(t))
+                    if slot is not None:
+                        captured[slot] = g if captured[slot] is None else captured[slot] + g
+                        if stop_at_capture:
+                            continue
+                target = t._node
+                if target is None:
+                    if capture is None:
+                        _accumulate_leaf(t, g, graph, owned)
+                    continue
+                slots = grads.get(target)
+                if slots is None:
+                    slots = grads[target] = [None] * target.n_outputs
+                i = t._idx
+                slots[i] = g if slots[i] is None else slots[i] + g
     finally:
         _mode.enabled = previous
     return captured
@@ -810,6 +811,10 @@ def _as_list(x):
 
 
 def _seed_grads(outputs, grad_outputs, graph):
+    if grad_outputs is None and len(outputs) == 1:      # loss.backward(): the common case
+        out = outputs[0]
+        if isinstance(out, Tensor) and out.requires_grad and out.data.size == 1:
+            return [np.ones_like(out.data)]
     seeds = []
     grad_outputs = _as_list(grad_outputs) or [None] * len(outputs)
     if len(grad_outputs) != len(outputs):

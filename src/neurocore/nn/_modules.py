@@ -422,10 +422,20 @@ class MLP(Sequential):
         super().__init__(*layers)
         self.activation = activation
 
+    def __setattr__(self, name, value):
+        object.__setattr__(self, "_plan", None)       # children may change: rebuild the fused plan
+        super().__setattr__(name, value)
+
     def forward(self, x):
-        plan = self._fused_plan()
-        if plan is not None:
-            params, activations, slope = plan
+        plan = self.__dict__.get("_plan")
+        if plan is None:
+            plan = self._fused_plan()
+            object.__setattr__(self, "_plan", plan)
+        linears, activations, slope, dropouts = plan
+        if linears is not None and not any(d.training and d.p > 0 for d in dropouts):
+            params = []
+            for m in linears:
+                params += (m.weight, m.bias)
             first = params[0]
             if (not isinstance(x, Tensor) or x.ndim == 0 or x.shape[-1] != first.shape[1]
                     or x.dtype != first.dtype):
@@ -446,31 +456,35 @@ class MLP(Sequential):
         return x
 
     def _fused_plan(self):
-        """(params, activations, slope) when the whole stack is one LinearChain, else None
-        (e.g. dropout active while training)."""
+        """(linears, activations, slope, dropouts): the whole stack as one LinearChain
+        whenever none of ``dropouts`` is active; linears is None if it cannot be fused."""
         mods = list(self._modules.values())
-        params, activations, slope = [], [], None
+        linears, activations, dropouts, slope = [], [], [], None
+        unfusable = (None, None, None, ())
         i = 0
         while i < len(mods):
             if type(mods[i]) is not Linear:
-                return None
-            params += (mods[i].weight, mods[i].bias)
+                return unfusable
+            linears.append(mods[i])
             act = "identity"
             i += 1
             while i < len(mods) and type(mods[i]) is not Linear:
                 m = mods[i]
                 i += 1
-                if type(m) is Identity or (type(m) is Dropout and (not m.training or m.p == 0)):
+                if type(m) is Identity:
+                    continue
+                if type(m) is Dropout:
+                    dropouts.append(m)
                     continue
                 if act != "identity" or not isinstance(m, _FUSABLE):
-                    return None
+                    return unfusable
                 act, s = _fused_name(m)
                 if act == "leaky_relu":
                     if slope is not None and slope != s:
-                        return None
+                        return unfusable
                     slope = s
             activations.append(act)
-        return params, tuple(activations), 0.01 if slope is None else slope
+        return tuple(linears), tuple(activations), 0.01 if slope is None else slope, tuple(dropouts)
 
 
 _FUSABLE = (ReLU, LeakyReLU, Sigmoid, Tanh, GELU)
