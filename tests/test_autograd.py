@@ -566,3 +566,11 @@ def test_mlp_hessian_vector_product_through_the_fused_chain(rng):
         p.data += eps * v
     np.testing.assert_allclose(np.concatenate([h.data.ravel() for h in hv]), (plus - minus) / (2 * eps),
                                rtol=1e-5, atol=1e-7)
+
+
+def test_tensor_converts_to_numpy_and_repr():
+    t = nc.tensor(np.arange(3.0), requires_grad=True)
+    assert np.asarray(t) is t.data and t.numpy() is t.data
+    np.testing.assert_array_equal(np.asarray(t, np.float32), [0, 1, 2])
+    assert repr(t) == "tensor([0., 1., 2.], dtype=float64, requires_grad=True)"
+    assert "grad_fn=<MulBackward>" in repr(t * 2)
