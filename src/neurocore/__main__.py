@@ -94,11 +94,14 @@ def demo(model):
     except ImportError:
         print("the demo needs the [demo] extra: pip install 'neurocore[demo]' (scikit-learn, tqdm)")
         return 1
-    if model == "vit":
-        from neurocore.demos import vit as module   # lazily: written by the attention work
-    else:
-        from neurocore.demos import mlp as module
-    module.main()
+    import importlib
+    import importlib.util
+
+    name = f"neurocore.demos.{model}"          # imported lazily (the ViT demo is the attention work's)
+    if importlib.util.find_spec(name) is None:
+        print(f"the {model} demo is not part of this build")
+        return 1
+    importlib.import_module(name).main()
     return 0
 
 
