@@ -50,9 +50,11 @@ def _neurocore_step(sizes, x, y):
 def _numpy_step(sizes, x, y):
     """The straightforward NumPy program: ReLU MLP, softmax cross-entropy, SGD."""
     rng = np.random.default_rng(0)
-    Ws = [rng.uniform(-1, 1, (o, i)).astype(np.float32) / np.sqrt(i) for i, o in zip(sizes[:-1], sizes[1:])]
+    Ws = [(rng.uniform(-1, 1, (o, i)) / np.sqrt(i)).astype(np.float32) for i, o in zip(sizes[:-1], sizes[1:])]
     bs = [np.zeros(o, np.float32) for o in sizes[1:]]
     rows = np.arange(len(y))
+
+    assert all(a.dtype == np.float32 for a in Ws + bs)
 
     def step():
         acts, pre = [x], []
