@@ -99,7 +99,7 @@ def test_kernel_threads_bitwise(dtype, case, threads):
     results = []
     for nt in (1, 2, 3):
         threads(nt)
-        params, _, states, _ = run_both(case, dtype, np.random.default_rng(7), sizes=[70001, 3, 40000],
+        params, _, states, _ = run_both(case, dtype, np.random.default_rng(7), sizes=[200001, 3, 0, 70000],
                                         steps=3)
         results.append((params, states))
     for params, states in results[1:]:
