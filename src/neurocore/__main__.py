@@ -40,6 +40,10 @@ def _self_checks():
         ("log_softmax", lambda x, y: rel(K.log_softmax(x), np.log(_softmax64(x)))),
         ("softmax_backward", lambda x, y: rel(K.softmax_backward(K.softmax(x), y),
                                               _softmax64(x) * (y - (y * _softmax64(x)).sum(-1, keepdims=True)))),
+        # optimizer steps: first steps, whose closed forms are simple
+        ("sgd_step", lambda x, y: rel(K.sgd_step(x.copy(), y, lr=0.1), x - 0.1 * y.astype(np.float64))),
+        ("adam_step", lambda x, y: rel(K.adam_step(x.copy(), y, np.zeros_like(x), np.zeros_like(x), 1, lr=0.1),
+                                       x - 0.1 * y / (np.abs(y.astype(np.float64)) + 1e-8))),
     ]
     for name, check in checks:
         for dtype, tol in ((np.float32, 1e-5), (np.float64, 1e-12)):
