@@ -128,6 +128,9 @@ def test_state_layout_like_pytorch(rng):
     assert group["lr"] == 1e-3 and group["betas"] == (0.9, 0.999) and group["eps"] == 1e-8
     assert optim.AdamW([make_param(np.ones(1))]).defaults["weight_decay"] == 1e-2
     assert set(optim.Adagrad([p]).state[p]) == {"step", "sum"}
+    sgd = optim.SGD([p], lr=0.1)
+    sgd.step()
+    assert sgd.state_dict()["state"] == {}  # no momentum: no state, as in PyTorch
 
 
 def test_load_state_dict_rejects_mismatch():

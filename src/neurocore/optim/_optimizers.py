@@ -272,7 +272,7 @@ class Optimizer:
                 index.setdefault(id(p), len(index))
             packed["params"] = [index[id(p)] for p in g["params"]]
             groups.append(packed)
-        state = {index[id(p)]: s for p, s in self.state.items() if id(p) in index}
+        state = {index[id(p)]: s for p, s in self.state.items() if id(p) in index and s}
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict):
@@ -298,7 +298,9 @@ class Optimizer:
             p = id_map[k]
             copied = {}
             for name, value in s.items():
-                if isinstance(value, np.ndarray):
+                if name == "step":
+                    value = float(np.asarray(value))
+                elif isinstance(value, np.ndarray):
                     if value.shape != p.data.shape:
                         raise ValueError(f"state {name!r} of param {k} has shape {value.shape} but the param has "
                                          f"shape {p.data.shape}")
