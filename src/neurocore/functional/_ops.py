@@ -284,6 +284,8 @@ class Linear(Op):
 
     def backward(ctx, g):
         if ctx._graph:
+            if ctx.activation in ("identity", "relu", "leaky_relu"):
+                return ctx._piecewise_linear_graph_backward(g)
             return ctx._composite_backward(g)
         x, weight, bias = ctx._raw[:3]
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
@@ -298,6 +300,22 @@ class Linear(Op):
         gx = gz @ weight if need_x else None
         gw = gz2.T @ x.reshape(-1, x.shape[-1]) if need_w else None
         gb = gz2.sum(axis=0) if need_b and bias is not None else None
+        return gx, gw, gb, None, None
+
+    def _piecewise_linear_graph_backward(ctx, g):
+        # act' is a constant mask, so the recorded backward is written directly
+        # with Tensor ops: the composite path would recompute the GEMM x Wᵀ
+        # only to differentiate through a constant, one GEMM more per
+        # Hessian-vector product (second-order work)
+        x, weight, bias = ctx.inputs[:3]
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        if ctx.activation != "identity":
+            z = ctx.preact if ctx.preact is not None else ctx.y    # y > 0 ⇔ z > 0
+            g = g * np.where(z > 0, 1, 0 if ctx.activation == "relu" else ctx.slope).astype(z.dtype)
+        g2 = g.reshape(-1, g.shape[-1])
+        gx = g @ weight if need_x else None
+        gw = g2.mT @ x.reshape(-1, x.shape[-1]) if need_w else None
+        gb = g2.sum(axis=0) if need_b and bias is not None else None
         return gx, gw, gb, None, None
 
     def composite(ctx, x, weight, bias, *_):
