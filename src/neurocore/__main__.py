@@ -28,10 +28,40 @@ def _self_checks():
         ("axpy", lambda x, y: rel(K.axpy(2.0, x, y.copy()), y + 2.0 * x)),
         ("fma", lambda x, y: rel(K.fma(x, y, x), x * y + x)),
         ("sum_rows", lambda x, y: rel(K.sum_rows(x), x.sum(0))),
+        ("sigmoid", lambda x, y: rel(K.sigmoid(x), 1 / (1 + np.exp(-x.astype(np.float64))))),
+        ("tanh", lambda x, y: rel(K.tanh(x), np.tanh(x.astype(np.float64)))),
+        ("relu", lambda x, y: rel(K.relu(x), np.maximum(x, 0))),
+        ("gelu", lambda x, y: rel(K.gelu(x), _gelu64(x))),
+        ("gelu_backward", lambda x, y: rel(K.activation_backward(y, x, "gelu_tanh"),
+                                           y * _gelu_tanh_grad64(x))),
+        ("exp", lambda x, y: rel(K.exp(x), np.exp(x.astype(np.float64)))),
+        ("log", lambda x, y: rel(K.log(y), np.log(y.astype(np.float64)))),
+        ("softmax", lambda x, y: rel(K.softmax(x), _softmax64(x))),
+        ("log_softmax", lambda x, y: rel(K.log_softmax(x), np.log(_softmax64(x)))),
+        ("softmax_backward", lambda x, y: rel(K.softmax_backward(K.softmax(x), y),
+                                              _softmax64(x) * (y - (y * _softmax64(x)).sum(-1, keepdims=True)))),
     ]
     for name, check in checks:
         for dtype, tol in ((np.float32, 1e-5), (np.float64, 1e-12)):
             yield f"{name}[{np.dtype(dtype).name}]", check(a.astype(dtype), b.astype(dtype)), tol
+
+
+def _gelu64(x):
+    import math
+    x = x.astype(np.float64)
+    return x * 0.5 * np.vectorize(math.erfc)(-x / math.sqrt(2.0))
+
+
+def _gelu_tanh_grad64(x):
+    x = x.astype(np.float64)
+    c = np.sqrt(2 / np.pi)
+    t = np.tanh(c * (x + 0.044715 * x**3))
+    return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x)
+
+
+def _softmax64(x):
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
 
 
 def info():
@@ -49,9 +79,27 @@ def info():
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m neurocore", description=__doc__)
-    parser.add_argument("command", nargs="?", choices=["info"], default="info")
+    parser.add_argument("command", nargs="?", choices=["info", "demo"], default="info")
+    parser.add_argument("--model", choices=["mlp", "vit"], default="mlp", help="demo: which model to train")
     args = parser.parse_args(argv)
+    if args.command == "demo":
+        return demo(args.model)
     return info()
+
+
+def demo(model):
+    try:
+        import sklearn  # noqa: F401
+        import tqdm  # noqa: F401
+    except ImportError:
+        print("the demo needs the [demo] extra: pip install 'neurocore[demo]' (scikit-learn, tqdm)")
+        return 1
+    if model == "vit":
+        from neurocore.demos import vit as module   # lazily: written by the attention work
+    else:
+        from neurocore.demos import mlp as module
+    module.main()
+    return 0
 
 
 if __name__ == "__main__":

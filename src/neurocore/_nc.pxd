@@ -42,15 +42,96 @@ cdef extern from "neurocore/nc.h" nogil:
 
     # ---- activations and vector math ---------------------------------------
     # (section owned by the activation work)
+    void nc_activation_forward_f32(nc_int n, int act, float slope, const float *x, float *y)
+    void nc_activation_backward_f32(nc_int n, int act, float slope, const float *grad_y, const float *x,
+                                    const float *y, float *grad_x)
+    void nc_exp_f32(nc_int n, const float *x, float *out)
+    void nc_log_f32(nc_int n, const float *x, float *out)
+    void nc_tanh_f32(nc_int n, const float *x, float *out)
+    void nc_erf_f32(nc_int n, const float *x, float *out)
+    void nc_activation_forward_f64(nc_int n, int act, double slope, const double *x, double *y)
+    void nc_activation_backward_f64(nc_int n, int act, double slope, const double *grad_y, const double *x,
+                                    const double *y, double *grad_x)
+    void nc_exp_f64(nc_int n, const double *x, double *out)
+    void nc_log_f64(nc_int n, const double *x, double *out)
+    void nc_tanh_f64(nc_int n, const double *x, double *out)
+    void nc_erf_f64(nc_int n, const double *x, double *out)
 
     # ---- softmax -----------------------------------------------------------
     # (section owned by the softmax work)
+    void nc_softmax_f32(nc_int m, nc_int n, const float *x, nc_int ldx, float *y, nc_int ldy)
+    void nc_log_softmax_f32(nc_int m, nc_int n, const float *x, nc_int ldx, float *y, nc_int ldy)
+    void nc_softmax_backward_f32(nc_int m, nc_int n, const float *y, nc_int ldy, const float *grad_y, nc_int ldgy,
+        float *grad_x, nc_int ldgx)
+    void nc_log_softmax_backward_f32(nc_int m, nc_int n, const float *y, nc_int ldy, const float *grad_y, nc_int ldgy,
+        float *grad_x, nc_int ldgx)
+    void nc_softmax_f64(nc_int m, nc_int n, const double *x, nc_int ldx, double *y, nc_int ldy)
+    void nc_log_softmax_f64(nc_int m, nc_int n, const double *x, nc_int ldx, double *y, nc_int ldy)
+    void nc_softmax_backward_f64(nc_int m, nc_int n, const double *y, nc_int ldy, const double *grad_y, nc_int ldgy,
+        double *grad_x, nc_int ldgx)
+    void nc_log_softmax_backward_f64(nc_int m, nc_int n, const double *y, nc_int ldy, const double *grad_y, nc_int ldgy,
+        double *grad_x, nc_int ldgx)
 
     # ---- matvec, outer, GEMM, linear ---------------------------------------
     # (section owned by the GEMM work)
+    void nc_matvec_f32(int trans, nc_int m, nc_int n, float alpha, const float *w, nc_int ldw, const float *x, float beta, float *y)
+    void nc_matvec_f64(int trans, nc_int m, nc_int n, double alpha, const double *w, nc_int ldw, const double *x, double beta, double *y)
+    void nc_outer_acc_f32(nc_int m, nc_int n, float alpha, const float *d, const float *a, float *g, nc_int ldg)
+    void nc_outer_acc_f64(nc_int m, nc_int n, double alpha, const double *d, const double *a, double *g, nc_int ldg)
+    void nc_gemm_f32(int trans_a, int trans_b, nc_int m, nc_int n, nc_int k, float alpha, const float *a, nc_int lda, const float *b, nc_int ldb, float beta, float *c, nc_int ldc)
+    void nc_gemm_f64(int trans_a, int trans_b, nc_int m, nc_int n, nc_int k, double alpha, const double *a, nc_int lda, const double *b, nc_int ldb, double beta, double *c, nc_int ldc)
+    void nc_gemm_fused_f32(int trans_a, int trans_b, nc_int m, nc_int n, nc_int k, float alpha, const float *a, nc_int lda, const float *b, nc_int ldb, float beta, float *c, nc_int ldc, const float *bias, int activation, float slope, float *preact, nc_int ldp)
+    void nc_gemm_fused_f64(int trans_a, int trans_b, nc_int m, nc_int n, nc_int k, double alpha, const double *a, nc_int lda, const double *b, nc_int ldb, double beta, double *c, nc_int ldc, const double *bias, int activation, double slope, double *preact, nc_int ldp)
+    void nc_gemm_batched_f32(int trans_a, int trans_b, nc_int batch, nc_int m, nc_int n, nc_int k, float alpha, const float *a, nc_int lda, nc_int stride_a, const float *b, nc_int ldb, nc_int stride_b, float beta, float *c, nc_int ldc, nc_int stride_c)
+    void nc_gemm_batched_f64(int trans_a, int trans_b, nc_int batch, nc_int m, nc_int n, nc_int k, double alpha, const double *a, nc_int lda, nc_int stride_a, const double *b, nc_int ldb, nc_int stride_b, double beta, double *c, nc_int ldc, nc_int stride_c)
+    void nc_act_grad_f32(nc_int n, int activation, float slope, const float *grad_output, const float *preact, float *delta)
+    void nc_act_grad_f64(nc_int n, int activation, double slope, const double *grad_output, const double *preact, double *delta)
 
     # ---- optimizer steps ---------------------------------------------------
-    # (section owned by the optimizer work)
+    enum:
+        NC_OPTIM_MAXIMIZE
+        NC_OPTIM_NESTEROV
+        NC_OPTIM_AMSGRAD
+        NC_OPTIM_DECOUPLED
+        NC_OPTIM_EPS_IN_SQRT
+        NC_OPTIM_CENTERED
+    nc_int nc_lamb_workspace_size(nc_int ntensors, const nc_int *sizes)
+    void nc_sgd_step_f32(nc_int ntensors, const nc_int *sizes, double lr, double momentum,
+                         double dampening, double weight_decay, int flags, float **params,
+                         const float **grads, float **momentum_buffers, const unsigned char *fresh)
+    void nc_sgd_step_f64(nc_int ntensors, const nc_int *sizes, double lr, double momentum,
+                         double dampening, double weight_decay, int flags, double **params,
+                         const double **grads, double **momentum_buffers, const unsigned char *fresh)
+    void nc_adagrad_step_f32(nc_int ntensors, const nc_int *sizes, const nc_int *steps, double lr,
+                             double lr_decay, double weight_decay, double eps, int flags,
+                             float **params, const float **grads, float **state_sums)
+    void nc_adagrad_step_f64(nc_int ntensors, const nc_int *sizes, const nc_int *steps, double lr,
+                             double lr_decay, double weight_decay, double eps, int flags,
+                             double **params, const double **grads, double **state_sums)
+    void nc_rmsprop_step_f32(nc_int ntensors, const nc_int *sizes, double lr, double alpha,
+                             double eps, double weight_decay, double momentum, int flags,
+                             float **params, const float **grads, float **square_avgs,
+                             float **momentum_buffers, float **grad_avgs)
+    void nc_rmsprop_step_f64(nc_int ntensors, const nc_int *sizes, double lr, double alpha,
+                             double eps, double weight_decay, double momentum, int flags,
+                             double **params, const double **grads, double **square_avgs,
+                             double **momentum_buffers, double **grad_avgs)
+    void nc_adam_step_f32(nc_int ntensors, const nc_int *sizes, const nc_int *steps, double lr,
+                          double beta1, double beta2, double eps, double weight_decay, int flags,
+                          float **params, const float **grads, float **exp_avgs,
+                          float **exp_avg_sqs, float **max_exp_avg_sqs)
+    void nc_adam_step_f64(nc_int ntensors, const nc_int *sizes, const nc_int *steps, double lr,
+                          double beta1, double beta2, double eps, double weight_decay, int flags,
+                          double **params, const double **grads, double **exp_avgs,
+                          double **exp_avg_sqs, double **max_exp_avg_sqs)
+    void nc_lamb_step_f32(nc_int ntensors, const nc_int *sizes, const nc_int *steps, double lr,
+                          double beta1, double beta2, double eps, double weight_decay, int flags,
+                          float **params, const float **grads, float **exp_avgs,
+                          float **exp_avg_sqs, double *workspace)
+    void nc_lamb_step_f64(nc_int ntensors, const nc_int *sizes, const nc_int *steps, double lr,
+                          double beta1, double beta2, double eps, double weight_decay, int flags,
+                          double **params, const double **grads, double **exp_avgs,
+                          double **exp_avg_sqs, double *workspace)
 
     # ---- attention and layer norm ------------------------------------------
     # (section owned by the attention work)

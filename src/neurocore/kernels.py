@@ -22,12 +22,45 @@ from neurocore._kernels import (  # noqa: F401
 )
 
 # activations and vector math (section owned by the activation work)
+from neurocore._kernels import (  # noqa: F401,E402
+    activation_forward,
+    activation_backward,
+    sigmoid,
+    tanh,
+    relu,
+    leaky_relu,
+    gelu,
+    exp,
+    log,
+    erf,
+)
 
 # softmax (section owned by the softmax work)
+from neurocore._kernels import (  # noqa: F401,E402
+    softmax,
+    log_softmax,
+    softmax_backward,
+    log_softmax_backward,
+)
 
 # matvec, outer, GEMM, linear (section owned by the GEMM work)
+from neurocore._kernels import (  # noqa: F401,E402
+    matvec,
+    outer_acc,
+    gemm,
+    matmul,
+    linear_forward,
+    linear_backward,
+)
 
 # optimizer steps (section owned by the optimizer work)
+from neurocore._kernels import (  # noqa: F401,E402
+    sgd_step,
+    adagrad_step,
+    rmsprop_step,
+    adam_step,
+    lamb_step,
+)
 
 # attention and layer norm (section owned by the attention work)
 
