@@ -290,20 +290,51 @@ BATCH, D_IN, HIDDEN, D_OUT = 4, 3, 5, 3
 
 def _data(rng):
     x = rng.standard_normal((BATCH, D_IN))
+    probs = rng.uniform(0.1, 1.0, (BATCH, D_OUT))
     targets = {
-        "mse": rng.standard_normal((BATCH, D_OUT)),
-        "cross_entropy": np.array([0, 2, 1, 2]),
-        "bce_logits": rng.uniform(0.0, 1.0, (BATCH, D_OUT)),
-        "huber": rng.standard_normal((BATCH, D_OUT)) * 2,
+        "regression": rng.standard_normal((BATCH, D_OUT)),
+        "classes": np.array([0, 2, 1, 2]),
+        "probs": probs / probs.sum(axis=1, keepdims=True),
+        "binary": rng.uniform(0.0, 1.0, (BATCH, D_OUT)),
+        "labels01": (rng.uniform(size=(BATCH, D_OUT)) < 0.5).astype(np.float64),
+        "other": rng.standard_normal((BATCH, D_OUT)),
+        "other2": rng.standard_normal((BATCH, D_OUT)),
+        "pair": np.array([1.0, 0.0, 1.0, 0.0]),
+        "sign": np.array([1.0, -1.0, 1.0, -1.0]),
     }
     return x, targets
 
 
+_FEATURES = np.random.default_rng(99).standard_normal((D_OUT, 4))
+
+# every loss of nc.functional, each fed the network output in the way it
+# expects (logits, probabilities, log-probabilities, embeddings, images)
 LOSSES = {
-    "mse": lambda out, t: F.mse_loss(out, t64(t)),
-    "cross_entropy": lambda out, t: F.cross_entropy(out, t),
-    "bce_logits": lambda out, t: F.binary_cross_entropy_with_logits(out, t64(t)),
-    "huber": lambda out, t: F.huber_loss(out, t64(t), delta=1.0),
+    "mse": lambda o, t: F.mse_loss(o, t64(t["regression"])),
+    "l1": lambda o, t: F.l1_loss(o, t64(t["regression"])),
+    "huber": lambda o, t: F.huber_loss(o, t64(2 * t["regression"]), delta=1.0),
+    "smooth_l1": lambda o, t: F.smooth_l1_loss(o, t64(2 * t["regression"]), beta=0.5),
+    "bce": lambda o, t: F.binary_cross_entropy(F.sigmoid(o), t64(t["binary"])),
+    "bce_logits": lambda o, t: F.binary_cross_entropy_with_logits(
+        o, t64(t["binary"]), pos_weight=t64(np.array([1.0, 2.0, 0.5]))),
+    "cross_entropy": lambda o, t: F.cross_entropy(o, t["classes"]),
+    "cross_entropy_probs_smoothing": lambda o, t: F.cross_entropy(
+        o, t64(t["probs"]), label_smoothing=0.1),
+    "nll": lambda o, t: F.nll_loss(F.log_softmax(o, -1), t["classes"]),
+    "kl_div": lambda o, t: F.kl_div(F.log_softmax(o, -1), t64(t["probs"]),
+                                    reduction="batchmean"),
+    "focal": lambda o, t: F.sigmoid_focal_loss(o, t64(t["labels01"]), reduction="mean"),
+    "dice": lambda o, t: F.dice_loss(F.sigmoid(o), t64(t["labels01"])),
+    "iou": lambda o, t: F.iou_loss(F.sigmoid(o), t64(t["labels01"])),
+    "triplet": lambda o, t: F.triplet_margin_loss(o, t64(t["other"]), t64(t["other2"]),
+                                                  margin=5.0),
+    "contrastive": lambda o, t: F.contrastive_loss(o, t64(t["other"]), t64(t["pair"]),
+                                                   margin=5.0),
+    "cosine_embedding": lambda o, t: F.cosine_embedding_loss(o, t64(t["other"]), t["sign"],
+                                                             margin=-1.0),
+    "total_variation": lambda o, t: F.total_variation_loss(o.reshape((1, 1, BATCH, D_OUT))),
+    "perceptual": lambda o, t: F.perceptual_loss(
+        o, t64(t["regression"]), lambda z: [F.tanh(z @ t64(_FEATURES)), z * z]),
 }
 
 
@@ -357,7 +388,7 @@ def test_mlp_hvp_every_activation(act):
 
     def f(W1, b1, W2, b2):
         out = phi(t64(x) @ W1.T + b1) @ W2.T + b2
-        return ((out - t64(targets["mse"])) ** 2).mean()
+        return ((out - t64(targets["regression"])) ** 2).mean()
 
     _check_hvp(f, params, rng)
 
@@ -370,7 +401,7 @@ def test_mlp_hvp_every_loss(loss):
 
     def f(W1, b1, W2, b2):
         out = F.tanh(t64(x) @ W1.T + b1) @ W2.T + b2
-        return LOSSES[loss](out, targets[loss])
+        return LOSSES[loss](out, targets)
 
     _check_hvp(f, params, rng)
 
@@ -428,6 +459,6 @@ def test_hvp_linear_with_fused_activation(act):
 
     def f(W1, b1, W2, b2):
         out = F.linear(F.linear(t64(x), W1, b1, activation=act), W2, b2)
-        return ((out - t64(targets["mse"])) ** 2).mean()
+        return ((out - t64(targets["regression"])) ** 2).mean()
 
     _check_hvp(f, params, rng)
