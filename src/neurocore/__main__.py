@@ -28,6 +28,13 @@ def _self_checks():
         ("axpy", lambda x, y: rel(K.axpy(2.0, x, y.copy()), y + 2.0 * x)),
         ("fma", lambda x, y: rel(K.fma(x, y, x), x * y + x)),
         ("sum_rows", lambda x, y: rel(K.sum_rows(x), x.sum(0))),
+        ("attention_forward", lambda x, y: rel(
+            K.attention_forward(x[None, None], y[None, None], x[None, None])[0][0, 0],
+            (lambda p: p / p.sum(-1, keepdims=True) @ x)(
+                np.exp((lambda s: s - s.max(-1, keepdims=True))(x.astype(np.float64) @ y.T / np.sqrt(33)))))),
+        ("layer_norm_forward", lambda x, y: rel(
+            K.layer_norm_forward(x)[0],
+            (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-5))),
     ]
     for name, check in checks:
         for dtype, tol in ((np.float32, 1e-5), (np.float64, 1e-12)):
