@@ -233,9 +233,15 @@ static inline vreal vmin(vreal a, vreal b) { return NC_V(min)(a, b); }
 static inline vreal vsqrt(vreal a) { return NC_V(sqrt)(a); }
 static inline vreal vabs(vreal a) { return NC_V(abs)(a); }
 static inline vreal vneg(vreal a) { return NC_V(xor)(a, NC_V(set1)(-0.0)); }
-static inline vmask vcmp_gt(vreal a, vreal b) { return NC_V(cmp_mask)(a, b, _CMP_GT_OQ); }
-static inline vmask vcmp_lt(vreal a, vreal b) { return NC_V(cmp_mask)(a, b, _CMP_LT_OQ); }
-static inline vmask vcmp_ge(vreal a, vreal b) { return NC_V(cmp_mask)(a, b, _CMP_GE_OQ); }
+/* the compare intrinsics are named _mm512_cmp_p{s,d}_mask, not NC_V-shaped */
+#if NC_DTYPE == 32
+#define NC_VCMP_(a, b, p) _mm512_cmp_ps_mask(a, b, p)
+#else
+#define NC_VCMP_(a, b, p) _mm512_cmp_pd_mask(a, b, p)
+#endif
+static inline vmask vcmp_gt(vreal a, vreal b) { return NC_VCMP_(a, b, _CMP_GT_OQ); }
+static inline vmask vcmp_lt(vreal a, vreal b) { return NC_VCMP_(a, b, _CMP_LT_OQ); }
+static inline vmask vcmp_ge(vreal a, vreal b) { return NC_VCMP_(a, b, _CMP_GE_OQ); }
 static inline vreal vselect(vmask m, vreal a, vreal b) { return NC_V(mask_blend)(m, b, a); }
 static inline real vhsum(vreal a) { return NC_V(reduce_add)(a); }
 static inline real vhmax(vreal a) { return NC_V(reduce_max)(a); }

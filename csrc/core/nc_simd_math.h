@@ -20,6 +20,7 @@ static inline vreal vexp(vreal x) { return NC_LIBM(exp)(x); }
 static inline vreal vlog(vreal x) { return NC_LIBM(log)(x); }
 static inline vreal vtanh(vreal x) { return NC_LIBM(tanh)(x); }
 static inline vreal verf(vreal x) { return NC_LIBM(erf)(x); }
+static inline vreal verfc(vreal x) { return NC_LIBM(erfc)(x); }
 #else
 #define NC_LANEWISE_(name, f)                              \
     static inline vreal name(vreal x)                      \
@@ -34,6 +35,7 @@ NC_LANEWISE_(vexp, exp)
 NC_LANEWISE_(vlog, log)
 NC_LANEWISE_(vtanh, tanh)
 NC_LANEWISE_(verf, erf)
+NC_LANEWISE_(verfc, erfc)
 #undef NC_LANEWISE_
 #endif
 

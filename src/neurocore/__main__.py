@@ -28,6 +28,18 @@ def _self_checks():
         ("axpy", lambda x, y: rel(K.axpy(2.0, x, y.copy()), y + 2.0 * x)),
         ("fma", lambda x, y: rel(K.fma(x, y, x), x * y + x)),
         ("sum_rows", lambda x, y: rel(K.sum_rows(x), x.sum(0))),
+        ("sigmoid", lambda x, y: rel(K.sigmoid(x), 1 / (1 + np.exp(-x.astype(np.float64))))),
+        ("tanh", lambda x, y: rel(K.tanh(x), np.tanh(x.astype(np.float64)))),
+        ("relu", lambda x, y: rel(K.relu(x), np.maximum(x, 0))),
+        ("gelu", lambda x, y: rel(K.gelu(x), _gelu64(x))),
+        ("gelu_backward", lambda x, y: rel(K.activation_backward(y, x, "gelu_tanh"),
+                                           y * _gelu_tanh_grad64(x))),
+        ("exp", lambda x, y: rel(K.exp(x), np.exp(x.astype(np.float64)))),
+        ("log", lambda x, y: rel(K.log(y), np.log(y.astype(np.float64)))),
+        ("softmax", lambda x, y: rel(K.softmax(x), _softmax64(x))),
+        ("log_softmax", lambda x, y: rel(K.log_softmax(x), np.log(_softmax64(x)))),
+        ("softmax_backward", lambda x, y: rel(K.softmax_backward(K.softmax(x), y),
+                                              _softmax64(x) * (y - (y * _softmax64(x)).sum(-1, keepdims=True)))),
         ("attention_forward", lambda x, y: rel(
             K.attention_forward(x[None, None], y[None, None], x[None, None])[0][0, 0],
             (lambda p: p / p.sum(-1, keepdims=True) @ x)(
@@ -39,6 +51,24 @@ def _self_checks():
     for name, check in checks:
         for dtype, tol in ((np.float32, 1e-5), (np.float64, 1e-12)):
             yield f"{name}[{np.dtype(dtype).name}]", check(a.astype(dtype), b.astype(dtype)), tol
+
+
+def _gelu64(x):
+    import math
+    x = x.astype(np.float64)
+    return x * 0.5 * np.vectorize(math.erfc)(-x / math.sqrt(2.0))
+
+
+def _gelu_tanh_grad64(x):
+    x = x.astype(np.float64)
+    c = np.sqrt(2 / np.pi)
+    t = np.tanh(c * (x + 0.044715 * x**3))
+    return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x)
+
+
+def _softmax64(x):
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
 
 
 def info():

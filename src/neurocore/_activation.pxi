@@ -1,1 +1,162 @@
-# Wrappers for csrc/kernels/activation*.inc (to be written by the activation work).
+# Wrappers for csrc/kernels/activation.inc: activations forward/backward and
+# the vector math (exp, log, tanh, erf).  Arrays of any shape are treated as
+# flat.
+
+_ACTIVATIONS = {
+    "identity": NC_ACT_IDENTITY,
+    "relu": NC_ACT_RELU,
+    "leaky_relu": NC_ACT_LEAKY_RELU,
+    "gelu": NC_ACT_GELU,
+    "gelu_tanh": NC_ACT_GELU_TANH,
+    "sigmoid": NC_ACT_SIGMOID,
+    "tanh": NC_ACT_TANH,
+}
+
+
+cdef int _activation_code(object activation) except -1:
+    if not isinstance(activation, str):
+        raise TypeError(f"activation must be a str, got {type(activation).__name__}")
+    code = _ACTIVATIONS.get(activation)
+    if code is None:
+        raise ValueError(f"activation must be one of {tuple(_ACTIVATIONS)}, got {activation!r}")
+    return code
+
+
+cdef _act_forward(int act, double slope, object x, object out):
+    X = _float_input(x, "x")
+    O = _output(out, X.shape, X.dtype)
+    cdef nc_int n = X.size
+    cdef void *px = _data(X)
+    cdef void *po = _data(O)
+    cdef bint f32 = _is_f32(X)
+    with nogil:
+        if f32: nc_activation_forward_f32(n, act, <float>slope, <float *>px, <float *>po)
+        else: nc_activation_forward_f64(n, act, slope, <double *>px, <double *>po)
+    return O
+
+
+def activation_forward(x, activation, negative_slope=0.01, out=None):
+    """activation_forward(x, activation, negative_slope=0.01, out=None) -> y = act(x).
+
+    x              : IN, float array of any shape.
+    activation     : "identity", "relu", "leaky_relu", "gelu" (exact, erf),
+                     "gelu_tanh", "sigmoid" or "tanh".
+    negative_slope : finite real, leaky ReLU's slope for x <= 0.
+    out            : OUT, optional array of x's shape and dtype (may be x).
+    """
+    cdef int act = _activation_code(activation)
+    cdef double slope = _finite_scalar(negative_slope, "negative_slope")
+    return _act_forward(act, slope, x, out)
+
+
+def activation_backward(grad_output, x, activation, negative_slope=0.01, output=None, out=None):
+    """activation_backward(grad_output, x, activation, negative_slope=0.01, output=None, out=None)
+    -> grad_input = grad_output * act'(x), in one pass.
+
+    grad_output : IN, float array, the gradient with respect to act(x).
+    x           : IN, the saved input of the activation, grad_output's shape and dtype.
+    activation  : as in activation_forward.  ReLU'(0) = 0.
+    output      : IN, optional saved output act(x); sigmoid and tanh then use it
+                  instead of recomputing exp/tanh (the other activations need x).
+    out         : OUT, optional array of x's shape and dtype (may be grad_output).
+    """
+    cdef int act = _activation_code(activation)
+    cdef double slope = _finite_scalar(negative_slope, "negative_slope")
+    G = _float_input(grad_output, "grad_output")
+    X = _like_input(x, "x", G, "grad_output")
+    if X.shape != G.shape:
+        raise ValueError(f"x and grad_output must have the same shape, got {X.shape} and {G.shape}")
+    Y = None
+    if output is not None:
+        Y = _like_input(output, "output", G, "grad_output")
+        if Y.shape != G.shape:
+            raise ValueError(f"output and grad_output must have the same shape, got {Y.shape} and {G.shape}")
+    O = _output(out, G.shape, G.dtype)
+    cdef nc_int n = G.size
+    cdef void *pg = _data(G)
+    cdef void *px = _data(X)
+    cdef void *py = _data(Y) if Y is not None else NULL
+    cdef void *po = _data(O)
+    cdef bint f32 = _is_f32(G)
+    with nogil:
+        if f32:
+            nc_activation_backward_f32(n, act, <float>slope, <float *>pg, <float *>px, <float *>py,
+                                       <float *>po)
+        else:
+            nc_activation_backward_f64(n, act, slope, <double *>pg, <double *>px, <double *>py,
+                                       <double *>po)
+    return O
+
+
+def sigmoid(x, out=None):
+    """sigmoid(x, out=None) -> 1 / (1 + exp(-x)), stable for any input."""
+    return _act_forward(NC_ACT_SIGMOID, 0.0, x, out)
+
+
+def relu(x, out=None):
+    """relu(x, out=None) -> max(x, 0) (NaN propagates)."""
+    return _act_forward(NC_ACT_RELU, 0.0, x, out)
+
+
+def leaky_relu(x, negative_slope=0.01, out=None):
+    """leaky_relu(x, negative_slope=0.01, out=None) -> x if x > 0 else negative_slope * x."""
+    cdef double slope = _finite_scalar(negative_slope, "negative_slope")
+    return _act_forward(NC_ACT_LEAKY_RELU, slope, x, out)
+
+
+def gelu(x, approximate="none", out=None):
+    """gelu(x, approximate="none", out=None) -> x * Phi(x).
+
+    approximate : "none" (exact, 0.5 x (1 + erf(x / sqrt 2))) or "tanh"
+                  (0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))), as PyTorch.
+    """
+    if approximate == "none":
+        return _act_forward(NC_ACT_GELU, 0.0, x, out)
+    if approximate == "tanh":
+        return _act_forward(NC_ACT_GELU_TANH, 0.0, x, out)
+    raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+cdef enum _MathOp:
+    _EXP, _LOG, _TANH, _ERF
+
+
+cdef _math(int op, object x, object out):
+    X = _float_input(x, "x")
+    O = _output(out, X.shape, X.dtype)
+    cdef nc_int n = X.size
+    cdef void *px = _data(X)
+    cdef void *po = _data(O)
+    if _is_f32(X):
+        with nogil:
+            if op == _EXP: nc_exp_f32(n, <float *>px, <float *>po)
+            elif op == _LOG: nc_log_f32(n, <float *>px, <float *>po)
+            elif op == _TANH: nc_tanh_f32(n, <float *>px, <float *>po)
+            else: nc_erf_f32(n, <float *>px, <float *>po)
+    else:
+        with nogil:
+            if op == _EXP: nc_exp_f64(n, <double *>px, <double *>po)
+            elif op == _LOG: nc_log_f64(n, <double *>px, <double *>po)
+            elif op == _TANH: nc_tanh_f64(n, <double *>px, <double *>po)
+            else: nc_erf_f64(n, <double *>px, <double *>po)
+    return O
+
+
+def exp(x, out=None):
+    """exp(x, out=None) -> e**x, vectorised (a few ulp; overflow gives inf)."""
+    return _math(_EXP, x, out)
+
+
+def log(x, out=None):
+    """log(x, out=None) -> natural log (log 0 = -inf, log of x < 0 is NaN)."""
+    return _math(_LOG, x, out)
+
+
+def tanh(x, out=None):
+    """tanh(x, out=None) -> hyperbolic tangent, vectorised."""
+    return _math(_TANH, x, out)
+
+
+def erf(x, out=None):
+    """erf(x, out=None) -> the error function, vectorised."""
+    return _math(_ERF, x, out)

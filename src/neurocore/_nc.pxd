@@ -42,9 +42,35 @@ cdef extern from "neurocore/nc.h" nogil:
 
     # ---- activations and vector math ---------------------------------------
     # (section owned by the activation work)
+    void nc_activation_forward_f32(nc_int n, int act, float slope, const float *x, float *y)
+    void nc_activation_backward_f32(nc_int n, int act, float slope, const float *grad_y, const float *x,
+                                    const float *y, float *grad_x)
+    void nc_exp_f32(nc_int n, const float *x, float *out)
+    void nc_log_f32(nc_int n, const float *x, float *out)
+    void nc_tanh_f32(nc_int n, const float *x, float *out)
+    void nc_erf_f32(nc_int n, const float *x, float *out)
+    void nc_activation_forward_f64(nc_int n, int act, double slope, const double *x, double *y)
+    void nc_activation_backward_f64(nc_int n, int act, double slope, const double *grad_y, const double *x,
+                                    const double *y, double *grad_x)
+    void nc_exp_f64(nc_int n, const double *x, double *out)
+    void nc_log_f64(nc_int n, const double *x, double *out)
+    void nc_tanh_f64(nc_int n, const double *x, double *out)
+    void nc_erf_f64(nc_int n, const double *x, double *out)
 
     # ---- softmax -----------------------------------------------------------
     # (section owned by the softmax work)
+    void nc_softmax_f32(nc_int m, nc_int n, const float *x, nc_int ldx, float *y, nc_int ldy)
+    void nc_log_softmax_f32(nc_int m, nc_int n, const float *x, nc_int ldx, float *y, nc_int ldy)
+    void nc_softmax_backward_f32(nc_int m, nc_int n, const float *y, nc_int ldy, const float *grad_y, nc_int ldgy,
+        float *grad_x, nc_int ldgx)
+    void nc_log_softmax_backward_f32(nc_int m, nc_int n, const float *y, nc_int ldy, const float *grad_y, nc_int ldgy,
+        float *grad_x, nc_int ldgx)
+    void nc_softmax_f64(nc_int m, nc_int n, const double *x, nc_int ldx, double *y, nc_int ldy)
+    void nc_log_softmax_f64(nc_int m, nc_int n, const double *x, nc_int ldx, double *y, nc_int ldy)
+    void nc_softmax_backward_f64(nc_int m, nc_int n, const double *y, nc_int ldy, const double *grad_y, nc_int ldgy,
+        double *grad_x, nc_int ldgx)
+    void nc_log_softmax_backward_f64(nc_int m, nc_int n, const double *y, nc_int ldy, const double *grad_y, nc_int ldgy,
+        double *grad_x, nc_int ldgx)
 
     # ---- matvec, outer, GEMM, linear ---------------------------------------
     # (section owned by the GEMM work)

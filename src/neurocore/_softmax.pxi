@@ -1,1 +1,98 @@
-# Wrappers for csrc/kernels/softmax*.inc (to be written by the softmax work).
+# Wrappers for csrc/kernels/softmax.inc: softmax and log-softmax over the
+# last axis of an array of any rank (leading axes are rows).
+
+cdef enum _SoftmaxOp:
+    _SOFTMAX, _LOG_SOFTMAX
+
+
+cdef inline nc_int _rows(object a):
+    return a.size // a.shape[a.ndim - 1] if a.shape[a.ndim - 1] else 0
+
+
+cdef _softmax_forward(int op, object x, object out):
+    X = _float_input(x, "x")
+    if X.ndim == 0:
+        raise ValueError("x must have at least 1 dimension, got a 0-d array")
+    O = _output(out, X.shape, X.dtype)
+    cdef nc_int n = X.shape[X.ndim - 1]
+    cdef nc_int m = _rows(X)
+    cdef void *px = _data(X)
+    cdef void *po = _data(O)
+    cdef bint f32 = _is_f32(X)
+    with nogil:
+        if f32:
+            if op == _SOFTMAX: nc_softmax_f32(m, n, <float *>px, n, <float *>po, n)
+            else: nc_log_softmax_f32(m, n, <float *>px, n, <float *>po, n)
+        else:
+            if op == _SOFTMAX: nc_softmax_f64(m, n, <double *>px, n, <double *>po, n)
+            else: nc_log_softmax_f64(m, n, <double *>px, n, <double *>po, n)
+    return O
+
+
+cdef _softmax_backward(int op, object output, object grad_output, object out):
+    Y = _float_input(output, "output")
+    if Y.ndim == 0:
+        raise ValueError("output must have at least 1 dimension, got a 0-d array")
+    G = _like_input(grad_output, "grad_output", Y, "output")
+    if G.shape != Y.shape:
+        raise ValueError(f"grad_output and output must have the same shape, got {G.shape} and {Y.shape}")
+    O = _output(out, Y.shape, Y.dtype)
+    cdef nc_int n = Y.shape[Y.ndim - 1]
+    cdef nc_int m = _rows(Y)
+    cdef void *py = _data(Y)
+    cdef void *pg = _data(G)
+    cdef void *po = _data(O)
+    cdef bint f32 = _is_f32(Y)
+    with nogil:
+        if f32:
+            if op == _SOFTMAX:
+                nc_softmax_backward_f32(m, n, <float *>py, n, <float *>pg, n, <float *>po, n)
+            else:
+                nc_log_softmax_backward_f32(m, n, <float *>py, n, <float *>pg, n, <float *>po, n)
+        else:
+            if op == _SOFTMAX:
+                nc_softmax_backward_f64(m, n, <double *>py, n, <double *>pg, n, <double *>po, n)
+            else:
+                nc_log_softmax_backward_f64(m, n, <double *>py, n, <double *>pg, n, <double *>po, n)
+    return O
+
+
+def softmax(x, out=None):
+    """softmax(x, out=None) -> exp(x) / sum(exp(x)) over the last axis.
+
+    Stable for any finite input (the row maximum is subtracted first).
+    x   : IN, float array of shape (..., n).
+    out : OUT, optional array of x's shape and dtype (may be x).
+    """
+    return _softmax_forward(_SOFTMAX, x, out)
+
+
+def log_softmax(x, out=None):
+    """log_softmax(x, out=None) -> x - logsumexp(x) over the last axis (stable).
+
+    x   : IN, float array of shape (..., n).
+    out : OUT, optional array of x's shape and dtype (may be x).
+    """
+    return _softmax_forward(_LOG_SOFTMAX, x, out)
+
+
+def softmax_backward(output, grad_output, out=None):
+    """softmax_backward(output, grad_output, out=None) -> y * (g - sum(g * y)).
+
+    The Jacobian-vector product of softmax over the last axis (seed 004 3.2.3),
+    without forming the Jacobian.
+    output      : IN, y = softmax(x), float array of shape (..., n).
+    grad_output : IN, g, the gradient with respect to y, same shape and dtype.
+    out         : OUT, optional array of that shape and dtype (may be grad_output).
+    """
+    return _softmax_backward(_SOFTMAX, output, grad_output, out)
+
+
+def log_softmax_backward(output, grad_output, out=None):
+    """log_softmax_backward(output, grad_output, out=None) -> g - exp(y) * sum(g).
+
+    output      : IN, y = log_softmax(x), float array of shape (..., n).
+    grad_output : IN, g, the gradient with respect to y, same shape and dtype.
+    out         : OUT, optional array of that shape and dtype (may be grad_output).
+    """
+    return _softmax_backward(_LOG_SOFTMAX, output, grad_output, out)

@@ -22,8 +22,26 @@ from neurocore._kernels import (  # noqa: F401
 )
 
 # activations and vector math (section owned by the activation work)
+from neurocore._kernels import (  # noqa: F401,E402
+    activation_forward,
+    activation_backward,
+    sigmoid,
+    tanh,
+    relu,
+    leaky_relu,
+    gelu,
+    exp,
+    log,
+    erf,
+)
 
 # softmax (section owned by the softmax work)
+from neurocore._kernels import (  # noqa: F401,E402
+    softmax,
+    log_softmax,
+    softmax_backward,
+    log_softmax_backward,
+)
 
 # matvec, outer, GEMM, linear (section owned by the GEMM work)
 

@@ -77,11 +77,45 @@ NC_DECLARE_BOTH(NC_ELEMENTWISE_API)
  * Activations and vector math (csrc/kernels/activation.inc)
  * ------------------------------------------------------------------------ */
 /* (section owned by the activation work) */
+#define NC_ACTIVATION_API(T, S)                                                \
+    /* y = act(x) over n elements; slope: leaky ReLU's negative slope. */     \
+    void nc_activation_forward_##S(nc_int n, int act, T slope, const T *x,    \
+                                   T *y);                                      \
+    /* grad_x = grad_y * act'(x), one pass, no Jacobian.  x is the saved      \
+     * input; y, the saved output act(x), may be NULL: sigmoid and tanh use   \
+     * it instead of recomputing.  grad_x may alias grad_y. */                \
+    void nc_activation_backward_##S(nc_int n, int act, T slope,               \
+                                    const T *grad_y, const T *x, const T *y,  \
+                                    T *grad_x);                                \
+    /* The vector math of csrc/core/nc_simd_math.h on arrays: out = f(x). */  \
+    void nc_exp_##S(nc_int n, const T *x, T *out);                             \
+    void nc_log_##S(nc_int n, const T *x, T *out);                             \
+    void nc_tanh_##S(nc_int n, const T *x, T *out);                            \
+    void nc_erf_##S(nc_int n, const T *x, T *out);
+NC_DECLARE_BOTH(NC_ACTIVATION_API)
 
 /* ------------------------------------------------------------------------
  * Softmax and log-softmax over rows (csrc/kernels/softmax.inc)
  * ------------------------------------------------------------------------ */
 /* (section owned by the softmax work) */
+#define NC_SOFTMAX_API(T, S)                                                   \
+    /* y[i, :] = softmax(x[i, :]) for the m rows of x (m, n); y may alias x. */ \
+    void nc_softmax_##S(nc_int m, nc_int n, const T *x, nc_int ldx, T *y,     \
+                        nc_int ldy);                                           \
+    /* y[i, :] = x[i, :] - logsumexp(x[i, :]); y may alias x. */              \
+    void nc_log_softmax_##S(nc_int m, nc_int n, const T *x, nc_int ldx, T *y, \
+                            nc_int ldy);                                       \
+    /* grad_x = y * (grad_y - sum(grad_y * y)) per row, y = softmax(x)        \
+     * (seed 004 3.2.3, the Jacobian-vector product); grad_x may alias        \
+     * grad_y. */                                                              \
+    void nc_softmax_backward_##S(nc_int m, nc_int n, const T *y, nc_int ldy,  \
+                                 const T *grad_y, nc_int ldgy, T *grad_x,     \
+                                 nc_int ldgx);                                 \
+    /* grad_x = grad_y - exp(y) * sum(grad_y) per row, y = log_softmax(x). */ \
+    void nc_log_softmax_backward_##S(nc_int m, nc_int n, const T *y,          \
+                                     nc_int ldy, const T *grad_y,             \
+                                     nc_int ldgy, T *grad_x, nc_int ldgx);
+NC_DECLARE_BOTH(NC_SOFTMAX_API)
 
 /* ------------------------------------------------------------------------
  * Matrix-vector, outer product, GEMM, fused linear (csrc/kernels/gemm*.inc)
