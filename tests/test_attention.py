@@ -245,3 +245,85 @@ def test_bad_input_is_rejected(rng):
         K.attention_backward(out, q, k, v, out, lse[..., :2])
     with pytest.raises(ValueError, match="grad_out"):
         K.attention_backward(out[..., :2], q, k, v, out, lse)
+
+
+# ---- nc.functional.scaled_dot_product_attention (autograd) ----------------
+
+import neurocore as nc  # noqa: E402
+from neurocore import functional as F  # noqa: E402
+
+
+@pytest.mark.parametrize("kind", ["none", "causal", "float", "bool"])
+def test_functional_gradcheck(kind, rng):
+    shape = (2, 1, 5, 4, 3, 2)
+    q, k, v = (nc.tensor(a, requires_grad=True) for a in operands(shape, np.float64, rng))
+    mask = make_mask(kind, shape[:4], np.float64, rng)
+    fn = lambda q_, k_, v_: F.scaled_dot_product_attention(  # noqa: E731
+        q_, k_, v_, attn_mask=mask, is_causal=kind == "causal")
+    assert nc.autograd.gradcheck(fn, (q, k, v), atol=1e-7, rtol=1e-6)
+
+
+def test_functional_matches_numpy_any_leading_dims(dtype, rng):
+    # 3 leading dims fold into the kernel's (B, H) with the mask spelt out
+    q = rng.standard_normal((2, 3, 2, 7, 4)).astype(dtype)
+    k = rng.standard_normal((2, 3, 2, 9, 4)).astype(dtype)
+    v = rng.standard_normal((2, 3, 2, 9, 5)).astype(dtype)
+    mask = rng.random((3, 1, 7, 9)) > 0.3
+    mask[..., 0] = True
+    out = F.scaled_dot_product_attention(nc.tensor(q), nc.tensor(k), nc.tensor(v), attn_mask=mask)
+    want = reference(q, k, v, np.broadcast_to(mask, (2, 3, 2, 7, 9)))[0]
+    np.testing.assert_allclose(out.numpy(), want, **tol(dtype))
+    # 2-D inputs (no batch)
+    out = F.scaled_dot_product_attention(nc.tensor(q[0, 0, 0]), nc.tensor(k[0, 0, 0]), nc.tensor(v[0, 0, 0]),
+                                         scale=0.5)
+    np.testing.assert_allclose(out.numpy(), reference(q[0, 0, 0], k[0, 0, 0], v[0, 0, 0], scale=0.5)[0],
+                               **tol(dtype))
+
+
+def test_functional_double_backward(rng):
+    # create_graph records the backward (the composite path): the gradient of
+    # <grad_q, u> against finite differences of grad_q
+    q, k, v = operands((1, 2, 4, 3, 2, 2), np.float64, rng)
+    u = rng.standard_normal(q.shape)
+
+    def grad_q(q_):
+        qt, kt, vt = nc.tensor(q_, requires_grad=True), nc.tensor(k, requires_grad=True), nc.tensor(v)
+        out = F.scaled_dot_product_attention(qt, kt, vt, is_causal=True)
+        (gq,) = nc.grad([(out * out).sum()], [qt], create_graph=True)
+        return qt, kt, gq
+
+    qt, kt, gq = grad_q(q)
+    hvp_q, hvp_k = nc.grad([(gq * nc.tensor(u)).sum()], [qt, kt])
+    eps = 1e-5
+    numeric = np.zeros_like(q)
+    for idx in np.ndindex(q.shape):
+        p, m = q.copy(), q.copy()
+        p[idx] += eps
+        m[idx] -= eps
+        numeric[idx] = ((grad_q(p)[2].numpy() - grad_q(m)[2].numpy()) * u).sum() / (2 * eps)
+    np.testing.assert_allclose(hvp_q.numpy(), numeric, rtol=1e-5, atol=1e-7)
+    assert hvp_k is not None and np.isfinite(hvp_k.numpy()).all()
+
+
+def test_functional_bad_input(rng):
+    q, k, v = (nc.tensor(a) for a in operands((1, 2, 5, 6, 4, 3), np.float32, rng))
+    with pytest.raises(ValueError, match=r"attn_mask of shape \(5, 5\)"):
+        F.scaled_dot_product_attention(q, k, v, attn_mask=np.ones((5, 5), bool))
+    with pytest.raises(ValueError, match="is_causal"):
+        F.scaled_dot_product_attention(q, k, v, attn_mask=np.ones((5, 6), bool), is_causal=True)
+    with pytest.raises(TypeError, match="float64"):
+        F.scaled_dot_product_attention(q, nc.tensor(k.numpy().astype(np.float64)), v)
+    with pytest.raises(ValueError, match="leading"):
+        F.scaled_dot_product_attention(q, k[:, :1], v[:, :1])
+    with pytest.raises(ValueError, match="dropout_p"):
+        F.scaled_dot_product_attention(q, k, v, dropout_p=1.0)
+    with pytest.raises(TypeError, match="attn_mask"):
+        F.scaled_dot_product_attention(q, k, v, attn_mask=np.zeros((5, 6), np.float64))
+
+
+def test_functional_dropout_path(rng):
+    q, k, v = (nc.tensor(a, requires_grad=True) for a in operands((1, 1, 6, 6, 4, 4), np.float64, rng))
+    nc.manual_seed(0)
+    out = F.scaled_dot_product_attention(q, k, v, dropout_p=0.5)
+    out.sum().backward()
+    assert out.shape == (1, 1, 6, 4) and q.grad is not None

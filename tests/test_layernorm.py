@@ -123,3 +123,56 @@ def test_bad_input_is_rejected(rng):
     y, mu, rs = K.layer_norm_forward(x)
     with pytest.raises(ValueError, match="mean"):
         K.layer_norm_backward(x, x, mu[:2], rs)
+
+
+# ---- nc.functional.layer_norm and nc.nn.LayerNorm (autograd) ---------------
+
+import neurocore as nc  # noqa: E402
+from neurocore import functional as F  # noqa: E402
+
+
+@pytest.mark.parametrize("normalized_shape", [(5,), (2, 5)])
+def test_functional_gradcheck(normalized_shape, rng):
+    x = nc.tensor(rng.standard_normal((3, 2, 5)), requires_grad=True)
+    w = nc.tensor(rng.standard_normal(normalized_shape), requires_grad=True)
+    b = nc.tensor(rng.standard_normal(normalized_shape), requires_grad=True)
+    assert nc.autograd.gradcheck(lambda x_, w_, b_: F.layer_norm(x_, normalized_shape, w_, b_),
+                                 (x, w, b), atol=1e-7, rtol=1e-6)
+    assert nc.autograd.gradcheck(lambda x_: F.layer_norm(x_, normalized_shape), (x,), atol=1e-7, rtol=1e-6)
+
+
+def test_functional_matches_numpy_and_double_backward(rng):
+    x = rng.standard_normal((4, 6))
+    w, b = rng.standard_normal(6), rng.standard_normal(6)
+    y = F.layer_norm(nc.tensor(x), 6, nc.tensor(w), nc.tensor(b), eps=1e-6)
+    np.testing.assert_allclose(y.numpy(), reference(x, w, b, 1e-6)[0], rtol=1e-12, atol=1e-12)
+    u = rng.standard_normal(x.shape)
+
+    def grad_x(x_):
+        xt = nc.tensor(x_, requires_grad=True)
+        out = F.layer_norm(xt, 6, nc.tensor(w), nc.tensor(b))
+        (gx,) = nc.grad([(out * out * out).sum()], [xt], create_graph=True)
+        return xt, gx
+
+    xt, gx = grad_x(x)
+    (hvp,) = nc.grad([(gx * nc.tensor(u)).sum()], [xt])
+    eps = 1e-5
+    numeric = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        p, m = x.copy(), x.copy()
+        p[idx] += eps
+        m[idx] -= eps
+        numeric[idx] = ((grad_x(p)[1].numpy() - grad_x(m)[1].numpy()) * u).sum() / (2 * eps)
+    np.testing.assert_allclose(hvp.numpy(), numeric, rtol=1e-5, atol=1e-7)
+
+
+def test_module_and_bad_input(rng):
+    ln = nc.nn.LayerNorm(8, eps=1e-6)
+    assert set(ln.state_dict()) == {"weight", "bias"} and ln.weight.dtype == np.float32
+    x = rng.standard_normal((2, 3, 8)).astype(np.float32)
+    np.testing.assert_allclose(ln(nc.tensor(x)).numpy(), reference(x, None, None, 1e-6)[0], rtol=1e-5, atol=1e-5)
+    assert nc.nn.LayerNorm(8, elementwise_affine=False).state_dict() == {}
+    with pytest.raises(ValueError, match="normalized_shape"):
+        ln(nc.tensor(rng.standard_normal((2, 7)).astype(np.float32)))
+    with pytest.raises(TypeError, match="float64"):
+        ln(nc.tensor(x.astype(np.float64)))
