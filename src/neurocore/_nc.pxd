@@ -74,9 +74,64 @@ cdef extern from "neurocore/nc.h" nogil:
 
     # ---- matvec, outer, GEMM, linear ---------------------------------------
     # (section owned by the GEMM work)
+    void nc_matvec_f32(int trans, nc_int m, nc_int n, float alpha, const float *w, nc_int ldw, const float *x, float beta, float *y)
+    void nc_matvec_f64(int trans, nc_int m, nc_int n, double alpha, const double *w, nc_int ldw, const double *x, double beta, double *y)
+    void nc_outer_acc_f32(nc_int m, nc_int n, float alpha, const float *d, const float *a, float *g, nc_int ldg)
+    void nc_outer_acc_f64(nc_int m, nc_int n, double alpha, const double *d, const double *a, double *g, nc_int ldg)
+    void nc_gemm_f32(int trans_a, int trans_b, nc_int m, nc_int n, nc_int k, float alpha, const float *a, nc_int lda, const float *b, nc_int ldb, float beta, float *c, nc_int ldc)
+    void nc_gemm_f64(int trans_a, int trans_b, nc_int m, nc_int n, nc_int k, double alpha, const double *a, nc_int lda, const double *b, nc_int ldb, double beta, double *c, nc_int ldc)
+    void nc_gemm_fused_f32(int trans_a, int trans_b, nc_int m, nc_int n, nc_int k, float alpha, const float *a, nc_int lda, const float *b, nc_int ldb, float beta, float *c, nc_int ldc, const float *bias, int activation, float slope, float *preact, nc_int ldp)
+    void nc_gemm_fused_f64(int trans_a, int trans_b, nc_int m, nc_int n, nc_int k, double alpha, const double *a, nc_int lda, const double *b, nc_int ldb, double beta, double *c, nc_int ldc, const double *bias, int activation, double slope, double *preact, nc_int ldp)
+    void nc_gemm_batched_f32(int trans_a, int trans_b, nc_int batch, nc_int m, nc_int n, nc_int k, float alpha, const float *a, nc_int lda, nc_int stride_a, const float *b, nc_int ldb, nc_int stride_b, float beta, float *c, nc_int ldc, nc_int stride_c)
+    void nc_gemm_batched_f64(int trans_a, int trans_b, nc_int batch, nc_int m, nc_int n, nc_int k, double alpha, const double *a, nc_int lda, nc_int stride_a, const double *b, nc_int ldb, nc_int stride_b, double beta, double *c, nc_int ldc, nc_int stride_c)
+    void nc_act_grad_f32(nc_int n, int activation, float slope, const float *grad_output, const float *preact, float *delta)
+    void nc_act_grad_f64(nc_int n, int activation, double slope, const double *grad_output, const double *preact, double *delta)
 
     # ---- optimizer steps ---------------------------------------------------
-    # (section owned by the optimizer work)
+    enum:
+        NC_OPTIM_MAXIMIZE
+        NC_OPTIM_NESTEROV
+        NC_OPTIM_AMSGRAD
+        NC_OPTIM_DECOUPLED
+        NC_OPTIM_EPS_IN_SQRT
+        NC_OPTIM_CENTERED
+    nc_int nc_lamb_workspace_size(nc_int ntensors, const nc_int *sizes)
+    void nc_sgd_step_f32(nc_int ntensors, const nc_int *sizes, double lr, double momentum,
+                         double dampening, double weight_decay, int flags, float **params,
+                         const float **grads, float **momentum_buffers, const unsigned char *fresh)
+    void nc_sgd_step_f64(nc_int ntensors, const nc_int *sizes, double lr, double momentum,
+                         double dampening, double weight_decay, int flags, double **params,
+                         const double **grads, double **momentum_buffers, const unsigned char *fresh)
+    void nc_adagrad_step_f32(nc_int ntensors, const nc_int *sizes, const nc_int *steps, double lr,
+                             double lr_decay, double weight_decay, double eps, int flags,
+                             float **params, const float **grads, float **state_sums)
+    void nc_adagrad_step_f64(nc_int ntensors, const nc_int *sizes, const nc_int *steps, double lr,
+                             double lr_decay, double weight_decay, double eps, int flags,
+                             double **params, const double **grads, double **state_sums)
+    void nc_rmsprop_step_f32(nc_int ntensors, const nc_int *sizes, double lr, double alpha,
+                             double eps, double weight_decay, double momentum, int flags,
+                             float **params, const float **grads, float **square_avgs,
+                             float **momentum_buffers, float **grad_avgs)
+    void nc_rmsprop_step_f64(nc_int ntensors, const nc_int *sizes, double lr, double alpha,
+                             double eps, double weight_decay, double momentum, int flags,
+                             double **params, const double **grads, double **square_avgs,
+                             double **momentum_buffers, double **grad_avgs)
+    void nc_adam_step_f32(nc_int ntensors, const nc_int *sizes, const nc_int *steps, double lr,
+                          double beta1, double beta2, double eps, double weight_decay, int flags,
+                          float **params, const float **grads, float **exp_avgs,
+                          float **exp_avg_sqs, float **max_exp_avg_sqs)
+    void nc_adam_step_f64(nc_int ntensors, const nc_int *sizes, const nc_int *steps, double lr,
+                          double beta1, double beta2, double eps, double weight_decay, int flags,
+                          double **params, const double **grads, double **exp_avgs,
+                          double **exp_avg_sqs, double **max_exp_avg_sqs)
+    void nc_lamb_step_f32(nc_int ntensors, const nc_int *sizes, const nc_int *steps, double lr,
+                          double beta1, double beta2, double eps, double weight_decay, int flags,
+                          float **params, const float **grads, float **exp_avgs,
+                          float **exp_avg_sqs, double *workspace)
+    void nc_lamb_step_f64(nc_int ntensors, const nc_int *sizes, const nc_int *steps, double lr,
+                          double beta1, double beta2, double eps, double weight_decay, int flags,
+                          double **params, const double **grads, double **exp_avgs,
+                          double **exp_avg_sqs, double *workspace)
 
     # ---- attention and layer norm ------------------------------------------
     # (section owned by the attention work)

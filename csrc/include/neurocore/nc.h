@@ -121,11 +121,94 @@ NC_DECLARE_BOTH(NC_SOFTMAX_API)
  * Matrix-vector, outer product, GEMM, fused linear (csrc/kernels/gemm*.inc)
  * ------------------------------------------------------------------------ */
 /* (section owned by the GEMM work) */
+/* trans flags: 0 = as stored, 1 = transposed.  W/A/B/C row-major with
+ * leading dimensions (elements per row). */
+#define NC_GEMM_API(T, S)                                                            \
+    /* y = alpha W x + beta y (trans 0, y of length m) or alpha W^T x + beta y       \
+     * (trans 1, y of length n); W (m, n).  beta == 0 ignores y's contents. */      \
+    void nc_matvec_##S(int trans, nc_int m, nc_int n, T alpha, const T *w,           \
+                       nc_int ldw, const T *x, T beta, T *y);                        \
+    /* G += alpha d a^T, G (m, n), d (m,), a (n,) */                                 \
+    void nc_outer_acc_##S(nc_int m, nc_int n, T alpha, const T *d, const T *a,       \
+                          T *g, nc_int ldg);                                         \
+    /* C = alpha op(A) op(B) + beta C, C (m, n), op(A) (m, k), op(B) (k, n).         \
+     * beta == 0 ignores C's contents.  Workspace: a per-thread buffer reused       \
+     * across calls (see gemm.inc). */                                               \
+    void nc_gemm_##S(int trans_a, int trans_b, nc_int m, nc_int n, nc_int k,         \
+                     T alpha, const T *a, nc_int lda, const T *b, nc_int ldb,        \
+                     T beta, T *c, nc_int ldc);                                      \
+    /* The same with the Linear epilogue applied to the output tile:                \
+     * Z = alpha op(A) op(B) + beta C + bias (bias (n,) or NULL), preact = Z         \
+     * (when not NULL, leading dimension ldp), C = act(Z). */                         \
+    void nc_gemm_fused_##S(int trans_a, int trans_b, nc_int m, nc_int n, nc_int k,   \
+                           T alpha, const T *a, nc_int lda, const T *b, nc_int ldb,  \
+                           T beta, T *c, nc_int ldc, const T *bias, int activation,  \
+                           T slope, T *preact, nc_int ldp);                          \
+    /* batch products C_i = alpha op(A_i) op(B_i) + beta C_i, A_i = a + i*stride_a   \
+     * (stride 0 broadcasts one matrix to every product) */                          \
+    void nc_gemm_batched_##S(int trans_a, int trans_b, nc_int batch, nc_int m,       \
+                             nc_int n, nc_int k, T alpha, const T *a, nc_int lda,    \
+                             nc_int stride_a, const T *b, nc_int ldb,                \
+                             nc_int stride_b, T beta, T *c, nc_int ldc,              \
+                             nc_int stride_c);                                       \
+    /* delta = grad_output * act'(preact), n elements: the Linear backward's fold  \
+     * of the activation derivative before its two GEMMs (delta may alias           \
+     * grad_output). */                                                             \
+    void nc_act_grad_##S(nc_int n, int activation, T slope, const T *grad_output,    \
+                         const T *preact, T *delta);
+NC_DECLARE_BOTH(NC_GEMM_API)
 
 /* ------------------------------------------------------------------------
  * Optimizer steps (csrc/kernels/optim.inc)
  * ------------------------------------------------------------------------ */
-/* (section owned by the optimizer work) */
+/* Multi-tensor ("foreach") steps: one call updates the ntensors tensors of a
+ * parameter group in place, one fused pass per element.  params[i],
+ * grads[i] and every state array [i] hold sizes[i] elements.  steps[i] is
+ * the tensor's step count after this step (1 on the first), used for the
+ * bias corrections / lr decay, computed once per tensor in double.  State
+ * arrays a flag or hyperparameter switches off may be NULL.  Threads split
+ * the concatenated elements; results do not depend on the thread count. */
+enum nc_optim_flags {
+    NC_OPTIM_MAXIMIZE = 1,    /* ascend: the gradient is negated first     */
+    NC_OPTIM_NESTEROV = 2,    /* SGD                                       */
+    NC_OPTIM_AMSGRAD = 4,     /* Adam: max of the second moments           */
+    NC_OPTIM_DECOUPLED = 8,   /* AdamW: param *= 1 - lr * wd, not an L2 term */
+    NC_OPTIM_EPS_IN_SQRT = 16, /* the seeds' sqrt(v + eps), not sqrt(v) + eps */
+    NC_OPTIM_CENTERED = 32    /* RMSprop                                   */
+};
+/* Doubles of workspace nc_lamb_step_* needs for these tensors. */
+nc_int nc_lamb_workspace_size(nc_int ntensors, const nc_int *sizes);
+#define NC_OPTIM_API(T, S)                                                          \
+    /* fresh[i] != 0: momentum_buffers[i] is new, set to the gradient (may be     \
+     * NULL: none new) */                                                          \
+    void nc_sgd_step_##S(nc_int ntensors, const nc_int *sizes, double lr,          \
+                         double momentum, double dampening, double weight_decay,   \
+                         int flags, T *const *params, const T *const *grads,       \
+                         T *const *momentum_buffers, const unsigned char *fresh);  \
+    void nc_adagrad_step_##S(nc_int ntensors, const nc_int *sizes,                 \
+                             const nc_int *steps, double lr, double lr_decay,      \
+                             double weight_decay, double eps, int flags,           \
+                             T *const *params, const T *const *grads,              \
+                             T *const *state_sums);                                \
+    /* momentum_buffers used when momentum != 0, grad_avgs when centered */       \
+    void nc_rmsprop_step_##S(nc_int ntensors, const nc_int *sizes, double lr,      \
+                             double alpha, double eps, double weight_decay,        \
+                             double momentum, int flags, T *const *params,         \
+                             const T *const *grads, T *const *square_avgs,         \
+                             T *const *momentum_buffers, T *const *grad_avgs);     \
+    /* Adam, or AdamW with NC_OPTIM_DECOUPLED; max_exp_avg_sqs with amsgrad */    \
+    void nc_adam_step_##S(nc_int ntensors, const nc_int *sizes, const nc_int *steps, \
+                          double lr, double beta1, double beta2, double eps,       \
+                          double weight_decay, int flags, T *const *params,        \
+                          const T *const *grads, T *const *exp_avgs,               \
+                          T *const *exp_avg_sqs, T *const *max_exp_avg_sqs);       \
+    /* LAMB (You et al. 2019); workspace: nc_lamb_workspace_size doubles */       \
+    void nc_lamb_step_##S(nc_int ntensors, const nc_int *sizes, const nc_int *steps, \
+                          double lr, double beta1, double beta2, double eps,       \
+                          double weight_decay, int flags, T *const *params,        \
+                          const T *const *grads, T *const *exp_avgs,               \
+                          T *const *exp_avg_sqs, double *workspace);
+NC_DECLARE_BOTH(NC_OPTIM_API)
 
 /* ------------------------------------------------------------------------
  * Attention and layer norm (csrc/kernels/attention.inc, layernorm.inc)
