@@ -86,9 +86,27 @@ def info():
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m neurocore", description=__doc__)
-    parser.add_argument("command", nargs="?", choices=["info"], default="info")
+    parser.add_argument("command", nargs="?", choices=["info", "demo"], default="info")
+    parser.add_argument("--model", choices=["mlp", "vit"], default="mlp", help="demo: which model to train")
     args = parser.parse_args(argv)
+    if args.command == "demo":
+        return demo(args.model)
     return info()
+
+
+def demo(model):
+    try:
+        import sklearn  # noqa: F401
+        import tqdm  # noqa: F401
+    except ImportError:
+        print("the demo needs the [demo] extra: pip install 'neurocore[demo]' (scikit-learn, tqdm)")
+        return 1
+    if model == "vit":
+        from neurocore.demos import vit as module   # lazily: written by the attention work
+    else:
+        from neurocore.demos import mlp as module
+    module.main()
+    return 0
 
 
 if __name__ == "__main__":

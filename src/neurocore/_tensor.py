@@ -269,7 +269,8 @@ class Tensor:
                 return self._mixed(other)
             return other
         if isinstance(other, (int, float)):
-            return other
+            # np.float64 is a float subclass but NumPy 2 treats it as "strong"
+            return other if type(other) in (int, float, bool) else other.item()
         arr = np.asarray(other)
         if arr.ndim == 0:
             return arr.item() if arr.dtype.kind in "biuf" else arr
@@ -602,10 +603,12 @@ class Function:
                 r = _wrap(np.asarray(r, parent.data.dtype), None)
             if r.shape != parent.shape:
                 try:
-                    np.broadcast_shapes(r.shape, parent.shape)
+                    reducible = np.broadcast_shapes(r.shape, parent.shape) == r.shape
                 except ValueError:
+                    reducible = False
+                if not reducible:
                     raise RuntimeError(f"{type(self).__name__}.backward returned a gradient of shape "
-                                       f"{r.shape} for an input of shape {parent.shape}") from None
+                                       f"{r.shape} for an input of shape {parent.shape}")
                 r = _unbroadcast(r, parent.shape)
             out.append(r if graph else r.data)
         return out
