@@ -108,3 +108,20 @@ def layer_norm_backward(grad_y: FloatArray, x: FloatArray, mean: FloatArray, rst
                         ) -> Tuple[Optional[FloatArray], Optional[FloatArray], Optional[FloatArray]]: ...
 
 # ---- losses (section owned by the loss work) --------------------------------
+def cross_entropy_forward(
+    logits: FloatArray, target: np.ndarray, label_smoothing: float = 0.0,
+    weight: Optional[FloatArray] = None, ignore_index: int = -100,
+    out: Optional[FloatArray] = None, lse_out: Optional[FloatArray] = None,
+) -> Tuple[FloatArray, FloatArray]: ...
+def cross_entropy_backward(
+    logits: FloatArray, target: np.ndarray, lse: FloatArray, grad_loss: "float | FloatArray" = 1.0,
+    label_smoothing: float = 0.0, weight: Optional[FloatArray] = None, ignore_index: int = -100,
+    out: Optional[FloatArray] = None,
+) -> FloatArray: ...
+def bce_with_logits_forward(
+    x: FloatArray, y: FloatArray, pos_weight: Optional[FloatArray] = None, out: Optional[FloatArray] = None,
+) -> FloatArray: ...
+def bce_with_logits_backward(
+    x: FloatArray, y: FloatArray, grad_loss: "float | FloatArray" = 1.0,
+    pos_weight: Optional[FloatArray] = None, out: Optional[FloatArray] = None,
+) -> FloatArray: ...

@@ -162,3 +162,42 @@ cdef extern from "neurocore/nc.h" nogil:
 
     # ---- losses ------------------------------------------------------------
     # (section owned by the loss work)
+    ctypedef signed long long nc_int64 "int64_t"
+    void nc_cross_entropy_forward_f32(nc_int m, nc_int n, float label_smoothing, nc_int64 ignore_index,
+                                      const float *logits, nc_int ldl, const nc_int64 *target, const float *weight,
+                                      float *loss, float *lse)
+    void nc_cross_entropy_backward_f32(nc_int m, nc_int n, float label_smoothing, nc_int64 ignore_index,
+                                       const float *logits, nc_int ldl, const nc_int64 *target, const float *weight,
+                                       const float *lse, const float *grad_loss, float grad_scale,
+                                       float *grad_logits, nc_int ldg)
+    void nc_cross_entropy_soft_forward_f32(nc_int m, nc_int n, float label_smoothing, const float *logits,
+                                           nc_int ldl, const float *target, nc_int ldt, const float *weight,
+                                           float *loss, float *lse)
+    void nc_cross_entropy_soft_backward_f32(nc_int m, nc_int n, float label_smoothing, const float *logits,
+                                            nc_int ldl, const float *target, nc_int ldt, const float *weight,
+                                            const float *lse, const float *grad_loss, float grad_scale,
+                                            float *grad_logits, nc_int ldg)
+    void nc_bce_with_logits_forward_f32(nc_int m, nc_int n, const float *x, const float *y,
+                                        const float *pos_weight, nc_int ldp, float *loss)
+    void nc_bce_with_logits_backward_f32(nc_int m, nc_int n, const float *x, const float *y,
+                                         const float *pos_weight, nc_int ldp, const float *grad_loss,
+                                         float grad_scale, float *grad_x)
+    void nc_cross_entropy_forward_f64(nc_int m, nc_int n, double label_smoothing, nc_int64 ignore_index,
+                                      const double *logits, nc_int ldl, const nc_int64 *target, const double *weight,
+                                      double *loss, double *lse)
+    void nc_cross_entropy_backward_f64(nc_int m, nc_int n, double label_smoothing, nc_int64 ignore_index,
+                                       const double *logits, nc_int ldl, const nc_int64 *target, const double *weight,
+                                       const double *lse, const double *grad_loss, double grad_scale,
+                                       double *grad_logits, nc_int ldg)
+    void nc_cross_entropy_soft_forward_f64(nc_int m, nc_int n, double label_smoothing, const double *logits,
+                                           nc_int ldl, const double *target, nc_int ldt, const double *weight,
+                                           double *loss, double *lse)
+    void nc_cross_entropy_soft_backward_f64(nc_int m, nc_int n, double label_smoothing, const double *logits,
+                                            nc_int ldl, const double *target, nc_int ldt, const double *weight,
+                                            const double *lse, const double *grad_loss, double grad_scale,
+                                            double *grad_logits, nc_int ldg)
+    void nc_bce_with_logits_forward_f64(nc_int m, nc_int n, const double *x, const double *y,
+                                        const double *pos_weight, nc_int ldp, double *loss)
+    void nc_bce_with_logits_backward_f64(nc_int m, nc_int n, const double *x, const double *y,
+                                         const double *pos_weight, nc_int ldp, const double *grad_loss,
+                                         double grad_scale, double *grad_x)

@@ -71,3 +71,9 @@ from neurocore._kernels import (  # noqa: F401,E402
 )
 
 # losses (section owned by the loss work)
+from neurocore._kernels import (  # noqa: F401,E402
+    cross_entropy_forward,
+    cross_entropy_backward,
+    bce_with_logits_forward,
+    bce_with_logits_backward,
+)
