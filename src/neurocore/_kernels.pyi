@@ -92,6 +92,20 @@ def lamb_step(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arra
               eps_inside_sqrt: bool = False) -> Arrays: ...
 
 # ---- attention and layer norm (section owned by the attention work) --------
+def attention_forward(q: FloatArray, k: FloatArray, v: FloatArray, mask: Optional[NDArray] = None,
+                      is_causal: bool = False, scale: Optional[float] = None,
+                      out: Optional[FloatArray] = None) -> Tuple[FloatArray, FloatArray]: ...
+def attention_backward(grad_out: FloatArray, q: FloatArray, k: FloatArray, v: FloatArray,
+                       out: FloatArray, lse: FloatArray, mask: Optional[NDArray] = None,
+                       is_causal: bool = False, scale: Optional[float] = None,
+                       grad_q: Optional[FloatArray] = None, grad_k: Optional[FloatArray] = None,
+                       grad_v: Optional[FloatArray] = None) -> Tuple[FloatArray, FloatArray, FloatArray]: ...
+def layer_norm_forward(x: FloatArray, weight: Optional[FloatArray] = None, bias: Optional[FloatArray] = None,
+                       eps: float = 1e-5, out: Optional[FloatArray] = None) -> Tuple[FloatArray, FloatArray, FloatArray]: ...
+def layer_norm_backward(grad_y: FloatArray, x: FloatArray, mean: FloatArray, rstd: FloatArray,
+                        weight: Optional[FloatArray] = None, need_input_grad: bool = True,
+                        need_param_grads: bool = True
+                        ) -> Tuple[Optional[FloatArray], Optional[FloatArray], Optional[FloatArray]]: ...
 
 # ---- losses (section owned by the loss work) --------------------------------
 def cross_entropy_forward(
