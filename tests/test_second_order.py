@@ -462,3 +462,59 @@ def test_hvp_linear_with_fused_activation(act):
         return ((out - t64(targets["regression"])) ** 2).mean()
 
     _check_hvp(f, params, rng)
+
+
+# --------------------------------------------------------------------------
+# layer norm and attention (fused ops with composite double backward)
+
+def test_hvp_layer_norm():
+    rng = np.random.default_rng(17)
+    x, w, b = rng.standard_normal((3, 5)), rng.standard_normal(5), rng.standard_normal(5)
+    C = t64(rng.standard_normal((3, 5)))
+
+    def f(x, w, b):
+        return (F.tanh(F.layer_norm(x, (5,), w, b)) * C).sum()
+
+    _check_hvp(f, (t64(x), t64(w), t64(b)), rng)
+
+
+@pytest.mark.parametrize("variant", ["plain", "causal", "mask"])
+def test_hvp_scaled_dot_product_attention(variant):
+    rng = np.random.default_rng(19)
+    q, k, v = (rng.standard_normal((1, 2, 3, 4)) for _ in range(3))
+    C = t64(rng.standard_normal((1, 2, 3, 4)))
+    mask = np.array([[True, False, True], [True, True, False], [False, True, True]])
+
+    def f(q, k, v):
+        out = F.scaled_dot_product_attention(
+            q, k, v, is_causal=variant == "causal",
+            attn_mask=mask if variant == "mask" else None)
+        return (F.gelu(out) * C).sum()
+
+    _check_hvp(f, (t64(q), t64(k), t64(v)), rng)
+
+
+def test_curvature_transformer_block_against_finite_differences():
+    """uᵀHu over every parameter of a transformer block (layer norms,
+    packed attention, GELU MLP) against central differences of gradients."""
+    rng = np.random.default_rng(23)
+    block = nc.nn.TransformerEncoderBlock(8, 2, mlp_ratio=2.0, dtype=np.float64)
+    x = t64(rng.standard_normal((2, 3, 8)))
+    C = t64(rng.standard_normal((2, 3, 8)))
+    params = list(block.parameters())
+    closure = lambda: (block(x) * C).sum()  # noqa: E731
+    u = [rng.standard_normal(p.shape) for p in params]
+    curv = AF.directional_curvature(closure, params, u)
+    start = [p.numpy().copy() for p in params]
+    eps = 1e-5
+
+    def grad_dot_u(sign):
+        for p, p0, d in zip(params, start, u):
+            p.data[...] = p0 + sign * eps * d
+        gs = nc.grad([closure()], params)
+        return sum(float((g.numpy() * d).sum()) for g, d in zip(gs, u))
+
+    fd = (grad_dot_u(1) - grad_dot_u(-1)) / (2 * eps)
+    for p, p0 in zip(params, start):
+        p.data[...] = p0
+    assert curv == pytest.approx(fd, rel=1e-6, abs=1e-8)
