@@ -45,9 +45,36 @@ from neurocore._kernels import (  # noqa: F401,E402
 )
 
 # matvec, outer, GEMM, linear (section owned by the GEMM work)
+from neurocore._kernels import (  # noqa: F401,E402
+    matvec,
+    outer_acc,
+    gemm,
+    matmul,
+    linear_forward,
+    linear_backward,
+)
 
 # optimizer steps (section owned by the optimizer work)
+from neurocore._kernels import (  # noqa: F401,E402
+    sgd_step,
+    adagrad_step,
+    rmsprop_step,
+    adam_step,
+    lamb_step,
+)
 
 # attention and layer norm (section owned by the attention work)
+from neurocore._kernels import (  # noqa: F401,E402
+    attention_forward,
+    attention_backward,
+    layer_norm_forward,
+    layer_norm_backward,
+)
 
 # losses (section owned by the loss work)
+from neurocore._kernels import (  # noqa: F401,E402
+    cross_entropy_forward,
+    cross_entropy_backward,
+    bce_with_logits_forward,
+    bce_with_logits_backward,
+)
