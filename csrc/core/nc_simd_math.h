@@ -67,9 +67,22 @@ static inline vreal vlog(vreal x) { return NC_LIBM(log)(x); }
 static inline vreal vtanh(vreal x) { return NC_LIBM(tanh)(x); }
 static inline vreal verf(vreal x) { return NC_LIBM(erf)(x); }
 static inline vreal verfc(vreal x) { return NC_LIBM(erfc)(x); }
+/* erfc(a) for a >= 0, and *e = exp(-a^2) with a^2 taken exactly (its
+ * rounding alone would cost |a^2| eps relative): in double for float, by
+ * Veltkamp's split a = ah + al for double. */
 static inline vreal verfc_pos_exp(vreal a, vreal *e)
 {
-    *e = NC_LIBM(exp)(-a * a);
+#if NC_DTYPE == 32
+    *e = (float)exp(-((double)a * (double)a));
+#else
+    if (a > 40) { /* exp(-1600) underflows; the split would overflow */
+        *e = 0;
+    } else {
+        double c = 134217729.0 * a, ah = c - (c - a), al = a - ah;
+        double hi = a * a, lo = ((ah * ah - hi) + 2 * ah * al) + al * al;
+        *e = exp(-hi) * (1 - lo);
+    }
+#endif
     return NC_LIBM(erfc)(a);
 }
 #else
