@@ -24,31 +24,31 @@
  *    (the atanh series 2 atanh(s) = 2s + s^3 Q; the f^2/2 split keeps the
  *    large part exact); subnormal inputs are scaled by 2^24 / 2^54 first.
  *    log(0) = -inf, log(x < 0) = NaN, log(inf) = inf.
- *  - tanh: float32 a rational x P(x^2)/Q(x^2); float64 expm1(2x) /
- *    (expm1(2x) + 2); see vtanh.  (A two-branch form,
+ *  - tanh: float32 x P(x^2) / Q(x^2), a rational fit on [0, 10]; float64
+ *    expm1(2x) / (expm1(2x) + 2); see vtanh.  (A two-branch form,
  *    x + x^3 T(x^2) below 0.625 and 1 - 2/(exp(2|x|) + 1) above, was as
  *    accurate but computed both branches for most vectors: 2x slower.)
  *  - erf: |x| < 0.75: x E(x^2); else 1 - erfc(|x|) with the sign of x.
- *    erfc(a) = exp(-a^2) t H(t), t = 1 / (a + 3), for a >= 0 (H tends
- *    to 1/sqrt(pi) as t -> 0, and in powers of t - t_min its coefficients
- *    barely cancel, where a polynomial for exp(a^2) erfc(a) itself, which
- *    falls to 0, lost 12 ulp in float64 to Horner's cancellation), a^2 split
- *    exactly (a^2 = hi + lo by an FMA) and exp(-hi - lo) = exp(-hi)(1 - lo):
- *    the rounding of a^2 alone would cost |a^2| * eps relative error.
- *    erfc(x < 0) = 2 - erfc(-x); erfc uses this one branch for all x >= 0.
+ *  - erfc(a) = exp(-a^2) t H(t), t = 1 / (a + 3), one branch for all
+ *    a >= 0; erfc(x < 0) = 2 - erfc(-x).  H tends to 1/sqrt(pi) as t -> 0
+ *    and in powers of t - t_min its coefficients barely cancel (a
+ *    polynomial for exp(a^2) erfc(a) itself, which falls to 0 there, lost
+ *    12 ulp in float64 to Horner's cancellation).  a^2 = hi + lo exactly
+ *    (one FMA) and exp(-hi - lo) = exp(-hi) (1 - lo): the rounding of a^2
+ *    alone would cost |a^2| eps relative error.
  *  - Measured max error in ulp (AVX2 and AVX-512 alike: the same
- *    operations) on the dense sweeps of tests/test_simd_math.py, which
- *    asserts bounds of 2 (exp, log), 6 (float32 tanh), 3 (float64 tanh,
- *    float32 erf), 4 (float64 erf), 7 (float32 erfc), 6 (float64 erfc).  Reference: float64 for float32; long double for
- *    float64 exp/log/tanh; the C library's erf/erfc (< 1 ulp itself) for
- *    float64 erf/erfc:
+ *    operations) on the dense sweeps of tests/test_simd_math.py, against
+ *    float64 for float32, long double for float64 exp/log/tanh and the C
+ *    library (< 1 ulp itself) for float64 erf/erfc:
  *                  exp    log    tanh   erf    erfc
  *        float32   1.05   0.80   4.99   2.24   5.96
  *        float64   0.93   0.80   2.49   2.00   5.00
- *    float32 tanh's error is the ten float32 roundings of the rational
- *    form (in exact arithmetic the fit is within 0.33 ulp, 0.97 with its
- *    coefficients rounded to float); the expm1 form measured 2.48 ulp but
- *    ran 1.2x slower.  erfc's error is spread over its whole range (the roundings of exp, t,
+ *    The test asserts 2 (exp, log), 6 (float32 tanh), 3 (float64 tanh,
+ *    float32 erf), 4 (float64 erf), 7 (float32 erfc), 6 (float64 erfc).
+ *    float32 tanh's error is the ten float32 roundings of the rational form
+ *    (in exact arithmetic the fit is within 0.33 ulp, 0.97 with float
+ *    coefficients); the expm1 form measured 2.48 ulp but ran 1.2x slower.
+ *    erfc's error is spread over its range (the roundings of exp, t,
  *    Horner and two products add up); erf for |x| >= 0.75 is 1 - erfc with
  *    erfc <= 0.29, so erf's error stays near 2 ulp.
  */
