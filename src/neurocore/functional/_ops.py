@@ -284,8 +284,6 @@ class Linear(Op):
 
     def backward(ctx, g):
         if ctx._graph:
-            if ctx.activation in ("identity", "relu", "leaky_relu"):
-                return ctx._piecewise_linear_graph_backward(g)
             return ctx._composite_backward(g)
         x, weight, bias = ctx._raw[:3]
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
@@ -302,11 +300,18 @@ class Linear(Op):
         gb = gz2.sum(axis=0) if need_b and bias is not None else None
         return gx, gw, gb, None, None
 
+    def _backward_impl(self, grads, graph):
+        # create_graph with a piecewise-linear activation: act' is a constant
+        # mask, so the recorded backward is written directly with Tensor ops;
+        # the composite path would recompute the GEMM x Wᵀ only to
+        # differentiate through a constant (one GEMM more per Hessian-vector
+        # product; second-order work)
+        if graph and self.activation in ("identity", "relu", "leaky_relu"):
+            self._graph = True
+            return self._piecewise_linear_graph_backward(grads[0])
+        return Op._backward_impl(self, grads, graph)
+
     def _piecewise_linear_graph_backward(ctx, g):
-        # act' is a constant mask, so the recorded backward is written directly
-        # with Tensor ops: the composite path would recompute the GEMM x Wᵀ
-        # only to differentiate through a constant, one GEMM more per
-        # Hessian-vector product (second-order work)
         x, weight, bias = ctx.inputs[:3]
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         if ctx.activation != "identity":
