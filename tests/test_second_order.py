@@ -518,3 +518,17 @@ def test_curvature_transformer_block_against_finite_differences():
     for p, p0 in zip(params, start):
         p.data[...] = p0
     assert curv == pytest.approx(fd, rel=1e-6, abs=1e-8)
+
+
+def test_hessian_forward_over_reverse_matches():
+    rng = np.random.default_rng(29)
+    A = t64(rng.standard_normal((3, 3)))
+    f = lambda x, y: (F.tanh(x @ A) * y).sum() + (x * x * y).sum()  # noqa: E731
+    inputs = (t64(rng.standard_normal((1, 3))), t64(rng.standard_normal((1, 3))))
+    rev = AF.hessian(f, inputs)
+    fwd = AF.hessian(f, inputs, outer_jacobian_strategy="forward-mode")
+    for i in range(2):
+        for j in range(2):
+            assert tuple(rev[i][j].shape) == (1, 3, 1, 3)
+            np.testing.assert_allclose(fwd[i][j].numpy(), rev[i][j].numpy(), rtol=1e-12,
+                                       atol=1e-14)
