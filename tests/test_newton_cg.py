@@ -206,3 +206,19 @@ def test_newton_cg_float32_parameters():
         opt.step(closure)
     assert w.dtype == np.float32
     np.testing.assert_allclose(w.numpy(), w_true, atol=1e-4)
+
+
+def test_newton_cg_rejects_non_tensors_and_works_with_a_scheduler():
+    with pytest.raises(TypeError, match="params\\[0\\]"):
+        nc.optim.NewtonCG([np.zeros(3)])
+    with pytest.raises(ValueError, match="empty"):
+        nc.optim.NewtonCG([])
+    w = t64(np.zeros((1, 2)), True)
+    opt = nc.optim.NewtonCG([w], lr=1.0, line_search=False, damping=0.0, adapt_damping=False)
+    sched = nc.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    A = np.array([[2.0, 0.0], [0.0, 4.0]])
+    closure = lambda: 0.5 * (w @ t64(A) * w).sum() - w.sum()  # noqa: E731
+    opt.step(closure)
+    sched.step()
+    assert opt.param_groups[0]["lr"] == 0.5
+    np.testing.assert_allclose(w.numpy().ravel(), [0.5, 0.25], rtol=1e-12)
