@@ -801,7 +801,7 @@ def _accumulate_leaf(t, g, graph, owned):
         # a backward may pass one array (or a view of it) to several inputs:
         # each leaf gets an array of its own, so in-place updates of one
         # .grad (clipping, weight decay) never touch another
-        if g.base is not None or id(g) in owned or not g.flags.writeable:
+        if g.base is not None or id(g) in owned:       # (read-only broadcasts are views too)
             g = g.copy()
         owned.add(id(g))
         t._grad = _wrap(g, None)
@@ -1092,7 +1092,9 @@ class Mean(Op):
         ctx.axis, ctx.keepdims = axis, keepdims
         total = x.sum(axis=axis, keepdims=keepdims)   # np.mean's Python wrapper costs more than the sum
         ctx.count = x.size // max(total.size, 1) if x.size else 0
-        return total / ctx.count if ctx.count else x.mean(axis=axis, keepdims=keepdims)
+        if not ctx.count:
+            return np.full(np.shape(total), np.nan, x.dtype)   # mean of nothing: NaN, as PyTorch
+        return total / ctx.count
 
     def backward(ctx, g):                   # d mean / dx_i = 1/n
         (x,) = ctx._raw
