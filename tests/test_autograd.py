@@ -383,7 +383,8 @@ def test_grad_function_semantics(rng):
 
 
 @pytest.mark.parametrize("name", ["mul", "div", "exp", "log", "sigmoid", "tanh", "softmax",
-                                  "log_softmax", "gelu", "matmul", "max", "index", "linear_gelu", "pow"])
+                                  "log_softmax", "gelu", "matmul", "max", "index", "linear_gelu", "linear_relu",
+                                  "linear_leaky", "linear", "pow"])
 def test_double_backward_matches_finite_differences_of_gradient(name, rng):
     w = t64(rng, 3, 3)
     fns = {
@@ -400,6 +401,9 @@ def test_double_backward_matches_finite_differences_of_gradient(name, rng):
         "max": lambda x: (x * x).max(axis=1).sum(),
         "index": lambda x: (x[[0, 2, 0]] ** 3).sum(),
         "linear_gelu": lambda x: (F.linear(x, w, x[0], activation="gelu") ** 2).sum(),
+        "linear_relu": lambda x: (F.linear(x, x * w, x[1], activation="relu") ** 2).sum(),
+        "linear_leaky": lambda x: (F.linear(x, x * w, x[1], activation="leaky_relu") ** 2).sum(),
+        "linear": lambda x: (F.linear(x * w, x, None) ** 3).sum(),
         "pow": lambda x: ((x * x + 1) ** x).sum(),
     }
     f = fns[name]
