@@ -588,7 +588,7 @@ class Function:
     def _backward_impl(self, grads, graph):
         """Engine hook: gradients for each parent (arrays, or Tensors in graph mode)."""
         grad_tensors = []
-        for g, shape_dtype in zip(grads, self._output_meta()):
+        for g, shape_dtype in zip(grads, self._meta):
             if g is None:
                 g = np.zeros(*shape_dtype)
             grad_tensors.append(g if isinstance(g, Tensor) else _wrap(g, None))
@@ -617,9 +617,6 @@ class Function:
                 r = _unbroadcast(r, parent.shape)
             out.append(r if graph else r.data)
         return out
-
-    def _output_meta(self):
-        return getattr(self, "_meta", [((), np.float64)] * self.n_outputs)
 
     def _release(self):
         self.__dict__.clear()
