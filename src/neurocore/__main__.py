@@ -40,6 +40,17 @@ def _self_checks():
         ("log_softmax", lambda x, y: rel(K.log_softmax(x), np.log(_softmax64(x)))),
         ("softmax_backward", lambda x, y: rel(K.softmax_backward(K.softmax(x), y),
                                               _softmax64(x) * (y - (y * _softmax64(x)).sum(-1, keepdims=True)))),
+        # optimizer steps: first steps, whose closed forms are simple
+        ("sgd_step", lambda x, y: rel(K.sgd_step(x.copy(), y, lr=0.1), x - 0.1 * y.astype(np.float64))),
+        ("adam_step", lambda x, y: rel(K.adam_step(x.copy(), y, np.zeros_like(x), np.zeros_like(x), 1, lr=0.1),
+                                       x - 0.1 * y / (np.abs(y.astype(np.float64)) + 1e-8))),
+        ("attention_forward", lambda x, y: rel(
+            K.attention_forward(x[None, None], y[None, None], x[None, None])[0][0, 0],
+            (lambda p: p / p.sum(-1, keepdims=True) @ x)(
+                np.exp((lambda s: s - s.max(-1, keepdims=True))(x.astype(np.float64) @ y.T / np.sqrt(33)))))),
+        ("layer_norm_forward", lambda x, y: rel(
+            K.layer_norm_forward(x)[0],
+            (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-5))),
     ]
     for name, check in checks:
         for dtype, tol in ((np.float32, 1e-5), (np.float64, 1e-12)):
