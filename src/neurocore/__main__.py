@@ -40,6 +40,10 @@ def _self_checks():
         ("log_softmax", lambda x, y: rel(K.log_softmax(x), np.log(_softmax64(x)))),
         ("softmax_backward", lambda x, y: rel(K.softmax_backward(K.softmax(x), y),
                                               _softmax64(x) * (y - (y * _softmax64(x)).sum(-1, keepdims=True)))),
+        # optimizer steps: first steps, whose closed forms are simple
+        ("sgd_step", lambda x, y: rel(K.sgd_step(x.copy(), y, lr=0.1), x - 0.1 * y.astype(np.float64))),
+        ("adam_step", lambda x, y: rel(K.adam_step(x.copy(), y, np.zeros_like(x), np.zeros_like(x), 1, lr=0.1),
+                                       x - 0.1 * y / (np.abs(y.astype(np.float64)) + 1e-8))),
         ("attention_forward", lambda x, y: rel(
             K.attention_forward(x[None, None], y[None, None], x[None, None])[0][0, 0],
             (lambda p: p / p.sum(-1, keepdims=True) @ x)(
@@ -101,11 +105,14 @@ def demo(model):
     except ImportError:
         print("the demo needs the [demo] extra: pip install 'neurocore[demo]' (scikit-learn, tqdm)")
         return 1
-    if model == "vit":
-        from neurocore.demos import vit as module   # lazily: written by the attention work
-    else:
-        from neurocore.demos import mlp as module
-    module.main()
+    import importlib
+    import importlib.util
+
+    name = f"neurocore.demos.{model}"          # imported lazily (the ViT demo is the attention work's)
+    if importlib.util.find_spec(name) is None:
+        print(f"the {model} demo is not part of this build")
+        return 1
+    importlib.import_module(name).main()
     return 0
 
 
