@@ -532,3 +532,30 @@ def test_hessian_forward_over_reverse_matches():
             assert tuple(rev[i][j].shape) == (1, 3, 1, 3)
             np.testing.assert_allclose(fwd[i][j].numpy(), rev[i][j].numpy(), rtol=1e-12,
                                        atol=1e-14)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "gelu", "leaky_relu"])
+def test_curvature_nn_mlp_against_finite_differences(activation):
+    """nn.MLP runs its layers as one fused node; its recorded backward
+    replays the saved layer outputs.  uᵀHu against differences of gradients."""
+    nc.manual_seed(3)
+    rng = np.random.default_rng(31)
+    model = nc.nn.MLP([3, 5, 4, 2], activation=activation, dtype=np.float64)
+    x, y = t64(rng.standard_normal((6, 3))), t64(rng.standard_normal((6, 2)))
+    params = list(model.parameters())
+    closure = lambda: F.mse_loss(model(x), y)  # noqa: E731
+    u = [rng.standard_normal(p.shape) for p in params]
+    curv = AF.directional_curvature(closure, params, u)
+    start = [p.numpy().copy() for p in params]
+    eps = 1e-5
+
+    def grad_dot_u(sign):
+        for p, p0, d in zip(params, start, u):
+            p.data[...] = p0 + sign * eps * d
+        gs = nc.grad([closure()], params)
+        return sum(float((g.numpy() * d).sum()) for g, d in zip(gs, u))
+
+    fd = (grad_dot_u(1) - grad_dot_u(-1)) / (2 * eps)
+    for p, p0 in zip(params, start):
+        p.data[...] = p0
+    assert curv == pytest.approx(fd, rel=1e-6, abs=1e-9)
