@@ -293,6 +293,8 @@ class Tensor:
         raise _dtype_error(mine, theirs)
 
     def _binary(self, op, other, reflected=False):
+        if type(other) is float or (isinstance(other, Tensor) and other.data.dtype == self.data.dtype):
+            return op.apply(other, self) if reflected else op.apply(self, other)      # the common cases
         try:
             other = self._lift(other)
         except _Promote:
@@ -656,7 +658,7 @@ class Op(Function):
                 if isinstance(a, Tensor) and a.requires_grad:
                     ctx.recording = True
                     out = cls.forward(ctx, *raw, **settings)
-                    ctx.parents = tuple([a if isinstance(a, Tensor) else None for a in args])
+                    ctx.parents = args          # non-Tensor arguments never get a gradient
                     ctx.needs_input_grad = tuple([isinstance(a, Tensor) and a.requires_grad for a in args])
                     ctx._raw = raw
                     if cls.save_output:
@@ -666,9 +668,7 @@ class Op(Function):
 
     @property
     def inputs(self):
-        if self._graph:
-            return tuple([r if p is None else p for p, r in zip(self.parents, self._raw)])
-        return self._raw
+        return self.parents if self._graph else self._raw
 
     @property
     def output(self):
@@ -714,7 +714,7 @@ def _toposort(root_nodes):
         while stack:
             node, parents = stack[-1]
             for p in parents:
-                n = p._node if p is not None else None
+                n = p._node if isinstance(p, Tensor) else None
                 if n is not None and n not in visited:
                     visited.add(n)
                     stack.append((n, iter(n.parents or ())))
