@@ -516,3 +516,61 @@ def test_gradcheck_reports_a_wrong_gradient(rng):
 
 def test_tolerance_table_is_shared():
     assert TOL[np.float64]["rtol"] <= 1e-12
+
+
+def test_bad_inputs_name_what_they_saw(rng):
+    x = t64(rng, 2, 3)
+    with pytest.raises(ValueError, match=r"axis 2 is out of range.*\(2, 3\)"):
+        F.softmax(x, axis=2)
+    with pytest.raises(ValueError, match=r"\[0, 1\).*1.0"):
+        F.dropout(x, 1.0)
+    with pytest.raises(ValueError, match="approximate"):
+        F.gelu(x, approximate="fast")
+    with pytest.raises(TypeError, match="Tensor"):
+        F.relu(np.ones(3))
+    with pytest.raises(TypeError, match="floating point"):
+        F.sigmoid(nc.tensor([1, 2]))
+    with pytest.raises(ValueError, match=r"bias must have shape \(4,\)"):
+        F.linear(x, t64(rng, 4, 3), t64(rng, 3))
+    with pytest.raises(ValueError, match="unknown activation"):
+        F.linear(x, t64(rng, 4, 3), activation="swish")
+    with pytest.raises(ValueError, match="one element"):
+        x.item()
+
+
+def test_mlp_hessian_vector_product_through_the_fused_chain(rng):
+    # the MLP is one LinearChain node; create_graph differentiates its composite
+    nc.manual_seed(3)
+    mlp = nc.nn.MLP([3, 4, 2], activation="tanh", dtype=np.float64)
+    x = nc.tensor(rng.standard_normal((5, 3)))
+    params = list(mlp.parameters())
+    vs = [rng.standard_normal(p.shape) for p in params]
+
+    def loss():
+        return (mlp(x) ** 2).sum()
+
+    grads = nc.grad(loss(), params, create_graph=True)
+    hv = nc.grad(sum((g * nc.tensor(v)).sum() for g, v in zip(grads, vs)), params)
+
+    def flat_grad():
+        return np.concatenate([g.data.ravel() for g in nc.grad(loss(), params)])
+
+    eps = 1e-6
+    for p, v in zip(params, vs):
+        p.data += eps * v
+    plus = flat_grad()
+    for p, v in zip(params, vs):
+        p.data -= 2 * eps * v
+    minus = flat_grad()
+    for p, v in zip(params, vs):
+        p.data += eps * v
+    np.testing.assert_allclose(np.concatenate([h.data.ravel() for h in hv]), (plus - minus) / (2 * eps),
+                               rtol=1e-5, atol=1e-7)
+
+
+def test_tensor_converts_to_numpy_and_repr():
+    t = nc.tensor(np.arange(3.0), requires_grad=True)
+    assert np.asarray(t) is t.data and t.numpy() is t.data
+    np.testing.assert_array_equal(np.asarray(t, np.float32), [0, 1, 2])
+    assert repr(t) == "tensor([0., 1., 2.], dtype=float64, requires_grad=True)"
+    assert "grad_fn=<MulBackward>" in repr(t * 2)

@@ -5,13 +5,13 @@ import math
 import numpy as np
 import pytest
 
+import neurocore as nc
 from neurocore import optim
 from neurocore.optim import lr_scheduler as S
 
 
-class _P:
-    def __init__(self):
-        self.data, self.grad = np.zeros(2), None
+def _P():
+    return nc.nn.Parameter(np.zeros(2))
 
 
 def make_opt(lr=0.1, groups=1):
@@ -101,7 +101,7 @@ def test_scheduler_drives_optimizer_lr():
     opt = optim.SGD([p], lr=1.0)
     sched = S.StepLR(opt, step_size=1, gamma=0.5)
     for _ in range(3):
-        p.grad = np.ones(2)
+        p.grad = nc.tensor(np.ones(2))
         opt.step()
         sched.step()
     np.testing.assert_allclose(p.data, -(1.0 + 0.5 + 0.25))

@@ -91,7 +91,8 @@ NC_DECLARE_BOTH(NC_ELEMENTWISE_API)
     void nc_exp_##S(nc_int n, const T *x, T *out);                             \
     void nc_log_##S(nc_int n, const T *x, T *out);                             \
     void nc_tanh_##S(nc_int n, const T *x, T *out);                            \
-    void nc_erf_##S(nc_int n, const T *x, T *out);
+    void nc_erf_##S(nc_int n, const T *x, T *out);                             \
+    void nc_erfc_##S(nc_int n, const T *x, T *out);
 NC_DECLARE_BOTH(NC_ACTIVATION_API)
 
 /* ------------------------------------------------------------------------
@@ -214,6 +215,41 @@ NC_DECLARE_BOTH(NC_OPTIM_API)
  * Attention and layer norm (csrc/kernels/attention.inc, layernorm.inc)
  * ------------------------------------------------------------------------ */
 /* (section owned by the attention work) */
+/* Fused scaled-dot-product attention over (batch B, heads H):
+ *   out = softmax(q k^T * scale + mask) v, lse = log-sum-exp of each row,
+ * q (B, H, N, D), k (B, H, M, D), v (B, H, M, DV), out (B, H, N, DV); each
+ * given by a pointer and three element strides {batch, head, row} (last
+ * axis contiguous).  mask: additive, NULL or read through four element
+ * strides {b, h, n, m} (0 along broadcast axes).  is_causal: query i sees
+ * keys j <= i.  lse (B, H, N) contiguous.  Never forms the N x M matrix.
+ * The backward recomputes the probabilities from lse and writes (not adds)
+ * grad_q, grad_k, grad_v.  A row with every key masked gives NaN. */
+#define NC_ATTENTION_API(T, S)                                                     \
+    void nc_attention_forward_##S(nc_int B, nc_int H, nc_int N, nc_int M, nc_int D,  \
+                                  nc_int DV, T scale, const T *q, const nc_int *qs,  \
+                                  const T *k, const nc_int *ks, const T *v,          \
+                                  const nc_int *vs, const T *mask, const nc_int *ms, \
+                                  int is_causal, T *out, const nc_int *os, T *lse);  \
+    void nc_attention_backward_##S(nc_int B, nc_int H, nc_int N, nc_int M, nc_int D, \
+                                   nc_int DV, T scale, const T *q, const nc_int *qs, \
+                                   const T *k, const nc_int *ks, const T *v,         \
+                                   const nc_int *vs, const T *mask,                  \
+                                   const nc_int *ms, int is_causal, const T *out,    \
+                                   const nc_int *os, const T *lse, const T *grad_out,\
+                                   const nc_int *gos, T *grad_q, const nc_int *gqs,  \
+                                   T *grad_k, const nc_int *gks, T *grad_v,          \
+                                   const nc_int *gvs);                               \
+    /* y = (x - mean) * rstd * weight + bias over rows of `cols` elements;      \
+     * weight, bias, mean, rstd may be NULL (no affine / not saved). */          \
+    void nc_layer_norm_forward_##S(nc_int rows, nc_int cols, T eps, const T *x,     \
+                                   const T *weight, const T *bias, T *y, T *mean,   \
+                                   T *rstd);                                        \
+    /* from the saved mean and rstd; any of the three outputs may be NULL */    \
+    void nc_layer_norm_backward_##S(nc_int rows, nc_int cols, const T *grad_y,      \
+                                    const T *x, const T *mean, const T *rstd,       \
+                                    const T *weight, T *grad_x, T *grad_weight,     \
+                                    T *grad_bias);
+NC_DECLARE_BOTH(NC_ATTENTION_API)
 
 /* ------------------------------------------------------------------------
  * Losses (csrc/kernels/loss.inc)
