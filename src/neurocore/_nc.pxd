@@ -49,6 +49,7 @@ cdef extern from "neurocore/nc.h" nogil:
     void nc_log_f32(nc_int n, const float *x, float *out)
     void nc_tanh_f32(nc_int n, const float *x, float *out)
     void nc_erf_f32(nc_int n, const float *x, float *out)
+    void nc_erfc_f32(nc_int n, const float *x, float *out)
     void nc_activation_forward_f64(nc_int n, int act, double slope, const double *x, double *y)
     void nc_activation_backward_f64(nc_int n, int act, double slope, const double *grad_y, const double *x,
                                     const double *y, double *grad_x)
@@ -56,6 +57,7 @@ cdef extern from "neurocore/nc.h" nogil:
     void nc_log_f64(nc_int n, const double *x, double *out)
     void nc_tanh_f64(nc_int n, const double *x, double *out)
     void nc_erf_f64(nc_int n, const double *x, double *out)
+    void nc_erfc_f64(nc_int n, const double *x, double *out)
 
     # ---- softmax -----------------------------------------------------------
     # (section owned by the softmax work)

@@ -33,6 +33,7 @@ from neurocore._kernels import (  # noqa: F401,E402
     exp,
     log,
     erf,
+    erfc,
 )
 
 # softmax (section owned by the softmax work)

@@ -91,7 +91,8 @@ NC_DECLARE_BOTH(NC_ELEMENTWISE_API)
     void nc_exp_##S(nc_int n, const T *x, T *out);                             \
     void nc_log_##S(nc_int n, const T *x, T *out);                             \
     void nc_tanh_##S(nc_int n, const T *x, T *out);                            \
-    void nc_erf_##S(nc_int n, const T *x, T *out);
+    void nc_erf_##S(nc_int n, const T *x, T *out);                             \
+    void nc_erfc_##S(nc_int n, const T *x, T *out);
 NC_DECLARE_BOTH(NC_ACTIVATION_API)
 
 /* ------------------------------------------------------------------------
