@@ -4,9 +4,9 @@ scikit-learn's 8×8 digits.
 Needs the ``[demo]`` extra (scikit-learn, tqdm).  Each image is one channel
 of 8×8 pixels cut into 2×2 patches: 16 patch tokens + [CLS] = 17 tokens
 (seed 000 eq. 4.1-4.2).  The model (dim 64, depth 4, 4 heads of 16) trains
-with cross-entropy and AdamW under a cosine learning rate on images shifted
-at random by up to a pixel, one progress bar per epoch, and prints the test
-accuracy.
+with cross-entropy, dropout 0.1 and AdamW under a warm-up + cosine learning
+rate, one progress bar per epoch, and prints the test accuracy (96.7-97.2%
+over the seeds tried; about 45 s on one core).
 """
 import math
 import time
@@ -31,27 +31,16 @@ def accuracy(model, x, y, batch_size=512):
     return correct / len(x)
 
 
-def random_shift(images, rng):
-    """Each image moved by up to one pixel in each direction (zeros fill in):
-    the translations a 1,797-image training set does not show by itself."""
-    out = np.zeros_like(images)
-    H, W = images.shape[-2:]
-    for i, (dy, dx) in enumerate(rng.integers(-1, 2, size=(len(images), 2))):
-        out[i, :, max(dy, 0):H + min(dy, 0), max(dx, 0):W + min(dx, 0)] = \
-            images[i, :, max(-dy, 0):H + min(-dy, 0), max(-dx, 0):W + min(-dx, 0)]
-    return out
-
-
-def main(epochs=None, batch_size=64, lr=2e-3, weight_decay=0.05, seed=0, quiet=False):
-    """Train and return the test accuracy (epochs=None: the default 20)."""
+def main(epochs=None, batch_size=64, lr=2e-3, weight_decay=0.05, dropout=0.1, seed=0, quiet=False):
+    """Train and return the test accuracy (epochs=None: the default 30)."""
     from tqdm import tqdm
 
-    epochs = 20 if epochs is None else int(epochs)
+    epochs = 30 if epochs is None else int(epochs)
     start = time.perf_counter()
     nc.manual_seed(seed)
     x_train, y_train, x_test, y_test = load_digits_split(seed)
     x_train, x_test = (a.reshape(-1, 1, 8, 8) * 2.0 for a in (x_train, x_test))
-    model = nc.nn.VisionTransformer(**CONFIG)
+    model = nc.nn.VisionTransformer(**CONFIG, dropout=dropout)
     opt = nc.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     steps_per_epoch = math.ceil(len(x_train) / batch_size)
     total_steps = epochs * steps_per_epoch
@@ -59,7 +48,8 @@ def main(epochs=None, batch_size=64, lr=2e-3, weight_decay=0.05, seed=0, quiet=F
                           in_channels=1, num_classes=10)
     print(f"digits: {len(x_train)} train / {len(x_test)} test; ViT 8x8/2: {cost.tokens} tokens, "
           f"dim {CONFIG['dim']}, depth {CONFIG['depth']}, {CONFIG['num_heads']} heads of {cost.head_dim}, "
-          f"{cost.parameters:,} parameters; AdamW(lr={lr}, weight_decay={weight_decay}), cosine schedule")
+          f"{cost.parameters:,} parameters, dropout {dropout}; AdamW(lr={lr}, weight_decay={weight_decay}), "
+          f"cosine schedule")
     rng = np.random.default_rng(seed)
     step = 0
     for epoch in range(1, epochs + 1):
@@ -74,7 +64,7 @@ def main(epochs=None, batch_size=64, lr=2e-3, weight_decay=0.05, seed=0, quiet=F
                 group["lr"] = lr * warm * 0.5 * (1 + math.cos(math.pi * step / total_steps))
             idx = order[i:i + batch_size]
             opt.zero_grad()
-            loss = F.cross_entropy(model(nc.tensor(random_shift(x_train[idx], rng))), y_train[idx])
+            loss = F.cross_entropy(model(nc.tensor(x_train[idx])), y_train[idx])
             loss.backward()
             opt.step()
             step += 1
