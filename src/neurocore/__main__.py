@@ -44,6 +44,13 @@ def _self_checks():
         ("sgd_step", lambda x, y: rel(K.sgd_step(x.copy(), y, lr=0.1), x - 0.1 * y.astype(np.float64))),
         ("adam_step", lambda x, y: rel(K.adam_step(x.copy(), y, np.zeros_like(x), np.zeros_like(x), 1, lr=0.1),
                                        x - 0.1 * y / (np.abs(y.astype(np.float64)) + 1e-8))),
+        ("attention_forward", lambda x, y: rel(
+            K.attention_forward(x[None, None], y[None, None], x[None, None])[0][0, 0],
+            (lambda p: p / p.sum(-1, keepdims=True) @ x)(
+                np.exp((lambda s: s - s.max(-1, keepdims=True))(x.astype(np.float64) @ y.T / np.sqrt(33)))))),
+        ("layer_norm_forward", lambda x, y: rel(
+            K.layer_norm_forward(x)[0],
+            (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-5))),
     ]
     for name, check in checks:
         for dtype, tol in ((np.float32, 1e-5), (np.float64, 1e-12)):
@@ -83,9 +90,30 @@ def info():
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m neurocore", description=__doc__)
-    parser.add_argument("command", nargs="?", choices=["info"], default="info")
+    parser.add_argument("command", nargs="?", choices=["info", "demo"], default="info")
+    parser.add_argument("--model", choices=["mlp", "vit"], default="mlp", help="demo: which model to train")
     args = parser.parse_args(argv)
+    if args.command == "demo":
+        return demo(args.model)
     return info()
+
+
+def demo(model):
+    try:
+        import sklearn  # noqa: F401
+        import tqdm  # noqa: F401
+    except ImportError:
+        print("the demo needs the [demo] extra: pip install 'neurocore[demo]' (scikit-learn, tqdm)")
+        return 1
+    import importlib
+    import importlib.util
+
+    name = f"neurocore.demos.{model}"          # imported lazily (the ViT demo is the attention work's)
+    if importlib.util.find_spec(name) is None:
+        print(f"the {model} demo is not part of this build")
+        return 1
+    importlib.import_module(name).main()
+    return 0
 
 
 if __name__ == "__main__":

@@ -206,6 +206,11 @@ class Tensor:
     def numpy(self):
         return self.data
 
+    def __array__(self, dtype=None, copy=None):
+        if copy:
+            return np.array(self.data, dtype=dtype, copy=True)
+        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+
     def item(self):
         if self.data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.data.shape}")
@@ -269,7 +274,8 @@ class Tensor:
                 return self._mixed(other)
             return other
         if isinstance(other, (int, float)):
-            return other
+            # np.float64 is a float subclass but NumPy 2 treats it as "strong"
+            return other if type(other) in (int, float, bool) else other.item()
         arr = np.asarray(other)
         if arr.ndim == 0:
             return arr.item() if arr.dtype.kind in "biuf" else arr
@@ -602,10 +608,12 @@ class Function:
                 r = _wrap(np.asarray(r, parent.data.dtype), None)
             if r.shape != parent.shape:
                 try:
-                    np.broadcast_shapes(r.shape, parent.shape)
+                    reducible = np.broadcast_shapes(r.shape, parent.shape) == r.shape
                 except ValueError:
+                    reducible = False
+                if not reducible:
                     raise RuntimeError(f"{type(self).__name__}.backward returned a gradient of shape "
-                                       f"{r.shape} for an input of shape {parent.shape}") from None
+                                       f"{r.shape} for an input of shape {parent.shape}")
                 r = _unbroadcast(r, parent.shape)
             out.append(r if graph else r.data)
         return out
@@ -640,22 +648,24 @@ class Op(Function):
 
     save_output = False
     composite = None
+    recording = False       # True inside forward when the result joins the graph
 
     @classmethod
     def apply(cls, *args, **settings):
         ctx = _new(cls)
         raw = tuple([a.data if isinstance(a, Tensor) else a for a in args])
-        out = cls.forward(ctx, *raw, **settings)
         if _mode.enabled:
             for a in args:
                 if isinstance(a, Tensor) and a.requires_grad:
+                    ctx.recording = True
+                    out = cls.forward(ctx, *raw, **settings)
                     ctx.parents = tuple([a if isinstance(a, Tensor) else None for a in args])
                     ctx.needs_input_grad = tuple([isinstance(a, Tensor) and a.requires_grad for a in args])
                     ctx._raw = raw
                     if cls.save_output:
                         ctx._out = out
                     return _wrap(out, ctx)
-        return _wrap(out, None)
+        return _wrap(cls.forward(ctx, *raw, **settings), None)
 
     @property
     def inputs(self):
@@ -731,47 +741,48 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, capture=None, s
     grads = {}                       # node -> list of gradients per output
     captured = [None] * len(capture) if capture is not None else None
     owned = set()                    # ids of arrays already stored in a leaf's .grad
-
-    def deliver(t, g):
-        """A gradient contribution ``g`` for tensor ``t``."""
-        if capture is not None:
-            slot = capture.get(id(t))
-            if slot is not None:
-                captured[slot] = g if captured[slot] is None else captured[slot] + g
-                if stop_at_capture:
-                    return
-        node = t._node
-        if node is None:
-            if capture is None:
-                _accumulate_leaf(t, g, graph, owned)
-            return
-        slots = grads.get(node)
-        if slots is None:
-            slots = grads[node] = [None] * node.n_outputs
-        i = t._idx
-        slots[i] = g if slots[i] is None else slots[i] + g
-
     previous = _mode.enabled
     _mode.enabled = graph
     try:
+        incoming = []
         for t, g in zip(roots, root_grads):
             if graph and not isinstance(g, Tensor):
                 g = _wrap(g, None)
             elif not graph and isinstance(g, Tensor):
                 g = g.data
-            deliver(t, g)
-        for node in reversed(_toposort([t._node for t in roots if t._node is not None])):
-            node_grads = grads.pop(node, None)
-            if node_grads is None:
-                continue
-            if node.parents is None:
-                raise RuntimeError(_FREED_MESSAGE)
-            parent_grads = node._backward_impl(node_grads, graph)
-            for parent, g, need in zip(node.parents, parent_grads, node.needs_input_grad):
-                if need and g is not None:
-                    deliver(parent, g)
-            if not retain:
-                node._release()
+            incoming.append((t, g))
+        order = _toposort([t._node for t in roots if t._node is not None])
+        order.append(None)           # sentinel: deliver the roots' gradients first
+        for node in reversed(order):
+            if node is not None:
+                node_grads = grads.pop(node, None)
+                if node_grads is None:
+                    continue
+                if node.parents is None:
+                    raise RuntimeError(_FREED_MESSAGE)
+                parent_grads = node._backward_impl(node_grads, graph)
+                incoming = [(p, g) for p, g, need in zip(node.parents, parent_grads, node.needs_input_grad)
+                            if need and g is not None]
+                if not retain:
+                    node._release()
+            # hand each gradient contribution to its tensor (seed 000 §2.10: contributions add)
+            for t, g in incoming:
+                if capture is not None:
+                    slot = capture.get(id(t))
+                    if slot is not None:
+                        captured[slot] = g if captured[slot] is None else captured[slot] + g
+                        if stop_at_capture:
+                            continue
+                target = t._node
+                if target is None:
+                    if capture is None:
+                        _accumulate_leaf(t, g, graph, owned)
+                    continue
+                slots = grads.get(target)
+                if slots is None:
+                    slots = grads[target] = [None] * target.n_outputs
+                i = t._idx
+                slots[i] = g if slots[i] is None else slots[i] + g
     finally:
         _mode.enabled = previous
     return captured
@@ -805,6 +816,10 @@ def _as_list(x):
 
 
 def _seed_grads(outputs, grad_outputs, graph):
+    if grad_outputs is None and len(outputs) == 1:      # loss.backward(): the common case
+        out = outputs[0]
+        if isinstance(out, Tensor) and out.requires_grad and out.data.size == 1:
+            return [np.ones_like(out.data)]
     seeds = []
     grad_outputs = _as_list(grad_outputs) or [None] * len(outputs)
     if len(grad_outputs) != len(outputs):
@@ -902,7 +917,9 @@ def _unbroadcast(g, shape):
 def _broadcast(g, shape):
     if isinstance(g, Tensor):
         return g.expand(shape)
-    return np.broadcast_to(g, shape)
+    out = np.empty(shape, g.dtype)         # np.broadcast_to costs ~3 µs of Python; a fill does not
+    out[...] = g
+    return out
 
 
 def _exp(x):
@@ -1073,9 +1090,9 @@ class Mean(Op):
     @staticmethod
     def forward(ctx, x, axis, keepdims):
         ctx.axis, ctx.keepdims = axis, keepdims
-        out = x.mean(axis=axis, keepdims=keepdims)
-        ctx.count = x.size // max(out.size, 1) if x.size else 0
-        return out
+        total = x.sum(axis=axis, keepdims=keepdims)   # np.mean's Python wrapper costs more than the sum
+        ctx.count = x.size // max(total.size, 1) if x.size else 0
+        return total / ctx.count if ctx.count else x.mean(axis=axis, keepdims=keepdims)
 
     def backward(ctx, g):                   # d mean / dx_i = 1/n
         (x,) = ctx._raw

@@ -33,6 +33,7 @@ from neurocore._kernels import (  # noqa: F401,E402
     exp,
     log,
     erf,
+    erfc,
 )
 
 # softmax (section owned by the softmax work)
@@ -63,5 +64,17 @@ from neurocore._kernels import (  # noqa: F401,E402
 )
 
 # attention and layer norm (section owned by the attention work)
+from neurocore._kernels import (  # noqa: F401,E402
+    attention_forward,
+    attention_backward,
+    layer_norm_forward,
+    layer_norm_backward,
+)
 
 # losses (section owned by the loss work)
+from neurocore._kernels import (  # noqa: F401,E402
+    cross_entropy_forward,
+    cross_entropy_backward,
+    bce_with_logits_forward,
+    bce_with_logits_backward,
+)
