@@ -304,23 +304,17 @@ class Linear(Op):
         return y
 
     def backward(ctx, g):
-        if ctx._graph:
-            if ctx.activation in ("identity", "relu", "leaky_relu"):
-                return ctx._piecewise_linear_graph_backward(g)
-            return ctx._composite_backward(g)
-        x, weight, bias = ctx._raw[:3]
-        need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        gx, gw, gb = _linear_backward(g, x, weight, need_b, ctx.preact, ctx.y, ctx.activation,
-                                      ctx.slope, need_x, need_w)
-        return gx, gw, gb, None, None
-
-    def _piecewise_linear_graph_backward(ctx, g):
-        # act' is a constant mask, so the recorded backward is written directly
-        # with Tensor ops: the composite path would recompute the GEMM x Wᵀ
-        # only to differentiate through a constant, one GEMM more per
-        # Hessian-vector product (second-order work)
         x, weight, bias = ctx.inputs[:3]
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        if not ctx._graph:
+            gx, gw, gb = _linear_backward(g, x, weight, need_b, ctx.preact, ctx.y, ctx.activation,
+                                          ctx.slope, need_x, need_w)
+            return gx, gw, gb, None, None
+        if ctx.activation not in ("identity", "relu", "leaky_relu"):
+            return ctx._composite_backward(g, Linear._composite)
+        # create_graph, piecewise-linear activation: act' is a constant mask, so
+        # the gradients are recorded directly (no recomputed forward GEMM, which
+        # the composite would need; the second-order work's fast path)
         if ctx.activation != "identity":
             z = ctx.preact if ctx.preact is not None else ctx.y    # y > 0 ⇔ z > 0
             g = g * np.where(z > 0, 1, 0 if ctx.activation == "relu" else ctx.slope).astype(z.dtype)
@@ -330,7 +324,7 @@ class Linear(Op):
         gb = g2.sum(axis=0) if need_b and bias is not None else None
         return gx, gw, gb, None, None
 
-    def composite(ctx, x, weight, bias, *_):
+    def _composite(ctx, x, weight, bias, *_):
         z = x @ weight.mT
         if bias is not None:
             z = z + bias
