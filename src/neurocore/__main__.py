@@ -51,10 +51,23 @@ def _self_checks():
         ("layer_norm_forward", lambda x, y: rel(
             K.layer_norm_forward(x)[0],
             (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-5))),
+        ("cross_entropy", lambda x, y: rel(K.cross_entropy_forward(x, _classes(x))[0],
+                                           -np.log(_softmax64(x))[np.arange(len(x)), _classes(x)])),
+        ("cross_entropy_backward", lambda x, y: rel(
+            K.cross_entropy_backward(x, _classes(x), K.cross_entropy_forward(x, _classes(x))[1]),
+            _softmax64(x) - np.eye(x.shape[1])[_classes(x)])),
+        ("bce_with_logits", lambda x, y: rel(K.bce_with_logits_forward(x, (y > 4).astype(x.dtype)),
+                                             np.logaddexp(0, x.astype(np.float64)) - x * (y > 4))),
+        ("bce_with_logits_backward", lambda x, y: rel(K.bce_with_logits_backward(x, (y > 4).astype(x.dtype)),
+                                                      1 / (1 + np.exp(-x.astype(np.float64))) - (y > 4))),
     ]
     for name, check in checks:
         for dtype, tol in ((np.float32, 1e-5), (np.float64, 1e-12)):
             yield f"{name}[{np.dtype(dtype).name}]", check(a.astype(dtype), b.astype(dtype)), tol
+
+
+def _classes(x):
+    return np.arange(x.shape[0]) % x.shape[1]
 
 
 def _gelu64(x):
