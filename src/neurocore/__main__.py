@@ -90,12 +90,66 @@ def info():
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m neurocore", description=__doc__)
-    parser.add_argument("command", nargs="?", choices=["info", "demo"], default="info")
+    parser.add_argument("command", nargs="?", choices=["info", "demo", "bench"], default="info")
     parser.add_argument("--model", choices=["mlp", "vit"], default="mlp", help="demo: which model to train")
+    parser.add_argument("--bench-dir", default="bench", help="bench: the checkout's bench/ folder")
+    parser.add_argument("-k", dest="select", default=None, help="bench: pytest -k expression")
     args = parser.parse_args(argv)
     if args.command == "demo":
         return demo(args.model)
+    if args.command == "bench":
+        return bench(args.bench_dir, args.select)
     return info()
+
+
+def bench(bench_dir, select=None):
+    """Run the pytest-benchmark suite of a checkout, print the ratio table
+    (NumPy median / neurocore median) and plot it when matplotlib is there."""
+    import os
+    import subprocess
+    import tempfile
+
+    report = os.path.join(bench_dir, "report.py")
+    if not os.path.isfile(report):
+        print(f"no benchmark suite at {bench_dir!r}: run from a neurocore checkout or pass --bench-dir")
+        return 1
+    if os.environ.get("OPENBLAS_CORETYPE") or os.environ.get("OPENBLAS_L2_SIZE"):
+        print("note: OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE are set and may slow NumPy's baseline")
+    with tempfile.TemporaryDirectory() as tmp:
+        results = os.path.join(tmp, "bench.json")
+        command = [sys.executable, "-m", "pytest", bench_dir, "-q", "-p", "no:cacheprovider",
+                   f"--benchmark-json={results}"] + (["-k", select] if select else [])
+        status = subprocess.call(command)
+        if not os.path.isfile(results):
+            return status or 1
+        sys.path.insert(0, bench_dir)
+        import report as bench_report
+
+        groups, flops = bench_report.load(results)
+        bench_report.main(["report", results])
+        _plot_ratios(bench_report.table(groups, flops))
+    return status
+
+
+def _plot_ratios(rows):
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    cases = [(r[0], float(r[3][:-1])) for r in rows[1:] if r[3].endswith("x")]
+    if not cases:
+        return
+    fig, ax = plt.subplots(figsize=(8, 0.3 * len(cases) + 1.5))
+    ax.barh([c for c, _ in cases], [v for _, v in cases], color="tab:blue")
+    ax.axvline(1.0, color="black", linewidth=0.8)
+    ax.set_xlabel("speed-up over NumPy (NumPy median / neurocore median)")
+    ax.invert_yaxis()
+    fig.tight_layout()
+    fig.savefig("bench-ratios.png", dpi=100)
+    print("plot written to bench-ratios.png")
 
 
 def demo(model):
