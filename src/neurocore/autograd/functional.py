@@ -88,7 +88,8 @@ def _prepare_inputs(inputs, create_graph, fn_name):
         if create_graph and x.requires_grad:
             prepared.append(x)
         else:
-            prepared.append(_new_tensor(x.data, requires_grad=True))
+            # shares x's array: nothing here writes to an input
+            prepared.append(x.detach().requires_grad_(True))
     return is_tuple, tuple(prepared)
 
 

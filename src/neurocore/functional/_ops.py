@@ -331,6 +331,17 @@ class Linear(Op):
         return _act_composite(z, ctx.activation, ctx.slope)
 
 
+class _LinearReplay(Linear):
+    """A Linear layer whose (pre-activation, output) a LinearChain forward
+    already computed: recorded without running the GEMM again."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, activation, slope, saved):
+        ctx.activation, ctx.slope = activation, slope
+        ctx.preact, ctx.y = saved
+        return ctx.y
+
+
 class LinearChain(Op):
     """Several Linear layers (each with a fused activation) as ONE graph node.
 
@@ -355,7 +366,7 @@ class LinearChain(Op):
 
     def backward(ctx, g):
         if ctx._graph:
-            return ctx._composite_backward(g)
+            return ctx._composite_backward(g, LinearChain._replay)
         params = ctx._raw[1:]
         needs = ctx.needs_input_grad
         grads = [None] * len(ctx._raw)
@@ -370,7 +381,18 @@ class LinearChain(Op):
         grads[0] = g if needs[0] else None
         return tuple(grads)
 
-    def composite(ctx, x, *params):
+    def _replay(ctx, x, *params):
+        # create_graph: the chain as one Linear node per layer whose outputs are
+        # the ones this forward saved, so no GEMM is recomputed and each layer
+        # takes Linear's recorded backward (direct for piecewise-linear
+        # activations; second-order work)
+        h = x
+        for i, act in enumerate(ctx.activations):
+            h = _LinearReplay.apply(h, params[2 * i], params[2 * i + 1], act, ctx.slope,
+                                    saved=ctx.saved[i])
+        return h
+
+    def _composite(ctx, x, *params):
         h = x
         for i, act in enumerate(ctx.activations):
             z = h @ params[2 * i].mT

@@ -99,6 +99,14 @@ class NewtonCG:
             group = {"params": params}
         if not group["params"]:
             raise ValueError("optimizer got an empty parameter list")
+        for i, p in enumerate(group["params"]):
+            data = getattr(p, "data", None)
+            if not isinstance(data, np.ndarray) or isinstance(p, np.ndarray):
+                raise TypeError(f"optimizer can only optimize Tensors, but params[{i}] is "
+                                f"{type(p).__name__}")
+            if data.dtype not in (np.float32, np.float64):
+                raise TypeError(f"optimizer can only optimize float32/float64 Tensors, params[{i}] "
+                                f"has dtype {data.dtype}")
         self.defaults = dict(lr=lr, max_cg_iters=int(max_cg_iters), cg_tol=cg_tol,
                              damping=damping, adapt_damping=bool(adapt_damping),
                              min_damping=min_damping, max_damping=max_damping,
