@@ -60,6 +60,13 @@ def _self_checks():
                                              np.logaddexp(0, x.astype(np.float64)) - x * (y > 4))),
         ("bce_with_logits_backward", lambda x, y: rel(K.bce_with_logits_backward(x, (y > 4).astype(x.dtype)),
                                                       1 / (1 + np.exp(-x.astype(np.float64))) - (y > 4))),
+        ("matvec", lambda x, y: rel(K.matvec(x, y[0]), x.astype(np.float64) @ y[0])),
+        ("matvec_trans", lambda x, y: rel(K.matvec(x, y[:, 0], trans=True), x.T.astype(np.float64) @ y[:, 0])),
+        ("outer_acc", lambda x, y: rel(K.outer_acc(x.copy(), y[:, 0], y[0]),
+                                       x + np.outer(y[:, 0].astype(np.float64), y[0]))),
+        ("gemm", lambda x, y: rel(K.gemm(x, y, trans_b=True), x.astype(np.float64) @ y.T)),
+        ("linear_forward", lambda x, y: rel(K.linear_forward(x, y[:20], y[0, :20]),
+                                            x.astype(np.float64) @ y[:20].T + y[0, :20])),
     ]
     for name, check in checks:
         for dtype, tol in ((np.float32, 1e-5), (np.float64, 1e-12)):

@@ -772,7 +772,13 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, capture=None, s
                             continue
                 target = t._node
                 if target is None:
-                    if capture is None:
+                    if capture is not None:
+                        continue
+                    if (t._grad is None and not graph and type(g) is np.ndarray and g.base is None
+                            and g.dtype == t.data.dtype and id(g) not in owned):
+                        owned.add(id(g))                # the usual first gradient: store as is
+                        t._grad = _wrap(g, None)
+                    else:
                         _accumulate_leaf(t, g, graph, owned)
                     continue
                 slots = grads.get(target)
