@@ -21,7 +21,7 @@ from neurocore import kernels as K
 ULP_BOUND = {
     ("exp", np.float32): 2, ("exp", np.float64): 2,
     ("log", np.float32): 2, ("log", np.float64): 2,
-    ("tanh", np.float32): 3, ("tanh", np.float64): 3,
+    ("tanh", np.float32): 6, ("tanh", np.float64): 3,
     ("erf", np.float32): 3, ("erf", np.float64): 4,
     ("erfc", np.float32): 7, ("erfc", np.float64): 6,
 }
