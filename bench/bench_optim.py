@@ -116,4 +116,4 @@ def test_optimizer_step(benchmark, impl, rng, case, layout):
     else:
         opt = make([_Param(p, g) for p, g in zip(params, grads)])
         run = opt.step
-    benchmark.pedantic(run, warmup_rounds=1, rounds=7, iterations=1)
+    benchmark.pedantic(run, warmup_rounds=2, rounds=15, iterations=1)

@@ -311,3 +311,17 @@ def test_training_a_model_with_autograd(rng):
         for p, r in zip(params, ref_params):
             np.testing.assert_allclose(p.data, r, rtol=1e-5, atol=1e-6)
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_add_param_group_later():
+    p, q = make_param(np.ones(2)), make_param(np.ones(2))
+    opt = optim.SGD([p], lr=0.1, momentum=0.5)
+    opt.add_param_group({"params": [q], "lr": 0.2})
+    assert opt.param_groups[1]["momentum"] == 0.5  # defaults fill the rest
+    set_grad(p, np.ones(2))
+    set_grad(q, np.ones(2))
+    opt.step()
+    np.testing.assert_allclose(p.data, 0.9)
+    np.testing.assert_allclose(q.data, 0.8)
+    with pytest.raises(ValueError, match="Invalid learning rate: -1"):
+        opt.add_param_group({"params": [make_param(np.ones(1))], "lr": -1})

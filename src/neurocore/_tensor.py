@@ -293,6 +293,8 @@ class Tensor:
         raise _dtype_error(mine, theirs)
 
     def _binary(self, op, other, reflected=False):
+        if type(other) is float or (isinstance(other, Tensor) and other.data.dtype == self.data.dtype):
+            return op.apply(other, self) if reflected else op.apply(self, other)      # the common cases
         try:
             other = self._lift(other)
         except _Promote:
@@ -588,7 +590,7 @@ class Function:
     def _backward_impl(self, grads, graph):
         """Engine hook: gradients for each parent (arrays, or Tensors in graph mode)."""
         grad_tensors = []
-        for g, shape_dtype in zip(grads, self._output_meta()):
+        for g, shape_dtype in zip(grads, self._meta):
             if g is None:
                 g = np.zeros(*shape_dtype)
             grad_tensors.append(g if isinstance(g, Tensor) else _wrap(g, None))
@@ -617,9 +619,6 @@ class Function:
                 r = _unbroadcast(r, parent.shape)
             out.append(r if graph else r.data)
         return out
-
-    def _output_meta(self):
-        return getattr(self, "_meta", [((), np.float64)] * self.n_outputs)
 
     def _release(self):
         self.__dict__.clear()
@@ -659,7 +658,7 @@ class Op(Function):
                 if isinstance(a, Tensor) and a.requires_grad:
                     ctx.recording = True
                     out = cls.forward(ctx, *raw, **settings)
-                    ctx.parents = tuple([a if isinstance(a, Tensor) else None for a in args])
+                    ctx.parents = args          # non-Tensor arguments never get a gradient
                     ctx.needs_input_grad = tuple([isinstance(a, Tensor) and a.requires_grad for a in args])
                     ctx._raw = raw
                     if cls.save_output:
@@ -669,9 +668,7 @@ class Op(Function):
 
     @property
     def inputs(self):
-        if self._graph:
-            return tuple([r if p is None else p for p, r in zip(self.parents, self._raw)])
-        return self._raw
+        return self.parents if self._graph else self._raw
 
     @property
     def output(self):
@@ -717,7 +714,7 @@ def _toposort(root_nodes):
         while stack:
             node, parents = stack[-1]
             for p in parents:
-                n = p._node if p is not None else None
+                n = p._node if isinstance(p, Tensor) else None
                 if n is not None and n not in visited:
                     visited.add(n)
                     stack.append((n, iter(n.parents or ())))
@@ -775,7 +772,13 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, capture=None, s
                             continue
                 target = t._node
                 if target is None:
-                    if capture is None:
+                    if capture is not None:
+                        continue
+                    if (t._grad is None and not graph and type(g) is np.ndarray and g.base is None
+                            and g.dtype == t.data.dtype and id(g) not in owned):
+                        owned.add(id(g))                # the usual first gradient: store as is
+                        t._grad = _wrap(g, None)
+                    else:
                         _accumulate_leaf(t, g, graph, owned)
                     continue
                 slots = grads.get(target)
@@ -801,7 +804,7 @@ def _accumulate_leaf(t, g, graph, owned):
         # a backward may pass one array (or a view of it) to several inputs:
         # each leaf gets an array of its own, so in-place updates of one
         # .grad (clipping, weight decay) never touch another
-        if g.base is not None or id(g) in owned or not g.flags.writeable:
+        if g.base is not None or id(g) in owned:       # (read-only broadcasts are views too)
             g = g.copy()
         owned.add(id(g))
         t._grad = _wrap(g, None)
@@ -1092,7 +1095,9 @@ class Mean(Op):
         ctx.axis, ctx.keepdims = axis, keepdims
         total = x.sum(axis=axis, keepdims=keepdims)   # np.mean's Python wrapper costs more than the sum
         ctx.count = x.size // max(total.size, 1) if x.size else 0
-        return total / ctx.count if ctx.count else x.mean(axis=axis, keepdims=keepdims)
+        if not ctx.count:
+            return np.full(np.shape(total), np.nan, x.dtype)   # mean of nothing: NaN, as PyTorch
+        return total / ctx.count
 
     def backward(ctx, g):                   # d mean / dx_i = 1/n
         (x,) = ctx._raw
