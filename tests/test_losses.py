@@ -406,3 +406,74 @@ def test_empty_and_nan():
     loss = F.binary_cross_entropy_with_logits(nc.tensor(np.array([np.nan, 1.0])), nc.tensor(np.array([1.0, 0.0])),
                                               reduction="none")
     assert np.isnan(loss.data[0]) and np.isfinite(loss.data[1])
+
+
+# ---- nn loss modules ---------------------------------------------------------------------
+def test_loss_modules_match_functional(rng):
+    z = rng.standard_normal((4, 3))
+    t = np.array([0, 2, 1, 2])
+    w = rng.uniform(0.5, 2, 3)
+    crit = nc.nn.CrossEntropyLoss(weight=w, label_smoothing=0.1, reduction="sum")
+    check(crit(nc.tensor(z), t), F.cross_entropy(nc.tensor(z), t, weight=w, label_smoothing=0.1,
+                                                 reduction="sum").data)
+    assert np.array_equal(crit.state_dict()["weight"], w)
+    x, y = rng.standard_normal((4, 3)), rng.uniform(size=(4, 3))
+    pairs = [
+        (nc.nn.MSELoss(), F.mse_loss(nc.tensor(x), nc.tensor(y))),
+        (nc.nn.L1Loss(reduction="none"), F.l1_loss(nc.tensor(x), nc.tensor(y), reduction="none")),
+        (nc.nn.HuberLoss(delta=0.5), F.huber_loss(nc.tensor(x), nc.tensor(y), delta=0.5)),
+        (nc.nn.SmoothL1Loss(beta=0.5), F.smooth_l1_loss(nc.tensor(x), nc.tensor(y), beta=0.5)),
+        (nc.nn.BCEWithLogitsLoss(pos_weight=w), F.binary_cross_entropy_with_logits(nc.tensor(x), nc.tensor(y),
+                                                                                 pos_weight=w)),
+        (nc.nn.KLDivLoss(reduction="batchmean"), F.kl_div(nc.tensor(x), nc.tensor(y), reduction="batchmean")),
+    ]
+    for module, want in pairs:
+        check(module(nc.tensor(x), nc.tensor(y)), want.data)
+    check(nc.nn.BCELoss()(nc.tensor(y), nc.tensor(y)), F.binary_cross_entropy(nc.tensor(y), nc.tensor(y)).data)
+    logp = nc.tensor(np.log(softmax_rows(z)))
+    check(nc.nn.NLLLoss()(logp, t), F.nll_loss(logp, t).data)
+    a, p, n = (nc.tensor(rng.standard_normal((4, 3))) for _ in range(3))
+    check(nc.nn.TripletMarginLoss(margin=0.3)(a, p, n), F.triplet_margin_loss(a, p, n, margin=0.3).data)
+    check(nc.nn.CosineEmbeddingLoss(0.2)(a, p, np.array([1, -1, 1, -1])),
+          F.cosine_embedding_loss(a, p, np.array([1, -1, 1, -1]), margin=0.2).data)
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        nc.nn.MSELoss(reduction="batchmean")
+
+
+def softmax_rows(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def test_every_loss_keeps_float32(rng):
+    f = np.float32
+    x = rng.standard_normal((3, 4)).astype(f)
+    y = rng.uniform(size=(3, 4)).astype(f)
+    img = rng.standard_normal((2, 1, 3, 3)).astype(f)
+    cases = [
+        lambda a: F.mse_loss(a, nc.tensor(y)),
+        lambda a: F.l1_loss(a, nc.tensor(y)),
+        lambda a: F.huber_loss(a, nc.tensor(y)),
+        lambda a: F.smooth_l1_loss(a, nc.tensor(y)),
+        lambda a: F.binary_cross_entropy(F.sigmoid(a), nc.tensor(y)),
+        lambda a: F.binary_cross_entropy_with_logits(a, nc.tensor(y), pos_weight=np.ones(4, f)),
+        lambda a: F.cross_entropy(a, np.array([0, 1, 3]), label_smoothing=0.1),
+        lambda a: F.cross_entropy(a, nc.tensor(y)),
+        lambda a: F.nll_loss(a, np.array([0, 1, 3])),
+        lambda a: F.kl_div(a, nc.tensor(y), reduction="batchmean"),
+        lambda a: F.sigmoid_focal_loss(a, nc.tensor(y), reduction="mean"),
+        lambda a: F.dice_loss(F.sigmoid(a), nc.tensor(y)),
+        lambda a: F.iou_loss(F.sigmoid(a), nc.tensor(y)),
+        lambda a: F.triplet_margin_loss(a, nc.tensor(y), nc.tensor(-y)),
+        lambda a: F.contrastive_loss(a, nc.tensor(y), nc.tensor(np.array([1, 0, 1], f))),
+        lambda a: F.cosine_embedding_loss(a, nc.tensor(y), np.array([1, -1, 1])),
+        lambda a: F.perceptual_loss(a, nc.tensor(y), lambda t: t * t),
+    ]
+    for i, case in enumerate(cases):
+        a = nc.tensor(x, requires_grad=True)
+        loss = case(a)
+        loss.backward()
+        assert loss.dtype == f and a.grad.dtype == f and np.isfinite(a.grad.data).all(), i
+    a = nc.tensor(img, requires_grad=True)
+    F.total_variation_loss(a).backward()
+    assert a.grad.dtype == f

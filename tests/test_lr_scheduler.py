@@ -5,13 +5,13 @@ import math
 import numpy as np
 import pytest
 
+import neurocore as nc
 from neurocore import optim
 from neurocore.optim import lr_scheduler as S
 
 
-class _P:
-    def __init__(self):
-        self.data, self.grad = np.zeros(2), None
+def _P():
+    return nc.nn.Parameter(np.zeros(2))
 
 
 def make_opt(lr=0.1, groups=1):
@@ -34,6 +34,23 @@ def test_step_lr():
     got = run(opt, S.StepLR(opt, step_size=3, gamma=0.5), 10)
     want = [[b * 0.5 ** (e // 3) for b in (0.1, 0.2)] for e in range(10)]
     np.testing.assert_allclose(got, want, rtol=1e-14)
+
+
+def test_multistep_lr():
+    opt = make_opt()
+    got = run(opt, S.MultiStepLR(opt, milestones=[5, 2, 5], gamma=0.5), 8)[:, 0]
+    # a milestone listed twice decays twice, as in PyTorch
+    np.testing.assert_allclose(got, [0.1, 0.1, 0.05, 0.05, 0.05, 0.0125, 0.0125, 0.0125], rtol=1e-14)
+
+
+def test_constant_lr_then_sequential():
+    opt = make_opt()
+    got = run(opt, S.ConstantLR(opt, factor=0.5, total_iters=3), 5)[:, 0]
+    np.testing.assert_allclose(got, [0.05, 0.05, 0.05, 0.1, 0.1], rtol=1e-14)
+    opt = make_opt()
+    seq = S.SequentialLR(opt, [S.ConstantLR(opt, factor=0.1, total_iters=2), S.ExponentialLR(opt, gamma=0.9)],
+                         milestones=[2])
+    np.testing.assert_allclose(run(opt, seq, 5)[:, 0], [0.01, 0.01, 0.1, 0.09, 0.081], rtol=1e-13)
 
 
 def test_exponential_lr():
@@ -101,7 +118,7 @@ def test_scheduler_drives_optimizer_lr():
     opt = optim.SGD([p], lr=1.0)
     sched = S.StepLR(opt, step_size=1, gamma=0.5)
     for _ in range(3):
-        p.grad = np.ones(2)
+        p.grad = nc.tensor(np.ones(2))
         opt.step()
         sched.step()
     np.testing.assert_allclose(p.data, -(1.0 + 0.5 + 0.25))

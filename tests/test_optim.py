@@ -16,22 +16,12 @@ SHAPES = [(3, 4), (7,), (1,), (50, 9)]
 TOLS = {np.float32: dict(rtol=2e-4, atol=2e-5), np.float64: dict(rtol=1e-10, atol=1e-12)}
 
 
-class _P:  # TEMPORARY stand-in until the autograd branch is merged
-    def __init__(self, a):
-        self.data, self.grad = a, None
-
-
-class _T:
-    def __init__(self, a):
-        self.data = a
-
-
 def make_param(array):
-    return nc.nn.Parameter(array) if hasattr(nc.nn, "Parameter") else _P(array)
+    return nc.nn.Parameter(array)
 
 
 def set_grad(p, g):
-    p.grad = nc.tensor(g) if hasattr(nc, "tensor") else _T(g)
+    p.grad = nc.tensor(g)
 
 
 # (class, constructor kwargs, reference, reference kwargs)
@@ -138,6 +128,9 @@ def test_state_layout_like_pytorch(rng):
     assert group["lr"] == 1e-3 and group["betas"] == (0.9, 0.999) and group["eps"] == 1e-8
     assert optim.AdamW([make_param(np.ones(1))]).defaults["weight_decay"] == 1e-2
     assert set(optim.Adagrad([p]).state[p]) == {"step", "sum"}
+    sgd = optim.SGD([p], lr=0.1)
+    sgd.step()
+    assert sgd.state_dict()["state"] == {}  # no momentum: no state, as in PyTorch
 
 
 def test_load_state_dict_rejects_mismatch():
@@ -194,10 +187,12 @@ def test_noncontiguous_param_and_mixed_dtypes():
 def test_grad_dtype_and_shape_checked():
     p = make_param(np.ones(3, np.float32))
     opt = optim.Adam([p])
-    set_grad(p, np.ones(3, np.float64))
+    # Tensor.grad's setter checks; a gradient's .data replaced later is checked again here
+    set_grad(p, np.ones(3, np.float32))
+    p.grad.data = np.ones(3, np.float64)
     with pytest.raises(TypeError, match="float64.*float32"):
         opt.step()
-    set_grad(p, np.ones(4, np.float32))
+    p.grad.data = np.ones(4, np.float32)
     with pytest.raises(ValueError, match=r"\(4,\)"):
         opt.step()
 
@@ -286,3 +281,47 @@ def test_clip_grad_value():
     np.testing.assert_array_equal(p.grad.data, [-1.0, 0.5, 1.0, np.nan])
     with pytest.raises(ValueError, match="clip_value"):
         nc.nn.utils.clip_grad_value_([p], -1.0)
+
+
+def test_training_a_model_with_autograd(rng):
+    """nc.nn + autograd + AdamW + a scheduler: each step equals the reference
+    update on the gradients the backward pass produced, and the loss falls."""
+    nc.manual_seed(0)
+    model = nc.nn.Sequential(nc.nn.Linear(5, 16), nc.nn.Tanh(), nc.nn.Linear(16, 1))
+    params = list(model.parameters())
+    opt = optim.AdamW(model.parameters(), lr=0.02, weight_decay=0.01)
+    sched = optim.lr_scheduler.StepLR(opt, step_size=10, gamma=0.5)
+    x_np = rng.standard_normal((64, 5)).astype(np.float32)
+    x = nc.tensor(x_np)
+    y = nc.tensor(np.tanh(x_np @ rng.standard_normal((5, 1))).astype(np.float32))
+    ref_params = [p.data.astype(np.float64) for p in params]
+    ref_states = [{} for _ in params]
+    losses = []
+    for t in range(1, 31):
+        opt.zero_grad()
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        losses.append(float(loss.item()))
+        lr = opt.param_groups[0]["lr"]
+        for i, p in enumerate(params):
+            ref_params[i] = ref.adam(p.data.astype(np.float64), p.grad.data.astype(np.float64), ref_states[i], t,
+                                     lr=lr, weight_decay=0.01, decoupled=True)
+        opt.step()
+        sched.step()
+        for p, r in zip(params, ref_params):
+            np.testing.assert_allclose(p.data, r, rtol=1e-5, atol=1e-6)
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_add_param_group_later():
+    p, q = make_param(np.ones(2)), make_param(np.ones(2))
+    opt = optim.SGD([p], lr=0.1, momentum=0.5)
+    opt.add_param_group({"params": [q], "lr": 0.2})
+    assert opt.param_groups[1]["momentum"] == 0.5  # defaults fill the rest
+    set_grad(p, np.ones(2))
+    set_grad(q, np.ones(2))
+    opt.step()
+    np.testing.assert_allclose(p.data, 0.9)
+    np.testing.assert_allclose(q.data, 0.8)
+    with pytest.raises(ValueError, match="Invalid learning rate: -1"):
+        opt.add_param_group({"params": [make_param(np.ones(1))], "lr": -1})

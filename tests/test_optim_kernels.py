@@ -68,9 +68,9 @@ def kernel_step(kind, params, grads, states, t, hp):
         K.lamb_step(params, grads, role("exp_avg"), role("exp_avg_sq"), t, **hp)
 
 
-def run_both(case, dtype, rng, sizes=SIZES, steps=STEPS):
+def run_both(case, dtype, rng, sizes=SIZES, steps=STEPS, reference=True):
     kind, hp = CASES[case]
-    reference = getattr(ref, kind)
+    reference = getattr(ref, kind) if reference else None
     p64 = [rng.standard_normal(n) for n in sizes]
     params = [p.astype(dtype) for p in p64]
     p64 = [p.astype(np.float64) for p in params]
@@ -80,7 +80,8 @@ def run_both(case, dtype, rng, sizes=SIZES, steps=STEPS):
         grads = [rng.standard_normal(n).astype(dtype) for n in sizes]
         kernel_step(kind, params, grads, states, t, hp)
         ref_hp = {k: v for k, v in hp.items() if k != "decoupled" or kind == "adam"}
-        p64 = [reference(p, g.astype(np.float64), s, t, **ref_hp) for p, g, s in zip(p64, grads, ref_states)]
+        if reference is not None:
+            p64 = [reference(p, g.astype(np.float64), s, t, **ref_hp) for p, g, s in zip(p64, grads, ref_states)]
     return params, p64, states, ref_states
 
 
@@ -99,8 +100,9 @@ def test_kernel_threads_bitwise(dtype, case, threads):
     results = []
     for nt in (1, 2, 3):
         threads(nt)
-        params, _, states, _ = run_both(case, dtype, np.random.default_rng(7), sizes=[70001, 3, 40000],
-                                        steps=3)
+        # several tasks per thread, and LAMB segments of one and of several tensors
+        params, _, states, _ = run_both(case, dtype, np.random.default_rng(7),
+                                        sizes=[600001, 3, 0, 300000, 250000], steps=2, reference=False)
         results.append((params, states))
     for params, states in results[1:]:
         for a, b in zip(params, results[0][0]):
@@ -108,6 +110,15 @@ def test_kernel_threads_bitwise(dtype, case, threads):
         for sa, sb in zip(states, results[0][1]):
             for name in sa:
                 assert np.array_equal(sa[name], sb[name])
+
+
+@pytest.mark.parametrize("case", ["lamb_wd"])
+def test_kernel_large_tensors_across_segments(isa, dtype, case, rng):
+    """Tensors larger than one LAMB segment / thread task, and runs of small
+    ones, against the reference (a few steps: the arrays are large)."""
+    params, p64, states, _ = run_both(case, dtype, rng, sizes=[524289, 5, 262144, 262141, 9], steps=2)
+    for p, r in zip(params, p64):
+        np.testing.assert_allclose(p, r, **TOLS[dtype])
 
 
 def test_single_array_and_empty(dtype):

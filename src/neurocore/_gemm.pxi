@@ -195,7 +195,7 @@ def matvec(w, x, y=None, alpha=1.0, beta=0.0, trans=False):
     cdef int t = tr != fw
     cdef nc_int rows = Wr.shape[0], cols = Wr.shape[1]
     O = Y
-    if _gemm_overlaps(Y, (Wr, X)):
+    if y is not None and _gemm_overlaps(Y, (Wr, X)):
         O = Y.copy()
     cdef void *pw = _data(Wr)
     cdef void *px = _data(X)

@@ -19,6 +19,18 @@ cdef list _tensor_list(object x, str name):
     raise TypeError(f"{name} must be a numpy.ndarray or a list of them, got {type(x).__name__}")
 
 
+cdef inline bint _same_shape(cnp.ndarray a, cnp.ndarray b):
+    cdef int nd = cnp.PyArray_NDIM(a)
+    if nd != cnp.PyArray_NDIM(b):
+        return False
+    cdef cnp.npy_intp *da = cnp.PyArray_DIMS(a)
+    cdef cnp.npy_intp *db = cnp.PyArray_DIMS(b)
+    for k in range(nd):
+        if da[k] != db[k]:
+            return False
+    return True
+
+
 cdef class _Group:
     """The pointer arrays of one multi-tensor call (freed with the object).
     Slot 0 holds the params; every further slot is one array role."""
@@ -30,6 +42,7 @@ cdef class _Group:
     cdef list params
     cdef list keep
     cdef object dtype
+    cdef int typenum
 
     def __cinit__(self, object params, int nslots):
         P = _tensor_list(params, "params")
@@ -45,24 +58,30 @@ cdef class _Group:
             raise MemoryError()
         memset(self.ptrs, 0, count * nslots * sizeof(void *))
         self.dtype = None
+        self.typenum = -1
         cdef nc_int i
+        cdef cnp.ndarray a
         for i in range(self.n):
             p = P[i]
-            if not isinstance(p, np.ndarray):
+            if not cnp.PyArray_Check(p):
                 raise TypeError(f"params[{i}] must be a numpy.ndarray, got {type(p).__name__}")
-            if p.dtype != _F32 and p.dtype != _F64:
-                raise TypeError(f"params[{i}] must have dtype float32 or float64, got {p.dtype}")
-            if self.dtype is None:
+            a = <cnp.ndarray>p
+            t = cnp.PyArray_TYPE(a)
+            if t != self.typenum:
+                if t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64:
+                    raise TypeError(f"params[{i}] must have dtype float32 or float64, got {p.dtype}")
+                if self.typenum != -1:
+                    raise TypeError(f"params[{i}] has dtype {p.dtype} but params[0] has dtype {self.dtype}; "
+                                    f"one call takes one dtype")
+                self.typenum = t
                 self.dtype = p.dtype
-            elif p.dtype != self.dtype:
-                raise TypeError(f"params[{i}] has dtype {p.dtype} but params[0] has dtype {self.dtype}; "
-                                f"one call takes one dtype")
-            if not p.flags.c_contiguous or not p.flags.writeable:
+            if not cnp.PyArray_IS_C_CONTIGUOUS(a) or not cnp.PyArray_ISWRITEABLE(a):
                 raise ValueError(f"params[{i}] must be a writable C-contiguous array (updated in place)")
-            self.sizes[i] = p.size
-            self.ptrs[i] = _data(p)
+            self.sizes[i] = cnp.PyArray_SIZE(a)
+            self.ptrs[i] = cnp.PyArray_DATA(a)
         if self.dtype is None:
             self.dtype = _F32
+            self.typenum = cnp.NPY_FLOAT32
 
     def __dealloc__(self):
         free(self.sizes)
@@ -75,22 +94,24 @@ cdef class _Group:
         if len(L) != self.n:
             raise ValueError(f"{name} has {len(L)} arrays but params has {self.n}")
         cdef nc_int i
+        cdef cnp.ndarray a, p
         for i in range(self.n):
-            a = L[i]
-            p = self.params[i]
-            if not isinstance(a, np.ndarray):
-                raise TypeError(f"{name}[{i}] must be a numpy.ndarray, got {type(a).__name__}")
-            if a.dtype != p.dtype:
-                raise TypeError(f"{name}[{i}] has dtype {a.dtype} but params[{i}] has dtype {p.dtype}")
-            if a.shape != p.shape:
-                raise ValueError(f"{name}[{i}] has shape {a.shape} but params[{i}] has shape {p.shape}")
+            x = L[i]
+            p = <cnp.ndarray>self.params[i]
+            if not cnp.PyArray_Check(x):
+                raise TypeError(f"{name}[{i}] must be a numpy.ndarray, got {type(x).__name__}")
+            a = <cnp.ndarray>x
+            if cnp.PyArray_TYPE(a) != self.typenum:
+                raise TypeError(f"{name}[{i}] has dtype {x.dtype} but params[{i}] has dtype {self.params[i].dtype}")
+            if not _same_shape(a, p):
+                raise ValueError(f"{name}[{i}] has shape {x.shape} but params[{i}] has shape {self.params[i].shape}")
             if inout:
-                if not a.flags.c_contiguous or not a.flags.writeable:
+                if not cnp.PyArray_IS_C_CONTIGUOUS(a) or not cnp.PyArray_ISWRITEABLE(a):
                     raise ValueError(f"{name}[{i}] must be a writable C-contiguous array (updated in place)")
-            elif not a.flags.c_contiguous:
+            elif not cnp.PyArray_IS_C_CONTIGUOUS(a):
                 a = np.ascontiguousarray(a)
                 self.keep.append(a)
-            self.ptrs[slot * self.n + i] = _data(a)
+            self.ptrs[slot * self.n + i] = cnp.PyArray_DATA(a)
 
     cdef set_steps(self, object steps):
         cdef nc_int i
@@ -104,6 +125,9 @@ cdef class _Group:
             raise ValueError(f"steps has {len(S)} entries but params has {self.n}")
         for i in range(self.n):
             s = S[i]
+            if type(s) is int and s >= 1:
+                self.steps[i] = <nc_int>s
+                continue
             if isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, np.integer)):
                 raise TypeError(f"steps[{i}] must be an int, got {type(s).__name__}")
             if s < 1:
@@ -114,7 +138,7 @@ cdef class _Group:
         return self.ptrs + k * self.n
 
     cdef bint f32(self):
-        return self.dtype == _F32
+        return self.typenum == cnp.NPY_FLOAT32
 
 
 # ---- hyperparameter checks (shared with neurocore.optim) -------------------

@@ -206,6 +206,11 @@ class Tensor:
     def numpy(self):
         return self.data
 
+    def __array__(self, dtype=None, copy=None):
+        if copy:
+            return np.array(self.data, dtype=dtype, copy=True)
+        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+
     def item(self):
         if self.data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.data.shape}")
@@ -288,6 +293,8 @@ class Tensor:
         raise _dtype_error(mine, theirs)
 
     def _binary(self, op, other, reflected=False):
+        if type(other) is float or (isinstance(other, Tensor) and other.data.dtype == self.data.dtype):
+            return op.apply(other, self) if reflected else op.apply(self, other)      # the common cases
         try:
             other = self._lift(other)
         except _Promote:
@@ -583,7 +590,7 @@ class Function:
     def _backward_impl(self, grads, graph):
         """Engine hook: gradients for each parent (arrays, or Tensors in graph mode)."""
         grad_tensors = []
-        for g, shape_dtype in zip(grads, self._output_meta()):
+        for g, shape_dtype in zip(grads, self._meta):
             if g is None:
                 g = np.zeros(*shape_dtype)
             grad_tensors.append(g if isinstance(g, Tensor) else _wrap(g, None))
@@ -613,9 +620,6 @@ class Function:
             out.append(r if graph else r.data)
         return out
 
-    def _output_meta(self):
-        return getattr(self, "_meta", [((), np.float64)] * self.n_outputs)
-
     def _release(self):
         self.__dict__.clear()
         self.parents = None
@@ -643,28 +647,28 @@ class Op(Function):
 
     save_output = False
     composite = None
+    recording = False       # True inside forward when the result joins the graph
 
     @classmethod
     def apply(cls, *args, **settings):
         ctx = _new(cls)
         raw = tuple([a.data if isinstance(a, Tensor) else a for a in args])
-        out = cls.forward(ctx, *raw, **settings)
         if _mode.enabled:
             for a in args:
                 if isinstance(a, Tensor) and a.requires_grad:
-                    ctx.parents = tuple([a if isinstance(a, Tensor) else None for a in args])
+                    ctx.recording = True
+                    out = cls.forward(ctx, *raw, **settings)
+                    ctx.parents = args          # non-Tensor arguments never get a gradient
                     ctx.needs_input_grad = tuple([isinstance(a, Tensor) and a.requires_grad for a in args])
                     ctx._raw = raw
                     if cls.save_output:
                         ctx._out = out
                     return _wrap(out, ctx)
-        return _wrap(out, None)
+        return _wrap(cls.forward(ctx, *raw, **settings), None)
 
     @property
     def inputs(self):
-        if self._graph:
-            return tuple([r if p is None else p for p, r in zip(self.parents, self._raw)])
-        return self._raw
+        return self.parents if self._graph else self._raw
 
     @property
     def output(self):
@@ -710,7 +714,7 @@ def _toposort(root_nodes):
         while stack:
             node, parents = stack[-1]
             for p in parents:
-                n = p._node if p is not None else None
+                n = p._node if isinstance(p, Tensor) else None
                 if n is not None and n not in visited:
                     visited.add(n)
                     stack.append((n, iter(n.parents or ())))
@@ -734,47 +738,54 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, capture=None, s
     grads = {}                       # node -> list of gradients per output
     captured = [None] * len(capture) if capture is not None else None
     owned = set()                    # ids of arrays already stored in a leaf's .grad
-
-    def deliver(t, g):
-        """A gradient contribution ``g`` for tensor ``t``."""
-        if capture is not None:
-            slot = capture.get(id(t))
-            if slot is not None:
-                captured[slot] = g if captured[slot] is None else captured[slot] + g
-                if stop_at_capture:
-                    return
-        node = t._node
-        if node is None:
-            if capture is None:
-                _accumulate_leaf(t, g, graph, owned)
-            return
-        slots = grads.get(node)
-        if slots is None:
-            slots = grads[node] = [None] * node.n_outputs
-        i = t._idx
-        slots[i] = g if slots[i] is None else slots[i] + g
-
     previous = _mode.enabled
     _mode.enabled = graph
     try:
+        incoming = []
         for t, g in zip(roots, root_grads):
             if graph and not isinstance(g, Tensor):
                 g = _wrap(g, None)
             elif not graph and isinstance(g, Tensor):
                 g = g.data
-            deliver(t, g)
-        for node in reversed(_toposort([t._node for t in roots if t._node is not None])):
-            node_grads = grads.pop(node, None)
-            if node_grads is None:
-                continue
-            if node.parents is None:
-                raise RuntimeError(_FREED_MESSAGE)
-            parent_grads = node._backward_impl(node_grads, graph)
-            for parent, g, need in zip(node.parents, parent_grads, node.needs_input_grad):
-                if need and g is not None:
-                    deliver(parent, g)
-            if not retain:
-                node._release()
+            incoming.append((t, g))
+        order = _toposort([t._node for t in roots if t._node is not None])
+        order.append(None)           # sentinel: deliver the roots' gradients first
+        for node in reversed(order):
+            if node is not None:
+                node_grads = grads.pop(node, None)
+                if node_grads is None:
+                    continue
+                if node.parents is None:
+                    raise RuntimeError(_FREED_MESSAGE)
+                parent_grads = node._backward_impl(node_grads, graph)
+                incoming = [(p, g) for p, g, need in zip(node.parents, parent_grads, node.needs_input_grad)
+                            if need and g is not None]
+                if not retain:
+                    node._release()
+            # hand each gradient contribution to its tensor (seed 000 §2.10: contributions add)
+            for t, g in incoming:
+                if capture is not None:
+                    slot = capture.get(id(t))
+                    if slot is not None:
+                        captured[slot] = g if captured[slot] is None else captured[slot] + g
+                        if stop_at_capture:
+                            continue
+                target = t._node
+                if target is None:
+                    if capture is not None:
+                        continue
+                    if (t._grad is None and not graph and type(g) is np.ndarray and g.base is None
+                            and g.dtype == t.data.dtype and id(g) not in owned):
+                        owned.add(id(g))                # the usual first gradient: store as is
+                        t._grad = _wrap(g, None)
+                    else:
+                        _accumulate_leaf(t, g, graph, owned)
+                    continue
+                slots = grads.get(target)
+                if slots is None:
+                    slots = grads[target] = [None] * target.n_outputs
+                i = t._idx
+                slots[i] = g if slots[i] is None else slots[i] + g
     finally:
         _mode.enabled = previous
     return captured
@@ -793,7 +804,7 @@ def _accumulate_leaf(t, g, graph, owned):
         # a backward may pass one array (or a view of it) to several inputs:
         # each leaf gets an array of its own, so in-place updates of one
         # .grad (clipping, weight decay) never touch another
-        if g.base is not None or id(g) in owned or not g.flags.writeable:
+        if g.base is not None or id(g) in owned:       # (read-only broadcasts are views too)
             g = g.copy()
         owned.add(id(g))
         t._grad = _wrap(g, None)
@@ -808,6 +819,10 @@ def _as_list(x):
 
 
 def _seed_grads(outputs, grad_outputs, graph):
+    if grad_outputs is None and len(outputs) == 1:      # loss.backward(): the common case
+        out = outputs[0]
+        if isinstance(out, Tensor) and out.requires_grad and out.data.size == 1:
+            return [np.ones_like(out.data)]
     seeds = []
     grad_outputs = _as_list(grad_outputs) or [None] * len(outputs)
     if len(grad_outputs) != len(outputs):
@@ -905,7 +920,9 @@ def _unbroadcast(g, shape):
 def _broadcast(g, shape):
     if isinstance(g, Tensor):
         return g.expand(shape)
-    return np.broadcast_to(g, shape)
+    out = np.empty(shape, g.dtype)         # np.broadcast_to costs ~3 µs of Python; a fill does not
+    out[...] = g
+    return out
 
 
 def _exp(x):
@@ -1076,9 +1093,11 @@ class Mean(Op):
     @staticmethod
     def forward(ctx, x, axis, keepdims):
         ctx.axis, ctx.keepdims = axis, keepdims
-        out = x.mean(axis=axis, keepdims=keepdims)
-        ctx.count = x.size // max(out.size, 1) if x.size else 0
-        return out
+        total = x.sum(axis=axis, keepdims=keepdims)   # np.mean's Python wrapper costs more than the sum
+        ctx.count = x.size // max(total.size, 1) if x.size else 0
+        if not ctx.count:
+            return np.full(np.shape(total), np.nan, x.dtype)   # mean of nothing: NaN, as PyTorch
+        return total / ctx.count
 
     def backward(ctx, g):                   # d mean / dx_i = 1/n
         (x,) = ctx._raw

@@ -260,51 +260,146 @@ def log_softmax(x, axis=-1, *, dim=None):
     return LogSoftmax.apply(x, _check_axis(x, axis if dim is None else dim))
 
 
+def _linear_forward(x, weight, bias, activation, slope):
+    """(y, preact) of y = act(x Wᵀ + b); preact is what _linear_backward needs."""
+    if _HAS_LINEAR_KERNELS and x.dtype in _KERNEL_DTYPES:
+        if activation == "identity":
+            return K.linear_forward(x, weight, bias), None
+        if activation == "relu" or (activation == "leaky_relu" and slope >= 0):
+            # y > 0 exactly where z > 0, so the output doubles as the mask
+            y = K.linear_forward(x, weight, bias, activation=activation, negative_slope=slope)
+            return y, y
+        return K.linear_forward(x, weight, bias, activation=activation, negative_slope=slope,
+                                return_preact=True)
+    z = x @ weight.T
+    if bias is not None:
+        z += bias
+    return _act_forward(z, activation, slope), z
+
+
+def _linear_backward(g, x, weight, has_bias, preact, output, activation, slope, need_x, need_w):
+    """(grad_x, grad_weight, grad_bias) of y = act(x Wᵀ + b): δ = g ⊙ act'(z),
+    grad_x = δ W, grad_W = δᵀ x (outer products summed over rows), grad_b = Σ δ."""
+    if _HAS_LINEAR_KERNELS and x.dtype in _KERNEL_DTYPES:
+        gx, gw, gb = K.linear_backward(g, x, weight, preact=preact, activation=activation,
+                                       negative_slope=slope, need_input_grad=need_x,
+                                       need_bias_grad=has_bias)
+        return gx, gw if need_w else None, gb
+    gz = _act_backward(g, preact, output, activation, slope)
+    gz2 = gz.reshape(-1, gz.shape[-1])
+    gx = gz @ weight if need_x else None
+    gw = gz2.T @ x.reshape(-1, x.shape[-1]) if need_w else None
+    gb = gz2.sum(axis=0) if has_bias else None
+    return gx, gw, gb
+
+
 class Linear(Op):
     """y = act(x Wᵀ + b): one GEMM with the bias and activation fused."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, activation, slope):
         ctx.activation, ctx.slope = activation, slope
-        if _HAS_LINEAR_KERNELS and x.dtype in _KERNEL_DTYPES:
-            if activation in ("identity", "relu", "leaky_relu"):
-                y = K.linear_forward(x, weight, bias, activation=activation, negative_slope=slope)
-                ctx.preact, ctx.y = None, y     # relu masks come from the output (y > 0 ⇔ z > 0)
-                return y
-            y, z = K.linear_forward(x, weight, bias, activation=activation, negative_slope=slope,
-                                    return_preact=True)
-            ctx.preact, ctx.y = z, y
-            return y
-        z = x @ weight.T
-        if bias is not None:
-            z += bias
-        y = _act_forward(z, activation, slope)
-        ctx.preact, ctx.y = z, y
+        y, ctx.preact = _linear_forward(x, weight, bias, activation, slope)
+        ctx.y = y
         return y
 
     def backward(ctx, g):
-        if ctx._graph:
-            return ctx._composite_backward(g)
-        x, weight, bias = ctx._raw[:3]
+        x, weight, bias = ctx.inputs[:3]
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        if _HAS_LINEAR_KERNELS and x.dtype in _KERNEL_DTYPES:
-            preact = ctx.preact if ctx.preact is not None else ctx.y
-            gx, gw, gb = K.linear_backward(g, x, weight, preact=preact, activation=ctx.activation,
-                                           negative_slope=ctx.slope, need_input_grad=need_x,
-                                           need_bias_grad=need_b and bias is not None)
-            return gx, gw if need_w else None, gb, None, None
-        gz = _act_backward(g, ctx.preact, ctx.y, ctx.activation, ctx.slope)
-        gz2 = gz.reshape(-1, gz.shape[-1])
-        gx = gz @ weight if need_x else None
-        gw = gz2.T @ x.reshape(-1, x.shape[-1]) if need_w else None
-        gb = gz2.sum(axis=0) if need_b and bias is not None else None
+        if not ctx._graph:
+            gx, gw, gb = _linear_backward(g, x, weight, need_b, ctx.preact, ctx.y, ctx.activation,
+                                          ctx.slope, need_x, need_w)
+            return gx, gw, gb, None, None
+        if ctx.activation not in ("identity", "relu", "leaky_relu"):
+            return ctx._composite_backward(g, Linear._composite)
+        # create_graph, piecewise-linear activation: act' is a constant mask, so
+        # the gradients are recorded directly (no recomputed forward GEMM, which
+        # the composite would need; the second-order work's fast path)
+        if ctx.activation != "identity":
+            z = ctx.preact if ctx.preact is not None else ctx.y    # y > 0 ⇔ z > 0
+            g = g * np.where(z > 0, 1, 0 if ctx.activation == "relu" else ctx.slope).astype(z.dtype)
+        g2 = g.reshape(-1, g.shape[-1])
+        gx = g @ weight if need_x else None
+        gw = g2.mT @ x.reshape(-1, x.shape[-1]) if need_w else None
+        gb = g2.sum(axis=0) if need_b and bias is not None else None
         return gx, gw, gb, None, None
 
-    def composite(ctx, x, weight, bias, *_):
+    def _composite(ctx, x, weight, bias, *_):
         z = x @ weight.mT
         if bias is not None:
             z = z + bias
         return _act_composite(z, ctx.activation, ctx.slope)
+
+
+class _LinearReplay(Linear):
+    """A Linear layer whose (pre-activation, output) a LinearChain forward
+    already computed: recorded without running the GEMM again."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, activation, slope, saved):
+        ctx.activation, ctx.slope = activation, slope
+        ctx.preact, ctx.y = saved
+        return ctx.y
+
+
+class LinearChain(Op):
+    """Several Linear layers (each with a fused activation) as ONE graph node.
+
+    nn.MLP runs through it: one node instead of one per layer keeps the
+    engine's per-node cost out of small networks.  ``apply(x, w0, b0, w1,
+    b1, ...)`` with ``activations`` (one per layer) and ``slope`` settings.
+    """
+
+    @staticmethod
+    def forward(ctx, x, *params, activations, slope):
+        ctx.activations, ctx.slope = activations, slope
+        inputs, saved = [], []
+        h = x
+        for i, act in enumerate(activations):
+            if ctx.recording:                   # under no_grad nothing is kept (seed 000 Table 2.10)
+                inputs.append(h)
+            h, preact = _linear_forward(h, params[2 * i], params[2 * i + 1], act, slope)
+            if ctx.recording:
+                saved.append((preact, h))
+        ctx.layer_inputs, ctx.saved = inputs, saved
+        return h
+
+    def backward(ctx, g):
+        if ctx._graph:
+            return ctx._composite_backward(g, LinearChain._replay)
+        params = ctx._raw[1:]
+        needs = ctx.needs_input_grad
+        grads = [None] * len(ctx._raw)
+        for i in range(len(ctx.activations) - 1, -1, -1):
+            preact, output = ctx.saved[i]
+            need_x = i > 0 or needs[0]
+            gx, gw, gb = _linear_backward(g, ctx.layer_inputs[i], params[2 * i], params[2 * i + 1] is not None,
+                                          preact, output, ctx.activations[i], ctx.slope, need_x,
+                                          needs[1 + 2 * i])
+            grads[1 + 2 * i], grads[2 + 2 * i] = gw, gb
+            g = gx
+        grads[0] = g if needs[0] else None
+        return tuple(grads)
+
+    def _replay(ctx, x, *params):
+        # create_graph: the chain as one Linear node per layer whose outputs are
+        # the ones this forward saved, so no GEMM is recomputed and each layer
+        # takes Linear's recorded backward (direct for piecewise-linear
+        # activations; second-order work)
+        h = x
+        for i, act in enumerate(ctx.activations):
+            h = _LinearReplay.apply(h, params[2 * i], params[2 * i + 1], act, ctx.slope,
+                                    saved=ctx.saved[i])
+        return h
+
+    def _composite(ctx, x, *params):
+        h = x
+        for i, act in enumerate(ctx.activations):
+            z = h @ params[2 * i].mT
+            if params[2 * i + 1] is not None:
+                z = z + params[2 * i + 1]
+            h = _act_composite(z, act, ctx.slope)
+        return h
 
 
 def linear(x, weight, bias=None, *, activation="identity", negative_slope=0.01):

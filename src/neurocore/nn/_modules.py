@@ -422,13 +422,31 @@ class MLP(Sequential):
         super().__init__(*layers)
         self.activation = activation
 
+    def __setattr__(self, name, value):
+        object.__setattr__(self, "_plan", None)       # children may change: rebuild the fused plan
+        super().__setattr__(name, value)
+
     def forward(self, x):
+        plan = self.__dict__.get("_plan")
+        if plan is None:
+            plan = self._fused_plan()
+            object.__setattr__(self, "_plan", plan)
+        linears, activations, slope, dropouts = plan
+        if linears is not None and not any(d.training and d.p > 0 for d in dropouts):
+            params = []
+            for m in linears:
+                params += (m.weight, m.bias)
+            first = params[0]
+            if (not isinstance(x, Tensor) or x.ndim == 0 or x.shape[-1] != first.shape[1]
+                    or x.dtype != first.dtype):
+                return F.linear(x, first, params[1])     # raises the informative error
+            return F._ops.LinearChain.apply(x, *params, activations=activations, slope=slope)
         mods = list(self._modules.values())
         i = 0
         while i < len(mods):
             m = mods[i]
             nxt = mods[i + 1] if i + 1 < len(mods) else None
-            if isinstance(m, Linear) and isinstance(nxt, (ReLU, LeakyReLU, Sigmoid, Tanh, GELU)):
+            if isinstance(m, Linear) and isinstance(nxt, _FUSABLE):
                 act, slope = _fused_name(nxt)
                 x = F.linear(x, m.weight, m.bias, activation=act, negative_slope=slope)
                 i += 2
@@ -436,6 +454,40 @@ class MLP(Sequential):
                 x = m(x)
                 i += 1
         return x
+
+    def _fused_plan(self):
+        """(linears, activations, slope, dropouts): the whole stack as one LinearChain
+        whenever none of ``dropouts`` is active; linears is None if it cannot be fused."""
+        mods = list(self._modules.values())
+        linears, activations, dropouts, slope = [], [], [], None
+        unfusable = (None, None, None, ())
+        i = 0
+        while i < len(mods):
+            if type(mods[i]) is not Linear:
+                return unfusable
+            linears.append(mods[i])
+            act = "identity"
+            i += 1
+            while i < len(mods) and type(mods[i]) is not Linear:
+                m = mods[i]
+                i += 1
+                if type(m) is Identity:
+                    continue
+                if type(m) is Dropout:
+                    dropouts.append(m)
+                    continue
+                if act != "identity" or not isinstance(m, _FUSABLE):
+                    return unfusable
+                act, s = _fused_name(m)
+                if act == "leaky_relu":
+                    if slope is not None and slope != s:
+                        return unfusable
+                    slope = s
+            activations.append(act)
+        return tuple(linears), tuple(activations), 0.01 if slope is None else slope, tuple(dropouts)
+
+
+_FUSABLE = (ReLU, LeakyReLU, Sigmoid, Tanh, GELU)
 
 
 def _fused_name(module):

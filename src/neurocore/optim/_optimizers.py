@@ -194,7 +194,36 @@ class Optimizer:
             self._step_group(group)
         return loss
 
+    _needs_state = True  # False where a param may have an empty state (SGD)
+
     def _step_group(self, group):
+        """The common case in one kernel call: every param with a grad has
+        its state, one dtype, contiguous data.  The kernel validates all
+        arrays before any C runs and _update commits nothing before the
+        kernel succeeds, so on TypeError/ValueError the general path retries
+        (it buckets dtypes, copies strided params, and re-raises real
+        errors with the param's index)."""
+        entries = self.state._d
+        needs_state = self._needs_state
+        datas, grads, states = [], [], []
+        for p in group["params"]:
+            g = p.grad
+            if g is None:
+                continue
+            entry = entries.get(id(p))
+            if entry is None or (needs_state and not entry[1]):
+                return self._step_group_general(group)
+            datas.append(p.data)
+            grads.append(g if type(g) is np.ndarray else g.data)
+            states.append(entry[1])
+        if not datas:
+            return
+        try:
+            self._update(group, datas, grads, states)
+        except (TypeError, ValueError):
+            self._step_group_general(group)
+
+    def _step_group_general(self, group):
         # buckets by dtype: one kernel call per (group, dtype)
         buckets = {}
         writeback = []
@@ -243,7 +272,7 @@ class Optimizer:
                 index.setdefault(id(p), len(index))
             packed["params"] = [index[id(p)] for p in g["params"]]
             groups.append(packed)
-        state = {index[id(p)]: s for p, s in self.state.items() if id(p) in index}
+        state = {index[id(p)]: s for p, s in self.state.items() if id(p) in index and s}
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict):
@@ -269,7 +298,9 @@ class Optimizer:
             p = id_map[k]
             copied = {}
             for name, value in s.items():
-                if isinstance(value, np.ndarray):
+                if name == "step":
+                    value = float(np.asarray(value))
+                elif isinstance(value, np.ndarray):
                     if value.shape != p.data.shape:
                         raise ValueError(f"state {name!r} of param {k} has shape {value.shape} but the param has "
                                          f"shape {p.data.shape}")
@@ -301,11 +332,14 @@ class Optimizer:
 
 
 def _next_steps(states):
-    steps = []
-    for s in states:
-        s["step"] = s["step"] + 1.0
-        steps.append(int(s["step"]))
-    return steps
+    """The step counts after this step (committed by _commit_steps once the
+    kernel has run)."""
+    return [int(s["step"]) + 1 for s in states]
+
+
+def _commit_steps(states, steps):
+    for s, t in zip(states, steps):
+        s["step"] = float(t)
 
 
 class SGD(Optimizer):
@@ -338,23 +372,30 @@ class SGD(Optimizer):
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
 
+    _needs_state = False
+
     def _init_state(self, p, state, group):
         pass
 
     def _update(self, group, params, grads, states):
         mom = group["momentum"]
         bufs = fresh = None
+        new = []
         if mom != 0:
             bufs, fresh = [], []
             for p, s in zip(params, states):
                 b = s.get("momentum_buffer")
                 fresh.append(b is None)
                 if b is None:
-                    b = s["momentum_buffer"] = np.empty_like(p)
+                    b = np.empty_like(p)
+                    new.append((s, b))
                 bufs.append(b)
         _kernels.sgd_step(params, grads, bufs, lr=group["lr"], momentum=mom, dampening=group["dampening"],
                           weight_decay=group["weight_decay"], nesterov=group["nesterov"],
                           maximize=group["maximize"], fresh=fresh)
+        # stored only now: a buffer is "fresh" until a kernel has filled it
+        for s, b in new:
+            s["momentum_buffer"] = b
 
 
 class Adagrad(Optimizer):
@@ -392,9 +433,11 @@ class Adagrad(Optimizer):
         state["sum"] = np.full(p.data.shape, group["initial_accumulator_value"], dtype=p.data.dtype)
 
     def _update(self, group, params, grads, states):
-        _kernels.adagrad_step(params, grads, [s["sum"] for s in states], _next_steps(states), lr=group["lr"],
+        steps = _next_steps(states)
+        _kernels.adagrad_step(params, grads, [s["sum"] for s in states], steps, lr=group["lr"],
                               lr_decay=group["lr_decay"], weight_decay=group["weight_decay"], eps=group["eps"],
                               maximize=group["maximize"], eps_inside_sqrt=group["eps_inside_sqrt"])
+        _commit_steps(states, steps)
 
 
 class RMSprop(Optimizer):
@@ -436,7 +479,7 @@ class RMSprop(Optimizer):
             state["grad_avg"] = np.zeros_like(p.data, order="C")
 
     def _update(self, group, params, grads, states):
-        _next_steps(states)
+        steps = _next_steps(states)
         mom, centered = group["momentum"], group["centered"]
         bufs = [s.setdefault("momentum_buffer", np.zeros_like(p)) for p, s in zip(params, states)] if mom else None
         avgs = [s.setdefault("grad_avg", np.zeros_like(p)) for p, s in zip(params, states)] if centered else None
@@ -444,6 +487,7 @@ class RMSprop(Optimizer):
                               alpha=group["alpha"], eps=group["eps"], weight_decay=group["weight_decay"],
                               momentum=mom, centered=centered, maximize=group["maximize"],
                               eps_inside_sqrt=group["eps_inside_sqrt"])
+        _commit_steps(states, steps)
 
 
 class Adam(Optimizer):
@@ -491,6 +535,7 @@ class Adam(Optimizer):
                            vmax, lr=group["lr"], beta1=b1, beta2=b2, eps=group["eps"],
                            weight_decay=group["weight_decay"], amsgrad=group["amsgrad"], decoupled=self._decoupled,
                            maximize=group["maximize"], eps_inside_sqrt=group["eps_inside_sqrt"])
+        _commit_steps(states, steps)
 
 
 class AdamW(Adam):
@@ -544,3 +589,4 @@ class LAMB(Optimizer):
         _kernels.lamb_step(params, grads, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states], steps,
                            lr=group["lr"], beta1=b1, beta2=b2, eps=group["eps"], weight_decay=group["weight_decay"],
                            maximize=group["maximize"], eps_inside_sqrt=group["eps_inside_sqrt"])
+        _commit_steps(states, steps)
