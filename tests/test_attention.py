@@ -183,6 +183,12 @@ def test_fully_masked_row_is_nan_and_empty_inputs(dtype, rng):
     assert out.shape == (1, 1, 0, 2) and lse.shape == (1, 1, 0)
     grads = K.attention_backward(out, q[:, :, :0], k, v, out, lse)
     np.testing.assert_array_equal(grads[1], 0)
+    # no features: every score is 0, the softmax uniform, the output the mean of v
+    out, _ = K.attention_forward(q[..., :0], k[..., :0], v)
+    np.testing.assert_allclose(out, np.broadcast_to(v.mean(2, keepdims=True), out.shape), rtol=1e-6)
+    out, lse = K.attention_forward(q, k, v[..., :0])
+    assert out.shape == (1, 1, 3, 0)
+    np.testing.assert_allclose(lse, reference(q, k, v)[1], rtol=1e-5)
 
 
 def test_nan_inf_propagate(dtype, rng):
