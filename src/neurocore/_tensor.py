@@ -21,6 +21,8 @@ import threading
 
 import numpy as np
 
+from neurocore import _kernels
+
 __all__ = [
     "Tensor", "Function", "tensor", "no_grad", "enable_grad", "set_grad_enabled",
     "is_grad_enabled", "grad", "backward", "manual_seed", "zeros", "ones", "zeros_like",
@@ -656,18 +658,16 @@ class Op(Function):
     @classmethod
     def apply(cls, *args, **settings):
         ctx = _new(cls)
-        raw = tuple([a.data if isinstance(a, Tensor) else a for a in args])
-        if _mode.enabled:
-            for a in args:
-                if isinstance(a, Tensor) and a.requires_grad:
-                    ctx.recording = True
-                    out = cls.forward(ctx, *raw, **settings)
-                    ctx.parents = args          # non-Tensor arguments never get a gradient
-                    ctx.needs_input_grad = tuple([isinstance(a, Tensor) and a.requires_grad for a in args])
-                    ctx._raw = raw
-                    if cls.save_output:
-                        ctx._out = out
-                    return _wrap(out, ctx)
+        raw, needs = _split_args(args, Tensor)     # needs: None when no arg requires grad
+        if needs is not None and _mode.enabled:
+            ctx.recording = True
+            out = cls.forward(ctx, *raw, **settings)
+            ctx.parents = args                      # non-Tensor arguments never get a gradient
+            ctx.needs_input_grad = needs
+            ctx._raw = raw
+            if cls.save_output:
+                ctx._out = out
+            return _wrap(out, ctx)
         return _wrap(cls.forward(ctx, *raw, **settings), None)
 
     @property
@@ -709,6 +709,8 @@ class Op(Function):
 
 def _toposort(root_nodes):
     """Nodes reachable from the roots, every node after all of its parents."""
+    if _toposort_nodes is not None:
+        return _toposort_nodes(list(root_nodes), Tensor)
     order, visited = [], set()
     for root in root_nodes:
         if root in visited:
@@ -822,25 +824,43 @@ def _backward_scalar(root, retain_graph):
             needs = node.needs_input_grad
             if not retain:
                 node._release()
-            for t, g, need in zip(parents, parent_grads, needs):
-                if not need or g is None:
-                    continue
-                target = t._node
-                if target is None:
-                    if (t._grad is None and type(g) is np.ndarray and g.base is None
-                            and g.dtype == t.data.dtype and id(g) not in owned):
-                        owned.add(id(g))                # the usual first gradient: store as is
-                        t._grad = _wrap(g, None)
-                    else:
-                        _accumulate_leaf(t, g, False, owned)
-                    continue
-                slots = grads.get(target)
-                if slots is None:
-                    slots = grads[target] = [None] * target.n_outputs
-                i = t._idx
-                slots[i] = g if slots[i] is None else slots[i] + g
+            _deliver_plain(parents, parent_grads, needs, grads, owned, _accumulate_leaf, _wrap)
     finally:
         _mode.enabled = previous
+
+
+def _deliver_plain_py(parents, parent_grads, needs, grads, owned, accumulate, wrap):
+    """Python reference of _kernels._deliver_plain (used without it)."""
+    for t, g, need in zip(parents, parent_grads, needs):
+        if not need or g is None:
+            continue
+        target = t._node
+        if target is None:
+            if (t._grad is None and type(g) is np.ndarray and g.base is None
+                    and g.dtype == t.data.dtype and id(g) not in owned):
+                owned.add(id(g))                # the usual first gradient: store as is
+                t._grad = wrap(g, None)
+            else:
+                accumulate(t, g, False, owned)
+            continue
+        slots = grads.get(target)
+        if slots is None:
+            slots = grads[target] = [None] * target.n_outputs
+        i = t._idx
+        slots[i] = g if slots[i] is None else slots[i] + g
+
+
+def _split_args_py(args, tensor_type):
+    """Python reference of _kernels._split_args (used without it)."""
+    raw = tuple([a.data if isinstance(a, tensor_type) else a for a in args])
+    needs = tuple([isinstance(a, tensor_type) and bool(a.requires_grad) for a in args])
+    return raw, (needs if any(needs) else None)
+
+
+# compiled versions of the hot-path helpers (neurocore/_engine.pxi)
+_split_args = getattr(_kernels, "_split_args", _split_args_py)
+_deliver_plain = getattr(_kernels, "_deliver_plain", _deliver_plain_py)
+_toposort_nodes = getattr(_kernels, "_toposort_nodes", None)
 
 
 def _accumulate_leaf(t, g, graph, owned):
