@@ -559,3 +559,76 @@ def test_empty_arrays_work(name):
 if __name__ == "__main__" and "--sweep" in sys.argv:
     excl = sys.argv[sys.argv.index("--sweep") + 1] if len(sys.argv) > sys.argv.index("--sweep") + 1 else ""
     _sweep(set(filter(None, excl.split(","))))
+
+
+# ---- huge broadcast views: a clean error or bounded work, never terabytes ------------
+_HUGE_SCRIPT = r"""
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
+sys.path.insert(0, {tests!r})
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+import test_bad_input as T
+K = T.K
+for name in sorted(T.SPECS):
+    spec = T.SPECS[name]
+    for arg in spec.inputs + spec.written:
+        kw = spec.build(3, T.F32)
+        if kw.get(arg) is None:
+            continue
+        a = kw[arg][0] if isinstance(kw[arg], list) else kw[arg]
+        shape = (2**40,) + a.shape[1:] if a.ndim else (2**40,)
+        huge = as_strided(np.zeros(1, a.dtype), shape=shape, strides=(0,) * len(shape))
+        kw[arg] = [huge] + kw[arg][1:] if isinstance(kw[arg], list) else huge
+        print("CASE", name, arg, flush=True)
+        try:
+            getattr(K, name)(**kw)
+            print("BAD", name, arg, "accepted a (2**40, ...) view", flush=True)
+        except (TypeError, ValueError, MemoryError):
+            pass
+        except Exception as e:
+            print("BAD", name, arg, type(e).__name__, e, flush=True)
+print("DONE", flush=True)
+"""
+
+
+def test_huge_broadcast_views_fail_cleanly():
+    """A (2**40, ...) zero-stride view of one element, as each array argument in
+    turn, under a 6 GiB address-space limit: TypeError/ValueError/MemoryError,
+    no crash, no hang, no attempt to touch terabytes."""
+    script = _HUGE_SCRIPT.format(tests=os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    lines = proc.stdout.splitlines()
+    assert proc.returncode == 0 and "DONE" in lines, \
+        f"crashed (rc={proc.returncode}) after {lines[-1:]}: {proc.stderr[-1500:]}"
+    bad = [ln for ln in lines if ln.startswith("BAD")]
+    assert not bad, "\n".join(bad)
+
+
+def test_class_indices_out_of_range():
+    logits = _r(3, 5)
+    for t in ([0, 5, 1], [0, -1, 1], [0, -101, 1], [0, 2**40, 1]):
+        target = np.array(t, dtype=np.int64)
+        with pytest.raises((ValueError, IndexError), match="target"):
+            K.cross_entropy_forward(logits, target)
+        lse = np.zeros(3, np.float32)
+        with pytest.raises((ValueError, IndexError), match="target"):
+            K.cross_entropy_backward(logits, target, lse)
+    # ignore_index rows are skipped, not indexed
+    loss, _ = K.cross_entropy_forward(logits, np.array([0, 7, 1]), ignore_index=7)
+    assert loss[1] == 0.0
+
+
+def test_mask_dtype_never_mixes():
+    kw = _attn_fwd(1, np.float32)
+    with pytest.raises(TypeError, match="mask"):
+        K.attention_forward(kw["q"], kw["k"], kw["v"], mask=np.zeros((3, 5)))
+
+
+@pytest.mark.parametrize("name", ["relu", "sigmoid", "tanh", "exp", "log", "erf", "erfc",
+                                  "softmax", "log_softmax", "gelu", "leaky_relu"])
+def test_nan_inf_inputs_propagate(name):
+    x = np.array([[np.nan, 1.0, -np.inf, np.inf, 0.0]], np.float32)
+    y = getattr(K, name)(x)
+    assert y.shape == x.shape
+    assert np.isnan(y[0, 0])        # NaN in, NaN out (softmax: the whole row)
