@@ -246,3 +246,18 @@ def test_load_rejects_truncated_files(tmp_path):
         with pytest.raises(ValueError):
             nc.load(str(bad))
     assert os.path.getsize(good) == len(raw)
+
+
+@pytest.mark.parametrize("data", [None, "abc", [object()], [1 + 1j], 10**400, [[1, 2], [3]]])
+def test_tensor_rejects_non_numeric_data(data):
+    with pytest.raises((TypeError, ValueError)):
+        nc.tensor(data)
+
+
+@pytest.mark.parametrize("other", [1 + 1j, "x", None, np.array(["a"])])
+def test_tensor_ops_reject_non_real_operands(other):
+    x = t32(3)
+    with pytest.raises(TypeError, match="operand"):
+        x * other
+    with pytest.raises(TypeError, match="operand"):
+        x + other
