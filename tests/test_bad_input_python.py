@@ -261,3 +261,21 @@ def test_tensor_ops_reject_non_real_operands(other):
         x * other
     with pytest.raises(TypeError, match="operand"):
         x + other
+
+
+def test_hyperparameters_beyond_the_double_range():
+    huge = 10**400
+    with pytest.raises(ValueError, match="negative_slope"):
+        F.leaky_relu(t32(3), negative_slope=huge)
+    with pytest.raises(ValueError, match="negative_slope"):
+        nn.LeakyReLU(huge)
+    with pytest.raises(ValueError, match="eps"):
+        nn.LayerNorm(3, eps=huge)
+    with pytest.raises(ValueError, match="eps"):
+        F.layer_norm(t32(2, 3), (3,), eps=huge)
+    with pytest.raises(ValueError, match="scale"):
+        F.scaled_dot_product_attention(t32(1, 1, 3, 4), t32(1, 1, 3, 4), t32(1, 1, 3, 4), scale=huge)
+    with pytest.raises(ValueError, match="learning rate"):
+        nc.optim.Adam(_params(), lr=huge)
+    with pytest.raises(ValueError, match="gamma"):
+        nc.optim.lr_scheduler.StepLR(nc.optim.SGD(_params(), lr=0.1), step_size=1, gamma=huge)
