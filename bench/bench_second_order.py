@@ -119,3 +119,55 @@ def test_hvp(benchmark, impl, problem):
     inputs = tuple(nc.tensor(p) for p in params)
     vs = tuple(nc.tensor(v) for v in u)
     benchmark(lambda: AF.hvp(f, inputs, vs))
+
+
+# ---- the same through nn.MLP (one fused LinearChain node), closure style ---
+
+@pytest.fixture(scope="module")
+def module_problem(problem):
+    x, target, params, u = problem
+    model = nc.nn.MLP(list(SIZES))
+    for p, value in zip(model.parameters(), params):
+        p.data[...] = value
+    xt = nc.tensor(x)
+    return model, (lambda: nc.functional.cross_entropy(model(xt), target)), u
+
+
+def test_module_gradient(benchmark, impl, problem, module_problem):
+    x, target, params, _ = problem
+    benchmark.group = "nn.MLP 784-256-10 b64: gradient"
+    if impl == "numpy":
+        benchmark(lambda: numpy_gradient(x, target, *params))
+        return
+    model, closure, _ = module_problem
+    ps = list(model.parameters())
+    benchmark(lambda: nc.grad([closure()], ps))
+
+
+def test_module_hvp(benchmark, impl, problem, module_problem):
+    x, target, params, u = problem
+    benchmark.group = "nn.MLP 784-256-10 b64: HVP"
+    if impl == "numpy":
+        benchmark(lambda: numpy_hvp(x, target, *params, *u))
+        return
+    model, closure, _ = module_problem
+    ps = list(model.parameters())
+    us = [nc.tensor(v) for v in u]
+
+    def hvp():
+        # forward, recorded backward, second backward seeded with u (seed 000 §2.11.2)
+        grads = nc.grad([closure()], ps, create_graph=True)
+        return nc.grad(list(grads), ps, grad_outputs=us)
+    benchmark(hvp)
+
+
+def test_module_hvp_matches_functional(problem, module_problem):
+    x, target, params, u = problem
+    model, closure, _ = module_problem
+    ps = list(model.parameters())
+    grads = nc.grad([closure()], ps, create_graph=True)
+    hv = nc.grad(list(grads), ps, grad_outputs=[nc.tensor(v) for v in u])
+    _, ref = AF.hvp(_loss(x, target), tuple(nc.tensor(p) for p in params),
+                    tuple(nc.tensor(v) for v in u))
+    for a, b in zip(hv, ref):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6)

@@ -88,6 +88,20 @@ def test_forward_matches_numpy(isa, dtype, shape, kind, rng):
     np.testing.assert_allclose(lse, ref_lse, **tol(dtype))
 
 
+def test_without_workspace_same_bits(isa, dtype, rng):
+    # the stack-only path (keys transposed per tile pair, in feature chunks
+    # when D > 64) computes the same FMA chains as the workspace path
+    for shape, causal in (((2, 2, 70, 90, 80, 70), True), ((1, 3, 33, 129, 16, 8), False)):
+        q, k, v = operands(shape, dtype, rng)
+        out, lse = K.attention_forward(q, k, v, is_causal=causal)
+        out2, lse2 = K.attention_forward(q, k, v, is_causal=causal, workspace=False)
+        assert np.array_equal(out, out2) and np.array_equal(lse, lse2)
+        g = rng.standard_normal(out.shape).astype(dtype)
+        for a, b in zip(K.attention_backward(g, q, k, v, out, lse, is_causal=causal),
+                        K.attention_backward(g, q, k, v, out, lse, is_causal=causal, workspace=False)):
+            assert np.array_equal(a, b)
+
+
 @pytest.mark.parametrize("kind", MASKS)
 @pytest.mark.parametrize("shape", SHAPES[1:], ids=lambda s: "x".join(map(str, s)))
 def test_backward_matches_numpy(isa, dtype, shape, kind, rng):
@@ -169,6 +183,12 @@ def test_fully_masked_row_is_nan_and_empty_inputs(dtype, rng):
     assert out.shape == (1, 1, 0, 2) and lse.shape == (1, 1, 0)
     grads = K.attention_backward(out, q[:, :, :0], k, v, out, lse)
     np.testing.assert_array_equal(grads[1], 0)
+    # no features: every score is 0, the softmax uniform, the output the mean of v
+    out, _ = K.attention_forward(q[..., :0], k[..., :0], v)
+    np.testing.assert_allclose(out, np.broadcast_to(v.mean(2, keepdims=True), out.shape), rtol=1e-6)
+    out, lse = K.attention_forward(q, k, v[..., :0])
+    assert out.shape == (1, 1, 3, 0)
+    np.testing.assert_allclose(lse, reference(q, k, v)[1], rtol=1e-5)
 
 
 def test_nan_inf_propagate(dtype, rng):
@@ -185,14 +205,21 @@ def test_nan_inf_propagate(dtype, rng):
     assert np.isinf(out[..., 0]).all() and np.isfinite(out[..., 1]).all()
 
 
-def test_threads_bitwise_identical(isa, dtype, threads, rng):
-    q, k, v = operands((2, 3, 150, 150, 32, 32), dtype, rng)
-    g = rng.standard_normal((2, 3, 150, 32)).astype(dtype)
+@pytest.mark.parametrize("shape,kind", [((2, 3, 150, 150, 32, 32), "causal"),
+                                        ((1, 1, 150, 170, 32, 24), "causal"),
+                                        ((1, 1, 170, 150, 24, 32), "float")])
+def test_threads_bitwise_identical(isa, dtype, threads, rng, shape, kind):
+    # (1, 1, ...) takes the one-pass backward on one thread and the two-pass
+    # one on two or three: both must give the same bits
+    q, k, v = operands(shape, dtype, rng)
+    mask = make_mask(kind, shape[:4], dtype, rng)
+    g = rng.standard_normal(shape[:3] + shape[-1:]).astype(dtype)
     results = []
     for n in (1, 2, 3):
         threads(n)
-        out, lse = K.attention_forward(q, k, v, is_causal=True)
-        results.append((out, lse) + K.attention_backward(g, q, k, v, out, lse, is_causal=True))
+        out, lse = K.attention_forward(q, k, v, mask=mask, is_causal=kind == "causal")
+        results.append((out, lse) + K.attention_backward(g, q, k, v, out, lse, mask=mask,
+                                                         is_causal=kind == "causal"))
     for other in results[1:]:
         for r0, r1 in zip(results[0], other):
             assert np.array_equal(r0, r1)

@@ -383,7 +383,8 @@ def test_grad_function_semantics(rng):
 
 
 @pytest.mark.parametrize("name", ["mul", "div", "exp", "log", "sigmoid", "tanh", "softmax",
-                                  "log_softmax", "gelu", "matmul", "max", "index", "linear_gelu", "pow"])
+                                  "log_softmax", "gelu", "matmul", "max", "index", "linear_gelu", "linear_relu",
+                                  "linear_leaky", "linear", "pow"])
 def test_double_backward_matches_finite_differences_of_gradient(name, rng):
     w = t64(rng, 3, 3)
     fns = {
@@ -400,6 +401,9 @@ def test_double_backward_matches_finite_differences_of_gradient(name, rng):
         "max": lambda x: (x * x).max(axis=1).sum(),
         "index": lambda x: (x[[0, 2, 0]] ** 3).sum(),
         "linear_gelu": lambda x: (F.linear(x, w, x[0], activation="gelu") ** 2).sum(),
+        "linear_relu": lambda x: (F.linear(x, x * w, x[1], activation="relu") ** 2).sum(),
+        "linear_leaky": lambda x: (F.linear(x, x * w, x[1], activation="leaky_relu") ** 2).sum(),
+        "linear": lambda x: (F.linear(x * w, x, None) ** 3).sum(),
         "pow": lambda x: ((x * x + 1) ** x).sum(),
     }
     f = fns[name]
@@ -574,3 +578,65 @@ def test_tensor_converts_to_numpy_and_repr():
     np.testing.assert_array_equal(np.asarray(t, np.float32), [0, 1, 2])
     assert repr(t) == "tensor([0., 1., 2.], dtype=float64, requires_grad=True)"
     assert "grad_fn=<MulBackward>" in repr(t * 2)
+
+
+def test_empty_tensors_and_nan_propagation():
+    e = nc.tensor(np.zeros((0, 3)), requires_grad=True)
+    assert e.sum().item() == 0.0 and np.isnan(e.mean().item())
+    (e * 2).sum().backward()
+    assert e.grad.shape == (0, 3)
+    x = nc.tensor(np.array([1.0, np.nan, np.inf]), requires_grad=True)
+    y = F.softmax(nc.tensor(np.array([0.0, 1.0, 2.0])), axis=0)
+    z = (x * y + 1).sum()
+    assert np.isnan(z.item())
+    z.backward()
+    np.testing.assert_allclose(x.grad.data, y.data)
+
+
+def test_custom_function_with_two_outputs(rng):
+    class SplitScale(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2, x * 3
+
+        @staticmethod
+        def backward(ctx, g2, g3):
+            return g2 * 2 + g3 * 3
+
+    x = t64(rng, 4)
+    a, b = SplitScale.apply(x)
+    (a.sum() + (b * b).sum()).backward()
+    np.testing.assert_allclose(x.grad.data, 2 + 3 * 2 * b.data)
+    x.grad = None
+    a, _ = SplitScale.apply(x)          # an unused output gets a zero gradient
+    a.sum().backward()
+    np.testing.assert_allclose(x.grad.data, 2.0)
+
+
+def test_independent_training_in_threads():
+    # the engine keeps no global state besides the per-thread grad mode
+    results = {}
+
+    def train(seed):
+        rng = np.random.default_rng(seed)
+        w = nc.tensor(rng.standard_normal(3), requires_grad=True)
+        x = nc.tensor(rng.standard_normal((50, 3)))
+        for _ in range(50):
+            w.grad = None
+            ((x @ w) ** 2).mean().backward()
+            w.data -= 0.1 * w.grad.data
+        results[seed] = w.data.copy()
+
+    threads = [threading.Thread(target=train, args=(s,)) for s in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    for s in range(4):
+        train(s + 100)                          # the same computation, serially
+        rng = np.random.default_rng(s)
+        w = rng.standard_normal(3)
+        x = rng.standard_normal((50, 3))
+        for _ in range(50):
+            w = w - 0.1 * (2 * x.T @ (x @ w) / 50)
+        np.testing.assert_allclose(results[s], w, rtol=1e-10)

@@ -199,3 +199,17 @@ def test_bad_input():
         K.bce_with_logits_forward(np.zeros(3, np.int64), np.zeros(3, np.int64))
     with pytest.raises(ValueError, match="pos_weight"):
         K.bce_with_logits_forward(np.zeros((2, 3)), np.zeros((2, 3)), pos_weight=np.ones(4))
+
+
+def test_bce_with_logits_threads_bitwise(isa, dtype, threads, rng):
+    x = (3 * rng.standard_normal((300, 257))).astype(dtype)
+    y = rng.uniform(size=x.shape).astype(dtype)
+    pw = rng.uniform(0.5, 2, 257).astype(dtype)
+    runs = []
+    for nt in (1, 2, 3):
+        threads(nt)
+        runs.append((K.bce_with_logits_forward(x, y), K.bce_with_logits_forward(x, y, pos_weight=pw),
+                     K.bce_with_logits_backward(x, y, 0.5, pos_weight=pw)))
+    for other in runs[1:]:
+        for a, b in zip(runs[0], other):
+            assert np.array_equal(a, b)

@@ -443,3 +443,37 @@ def test_loss_modules_match_functional(rng):
 def softmax_rows(z):
     e = np.exp(z - z.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
+
+
+def test_every_loss_keeps_float32(rng):
+    f = np.float32
+    x = rng.standard_normal((3, 4)).astype(f)
+    y = rng.uniform(size=(3, 4)).astype(f)
+    img = rng.standard_normal((2, 1, 3, 3)).astype(f)
+    cases = [
+        lambda a: F.mse_loss(a, nc.tensor(y)),
+        lambda a: F.l1_loss(a, nc.tensor(y)),
+        lambda a: F.huber_loss(a, nc.tensor(y)),
+        lambda a: F.smooth_l1_loss(a, nc.tensor(y)),
+        lambda a: F.binary_cross_entropy(F.sigmoid(a), nc.tensor(y)),
+        lambda a: F.binary_cross_entropy_with_logits(a, nc.tensor(y), pos_weight=np.ones(4, f)),
+        lambda a: F.cross_entropy(a, np.array([0, 1, 3]), label_smoothing=0.1),
+        lambda a: F.cross_entropy(a, nc.tensor(y)),
+        lambda a: F.nll_loss(a, np.array([0, 1, 3])),
+        lambda a: F.kl_div(a, nc.tensor(y), reduction="batchmean"),
+        lambda a: F.sigmoid_focal_loss(a, nc.tensor(y), reduction="mean"),
+        lambda a: F.dice_loss(F.sigmoid(a), nc.tensor(y)),
+        lambda a: F.iou_loss(F.sigmoid(a), nc.tensor(y)),
+        lambda a: F.triplet_margin_loss(a, nc.tensor(y), nc.tensor(-y)),
+        lambda a: F.contrastive_loss(a, nc.tensor(y), nc.tensor(np.array([1, 0, 1], f))),
+        lambda a: F.cosine_embedding_loss(a, nc.tensor(y), np.array([1, -1, 1])),
+        lambda a: F.perceptual_loss(a, nc.tensor(y), lambda t: t * t),
+    ]
+    for i, case in enumerate(cases):
+        a = nc.tensor(x, requires_grad=True)
+        loss = case(a)
+        loss.backward()
+        assert loss.dtype == f and a.grad.dtype == f and np.isfinite(a.grad.data).all(), i
+    a = nc.tensor(img, requires_grad=True)
+    F.total_variation_loss(a).backward()
+    assert a.grad.dtype == f

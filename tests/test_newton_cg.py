@@ -167,3 +167,66 @@ def test_newton_cg_quadratic_one_step():
     np.testing.assert_allclose(theta.numpy().ravel(), np.linalg.solve(A, bvec), rtol=1e-9)
     assert opt.state["cg_iters"] <= 5
     assert opt.state["rho"] == pytest.approx(1.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("gauss_newton", [True, False], ids=["gauss-newton", "hessian"])
+def test_newton_cg_module_cross_entropy(gauss_newton):
+    """Any model's parameters: an nn.Sequential classifier, cross-entropy
+    (Gauss-Newton products use the softmax Hessian of the loss)."""
+    nc.manual_seed(0)
+    rng = np.random.default_rng(4)
+    centers = np.array([[2.0, 0.0], [-1.0, 1.7], [-1.0, -1.7]])
+    labels = np.repeat(np.arange(3), 20)
+    x = t64(centers[labels] + 0.8 * rng.standard_normal((60, 2)))
+    model = nc.nn.Sequential(nc.nn.Linear(2, 8, dtype=np.float64), nc.nn.Tanh(),
+                             nc.nn.Linear(8, 3, dtype=np.float64))
+
+    def closure():
+        out = model(x)
+        return F.cross_entropy(out, labels), out
+
+    opt = nc.optim.NewtonCG(model.parameters(), damping=1e-2, gauss_newton=gauss_newton)
+    losses = [opt.step(closure).item() for _ in range(15)]
+    final = closure()[0].item()
+    assert all(b <= a + 1e-12 for a, b in zip(losses, losses[1:] + [final]))
+    assert final < 0.2 * losses[0]
+    accuracy = (model(x).numpy().argmax(axis=1) == labels).mean()
+    assert accuracy >= 0.9
+
+
+def test_newton_cg_float32_parameters():
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((50, 3)).astype(np.float32)
+    w_true = np.array([1.0, -2.0, 0.5], np.float32)
+    y = nc.tensor(X @ w_true)
+    w = nc.tensor(np.zeros(3, np.float32), requires_grad=True)
+    closure = lambda: F.mse_loss(nc.tensor(X) @ w, y)  # noqa: E731
+    opt = nc.optim.NewtonCG([w], damping=1e-6)
+    for _ in range(3):
+        opt.step(closure)
+    assert w.dtype == np.float32
+    np.testing.assert_allclose(w.numpy(), w_true, atol=1e-4)
+
+
+def test_newton_cg_rejects_non_tensors_and_works_with_a_scheduler():
+    with pytest.raises(TypeError, match="params\\[0\\]"):
+        nc.optim.NewtonCG([np.zeros(3)])
+    with pytest.raises(ValueError, match="empty"):
+        nc.optim.NewtonCG([])
+    w = t64(np.zeros((1, 2)), True)
+    opt = nc.optim.NewtonCG([w], lr=1.0, line_search=False, damping=0.0, adapt_damping=False)
+    sched = nc.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    A = np.array([[2.0, 0.0], [0.0, 4.0]])
+    closure = lambda: 0.5 * (w @ t64(A) * w).sum() - w.sum()  # noqa: E731
+    opt.step(closure)
+    sched.step()
+    assert opt.param_groups[0]["lr"] == 0.5
+    np.testing.assert_allclose(w.numpy().ravel(), [0.5, 0.25], rtol=1e-12)
+
+
+def test_newton_cg_closure_without_graph_is_an_error():
+    w = t64(np.ones(2), True)
+    with pytest.raises(RuntimeError, match="depend on params"):
+        nc.optim.NewtonCG([w]).step(lambda: t64(3.0) * 1.0)
+    with pytest.raises(RuntimeError, match="depend on params"):
+        nc.optim.NewtonCG([w], gauss_newton=True).step(lambda: (t64(3.0) * 1.0, w.detach()))

@@ -218,3 +218,16 @@ def test_mlp_demo_reaches_97_percent_on_digits():
     from neurocore.demos import mlp
 
     assert mlp.main(epochs=30, quiet=True) >= 0.97
+
+
+def test_mlp_with_active_dropout_runs_layer_by_layer_and_differentiates(rng):
+    mlp = nn.MLP([4, 6, 3], dropout=0.4, dtype=np.float64)
+    x = nc.tensor(rng.standard_normal((5, 4)), requires_grad=True)
+
+    def seeded(x, *params):
+        nc.manual_seed(11)                        # the same dropout mask at every evaluation
+        return mlp(x)
+
+    assert gradcheck(seeded, (x, *mlp.parameters()))
+    mlp.eval()
+    assert mlp(x).grad_fn.__class__.__name__ == "LinearChain"

@@ -24,29 +24,35 @@
  *    (the atanh series 2 atanh(s) = 2s + s^3 Q; the f^2/2 split keeps the
  *    large part exact); subnormal inputs are scaled by 2^24 / 2^54 first.
  *    log(0) = -inf, log(x < 0) = NaN, log(inf) = inf.
- *  - tanh: |x| < 0.625: x + x^3 T(x^2), which has no cancellation near 0
- *    and returns tiny x exactly; else 1 - 2 / (exp(2|x|) + 1), >= 0.55 so
- *    the subtraction loses nothing, saturating to exactly +-1.
+ *  - tanh: float32 x P(x^2) / Q(x^2), a rational fit on [0, 10]; float64
+ *    expm1(2x) / (expm1(2x) + 2); see vtanh.  (A two-branch form,
+ *    x + x^3 T(x^2) below 0.625 and 1 - 2/(exp(2|x|) + 1) above, was as
+ *    accurate but computed both branches for most vectors: 2x slower.)
  *  - erf: |x| < 0.75: x E(x^2); else 1 - erfc(|x|) with the sign of x.
- *    erfc(a) = exp(-a^2) t H(t), t = 1 / (a + 3), for a >= 0.75 (H tends
- *    to 1/sqrt(pi) as t -> 0, and in powers of t - t_min its coefficients
- *    barely cancel, where a polynomial for exp(a^2) erfc(a) itself, which
- *    falls to 0, lost 12 ulp in float64 to Horner's cancellation), a^2 split
- *    exactly (a^2 = hi + lo by an FMA) and exp(-hi - lo) = exp(-hi)(1 - lo):
- *    the rounding of a^2 alone would cost |a^2| * eps relative error.
- *    erfc(x < 0) = 2 - erfc(-x); erfc(|x| < 0.75) = 1 - x E(x^2).
+ *  - erfc(a) = exp(-a^2) t H(t), t = 1 / (a + 3), one branch for all
+ *    a >= 0; erfc(x < 0) = 2 - erfc(-x).  H tends to 1/sqrt(pi) as t -> 0
+ *    and in powers of t - t_min its coefficients barely cancel (a
+ *    polynomial for exp(a^2) erfc(a) itself, which falls to 0 there, lost
+ *    12 ulp in float64 to Horner's cancellation).  a^2 = hi + lo exactly
+ *    (one FMA) and exp(-hi - lo) = exp(-hi) (1 - lo): the rounding of a^2
+ *    alone would cost |a^2| eps relative error.
  *  - Measured max error in ulp (AVX2 and AVX-512 alike: the same
- *    operations) on the dense sweeps of tests/test_simd_math.py, which
- *    asserts bounds of 2 (exp, log), 3 (tanh, float32 erf), 4 (float64
- *    erf) and 6 (erfc).  Reference: float64 for float32; long double for
- *    float64 exp/log/tanh; the C library's erf/erfc (< 1 ulp itself) for
- *    float64 erf/erfc:
+ *    operations) over sweeps of 3 million points across each function's
+ *    range, against float64 for float32, long double for float64
+ *    exp/log/tanh and the C library (< 1 ulp itself) for float64 erf/erfc:
  *                  exp    log    tanh   erf    erfc
- *        float32   1.05   0.80   1.22   2.24   5.01
- *        float64   0.93   0.80   1.14   2.00   5.00
- *    erfc's error is spread over its large-argument branch (the roundings
- *    of exp, t, Horner and two products add up); erf there is 1 - erfc with
- *    erfc <= 0.29, so erf's error stays near 2 ulp.
+ *        float32   1.04   0.80   5.26   2.42   7.1
+ *        float64   0.97   0.82   2.54   2.00   8.0
+ *    tests/test_simd_math.py asserts 2 (exp, log), 6 (float32 tanh),
+ *    3 (float64 tanh, float32 erf), 4 (float64 erf), 8 / 9 (erfc).
+ *    float32 tanh's error is the ten float32 roundings of the rational form
+ *    (in exact arithmetic the fit is within 0.33 ulp, 0.97 with float
+ *    coefficients); the expm1 form measured 2.48 ulp but ran 1.2x slower.
+ *    erfc's error is largest for small a: erfc(a) exp(a^2) as a function
+ *    of t changes 3.4 times faster (relatively) than t at a = 0, so the
+ *    rounding of t = 1/(a + 3) is amplified; carrying t's error would need
+ *    H' too.  erf for |x| >= 0.75 is 1 - erfc with erfc <= 0.29 and a
+ *    smaller amplification, so erf's error stays near 2 ulp.
  */
 #ifndef NC_SIMD_MATH_H
 #define NC_SIMD_MATH_H
@@ -63,6 +69,24 @@ static inline vreal vlog(vreal x) { return NC_LIBM(log)(x); }
 static inline vreal vtanh(vreal x) { return NC_LIBM(tanh)(x); }
 static inline vreal verf(vreal x) { return NC_LIBM(erf)(x); }
 static inline vreal verfc(vreal x) { return NC_LIBM(erfc)(x); }
+/* erfc(a) for a >= 0, and *e = exp(-a^2) with a^2 taken exactly (its
+ * rounding alone would cost |a^2| eps relative): in double for float, by
+ * Veltkamp's split a = ah + al for double. */
+static inline vreal verfc_pos_exp(vreal a, vreal *e)
+{
+#if NC_DTYPE == 32
+    *e = (float)exp(-((double)a * (double)a));
+#else
+    if (a > 40) { /* exp(-1600) underflows; the split would overflow */
+        *e = 0;
+    } else {
+        double c = 134217729.0 * a, ah = c - (c - a), al = a - ah;
+        double hi = a * a, lo = ((ah * ah - hi) + 2 * ah * al) + al * al;
+        *e = exp(-hi) * (1 - lo);
+    }
+#endif
+    return NC_LIBM(erfc)(a);
+}
 #else
 
 /* ---- integer views of the lanes (same width as real) -------------------- */
@@ -155,7 +179,8 @@ static inline vreal nc_pow2_shifted(vreal kd)
 }
 
 /* ---- exp ----------------------------------------------------------------- */
-static inline vreal vexp(vreal x)
+/* expm1(r) = r + r^2 P(r) for |r| <= ln2/2 */
+static inline vreal nc_expm1_reduced(vreal r)
 {
 #if NC_DTYPE == 32
     static const real c[] = {
@@ -170,6 +195,11 @@ static inline vreal vexp(vreal x)
         2.09146851614180679831e-9
     };
 #endif
+    return vfma(vmul(r, r), NC_HORNER(r, c), r);
+}
+
+static inline vreal vexp(vreal x)
+{
 #if NC_DTYPE == 32
     const real lo = -104.0f, hi = 89.0f, safe = 87.0f;
     const real ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
@@ -185,7 +215,7 @@ static inline vreal vexp(vreal x)
     vreal n = vsub(kd, shifter);
     vreal r = vfnma(n, vset1(ln2_hi), x);
     r = vfnma(n, vset1(ln2_lo), r);
-    vreal p = vadd(vset1(1), vfma(vmul(r, r), NC_HORNER(r, c), r));
+    vreal p = vadd(vset1(1), nc_expm1_reduced(r));
     if (!wide)
         return vmul(p, nc_pow2_shifted(kd));
     /* n = n1 + n2, each half a normal power of two */
@@ -237,37 +267,48 @@ static inline vreal vlog(vreal x)
     return vselect(vcmp_gt(x, vset1(max_finite)), x, y);
 }
 
-/* ---- tanh ---------------------------------------------------------------- */
+/* ---- tanh ----------------------------------------------------------------
+ * float32: tanh(x) = x P(x^2) / Q(x^2), a rational minimax-like fit on
+ * [0, 10] (tools/fit_simd_math.py, 2e-8 relative), x clamped to +-10 where
+ * tanh rounds to +-1.  Half the operations of the expm1 form below, no
+ * cancellation near 0 (P(0) rounds to 1, so tiny x returns x), keeps -0.
+ * float64: tanh(x) = expm1(2x) / (expm1(2x) + 2): one formula for every x,
+ * so no lane computes two branches.  With 2x = n ln2 + r (as in exp),
+ * expm1(2x) = 2^n expm1(r) + (2^n - 1); for |2x| < ln2/2 (n = 0) that is
+ * expm1(r) itself, so tanh keeps full relative accuracy near 0 (tiny x
+ * returns x).  |x| is clamped to 19.1, where tanh rounds to +-1, keeping
+ * expm1 finite; the sign is copied back for -0. */
+#if NC_DTYPE == 32
 static inline vreal vtanh(vreal x)
 {
-#if NC_DTYPE == 32
-    static const real c[] = {
-        -3.33333331721403616383e-1, 1.33333035569157417657e-1, -5.39592595772045427445e-2,
-        2.17689186510282101515e-2, -8.34394551583915204801e-3, 2.29274481617814234315e-3
+    static const real p[] = {
+        9.99999980508766175763e-1, 1.30391784557497816436e-1, 3.05410346669689141628e-3,
+        1.06407833224751395409e-5, -1.82020038626790807262e-8, 4.34380787779239404433e-11,
+        -6.21010944829442764845e-14
     };
-#else
-    static const real c[] = {
-        -3.33333333333333329379e-1, 1.33333333333330416022e-1, -5.39682539678969916896e-2,
-        2.18694885190083057558e-2, -8.86323510324087792496e-3, 3.59212175115496226949e-3,
-        -1.45577541204780551036e-3, 5.89660657775704334703e-4, -2.37590649605556195509e-4,
-        9.25711612955676827068e-5, -3.12011014257974000326e-5, 6.48516348279311314997e-6
+    static const real q[] = {
+        1.0, 4.63724945585823103601e-1, 2.42960058127383617181e-2, 2.47398217324827328186e-4
     };
-#endif
-    const vreal one = vset1(1);
-    vreal ax = vabs(x);
-    vmask small = vcmp_lt(ax, vset1((real)0.625));
-    int bits = vmask_bits(small);
-    vreal ys = x, yl = x;
-    if (bits != 0) {
-        vreal u = vmul(x, x);
-        ys = nc_vcopysign(vfma(vmul(x, u), NC_HORNER(u, c), x), x);
-    }
-    if (bits != NC_MASK_ALL) {
-        vreal e = vexp(vadd(ax, ax));
-        yl = nc_vcopysign(vsub(one, vdiv(vset1(2), vadd(e, one))), x);
-    }
-    return vselect(small, ys, yl);
+    vreal xc = vmin(vset1(10.0f), vmax(vset1(-10.0f), x)); /* keeps NaN */
+    vreal u = vmul(xc, xc);
+    return vdiv(vmul(xc, NC_HORNER(u, p)), NC_HORNER(u, q));
 }
+#else
+static inline vreal vtanh(vreal x)
+{
+    const real xmax = 19.1;
+    const real ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
+    const vreal shifter = vset1(NC_SHIFTER), one = vset1(1);
+    vreal y = vmin(vset1(2 * xmax), vmax(vset1(-2 * xmax), vadd(x, x)));
+    vreal kd = vfma(y, vset1((real)1.44269504088896340736), shifter);
+    vreal n = vsub(kd, shifter);
+    vreal r = vfnma(n, vset1(ln2_hi), y);
+    r = vfnma(n, vset1(ln2_lo), r);
+    vreal s = nc_pow2_shifted(kd);
+    vreal em1 = vfma(s, nc_expm1_reduced(r), vsub(s, one));
+    return nc_vcopysign(vdiv(em1, vadd(em1, vset1(2))), x);
+}
+#endif
 
 /* ---- erf, erfc ----------------------------------------------------------- */
 /* x E(x^2) = erf(x) for |x| < 0.75 */
@@ -289,24 +330,27 @@ static inline vreal nc_verf_small(vreal x)
     return vmul(x, NC_HORNER(vmul(x, x), c));
 }
 
-/* erfc(a) for a >= 0.75 (NaN propagates) */
-static inline vreal nc_verfc_large(vreal a)
+/* erfc(a) for a >= 0 (NaN propagates); *e = exp(-a^2), which exact GELU's
+ * derivative needs too (phi(z) = exp(-z^2/2) / sqrt(2 pi), a = |z|/sqrt 2) */
+static inline vreal verfc_pos_exp(vreal a, vreal *e_out)
 {
     static const real c[] = {
 #if NC_DTYPE == 32
-        7.28235385491805674031e-1, 2.71519652081570709397, 9.15554917515427196567,
-        2.73257130064972612112e+1, 7.09801098085048684264e+1, 1.32015521430357987981e+2,
-        2.88606375396527648817e+2, -3.03535832825110011902e+2, -6.82317710986051537753e+2
+        7.28235375970476326979e-1, 2.71520435804365558031, 9.15447850781363352816,
+        2.73823934401001527707e+1, 6.94696075765149085544e+1, 1.54708995255134023418e+2,
+        8.78136757462233698707e+1, 7.33796016566443418436e+2, -3.57594852589687161748e+3,
+        3.36625080801031686818e+3
     };
     const real amax = 10.1f, t_lo = 0.0763358778625954219176f;
 #else
-        6.25769184394380977915e-1, 2.0554627952472868878, 6.2808877168888033865,
-        1.7601745424745976734e+1, 4.42479582629741288851e+1, 9.59656119053730334939e+1,
-        1.649610944917306367e+2, 1.67093821693567182013e+2, -1.51938838562519938589e+2,
-        -1.1622841148157168545e+3, -2.35834396267660769866e+3, -7.83403352419619078763e+2,
-        1.48325742296512980314e+4, 6.90105882943895780996e+4, -4.76749717277027168075e+5,
-        3.44674212525790810209e+6, -1.99666363436703707691e+7, 6.68872586780316474424e+7,
-        -1.28517419887400008545e+8, 1.35041484979703197957e+8, -6.10442346791684447584e+7
+        6.25769184394380972724e-1, 2.05546279524730669301, 6.28088771687628334916,
+        1.7601745427881539975e+1, 4.42479578480053463637e+1, 9.59656454666786897797e+1,
+        1.64959285261631727028e+2, 1.67162628398624791716e+2, -1.53858453657759152069e+2,
+        -1.12189939688527004021e+3, -3.01161901988425151597e+3, 7.45099536707087029841e+3,
+        -6.67120362956145535028e+4, 7.05739094016920082169e+5, -4.39288112076835032305e+6,
+        2.22986291624181756028e+7, -9.00665121555871256362e+7, 2.63560742961809605799e+8,
+        -5.27788674528062058611e+8, 6.74432381453306836352e+8, -4.44537793708125119319e+8,
+        -3.68294581003390106628e+7, 2.76380299048570896354e+8, -1.39348884551969508786e+8
     };
     const real amax = 27.3, t_lo = 0.0330033003300330025264;
 #endif
@@ -317,6 +361,7 @@ static inline vreal nc_verfc_large(vreal a)
     vreal a2_lo = vfma(a, a, vneg(a2));
     vreal e = vexp(vneg(a2));
     e = vfnma(e, a2_lo, e);
+    *e_out = e;
     return vmul(e, th);
 }
 
@@ -329,25 +374,18 @@ static inline vreal verf(vreal x)
     if (bits != 0)
         ys = nc_verf_small(x);
     if (bits != NC_MASK_ALL) {
-        vreal y = vsub(vset1(1), nc_verfc_large(ax));
+        vreal e, y = vsub(vset1(1), verfc_pos_exp(ax, &e));
         yl = vselect(vcmp_lt(x, vzero()), vneg(y), y);
     }
     return vselect(small, ys, yl);
 }
 
+/* One branch for all x: erfc(|x|) from verfc_pos_exp, reflected for
+ * x < 0, so exact GELU never evaluates two branches per vector. */
 static inline vreal verfc(vreal x)
 {
-    vreal ax = vabs(x);
-    vmask small = vcmp_lt(ax, vset1((real)0.75));
-    int bits = vmask_bits(small);
-    vreal ys = x, yl = x;
-    if (bits != 0)
-        ys = vsub(vset1(1), nc_verf_small(x));
-    if (bits != NC_MASK_ALL) {
-        vreal c = nc_verfc_large(ax);
-        yl = vselect(vcmp_lt(x, vzero()), vsub(vset1(2), c), c);
-    }
-    return vselect(small, ys, yl);
+    vreal e, c = verfc_pos_exp(vabs(x), &e);
+    return vselect(vcmp_lt(x, vzero()), vsub(vset1(2), c), c);
 }
 
 #undef NC_MASK_ALL

@@ -51,10 +51,30 @@ def _self_checks():
         ("layer_norm_forward", lambda x, y: rel(
             K.layer_norm_forward(x)[0],
             (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-5))),
+        ("cross_entropy", lambda x, y: rel(K.cross_entropy_forward(x, _classes(x))[0],
+                                           -np.log(_softmax64(x))[np.arange(len(x)), _classes(x)])),
+        ("cross_entropy_backward", lambda x, y: rel(
+            K.cross_entropy_backward(x, _classes(x), K.cross_entropy_forward(x, _classes(x))[1]),
+            _softmax64(x) - np.eye(x.shape[1])[_classes(x)])),
+        ("bce_with_logits", lambda x, y: rel(K.bce_with_logits_forward(x, (y > 4).astype(x.dtype)),
+                                             np.logaddexp(0, x.astype(np.float64)) - x * (y > 4))),
+        ("bce_with_logits_backward", lambda x, y: rel(K.bce_with_logits_backward(x, (y > 4).astype(x.dtype)),
+                                                      1 / (1 + np.exp(-x.astype(np.float64))) - (y > 4))),
+        ("matvec", lambda x, y: rel(K.matvec(x, y[0]), x.astype(np.float64) @ y[0])),
+        ("matvec_trans", lambda x, y: rel(K.matvec(x, y[:, 0], trans=True), x.T.astype(np.float64) @ y[:, 0])),
+        ("outer_acc", lambda x, y: rel(K.outer_acc(x.copy(), y[:, 0], y[0]),
+                                       x + np.outer(y[:, 0].astype(np.float64), y[0]))),
+        ("gemm", lambda x, y: rel(K.gemm(x, y, trans_b=True), x.astype(np.float64) @ y.T)),
+        ("linear_forward", lambda x, y: rel(K.linear_forward(x, y[:20], y[0, :20]),
+                                            x.astype(np.float64) @ y[:20].T + y[0, :20])),
     ]
     for name, check in checks:
         for dtype, tol in ((np.float32, 1e-5), (np.float64, 1e-12)):
             yield f"{name}[{np.dtype(dtype).name}]", check(a.astype(dtype), b.astype(dtype)), tol
+
+
+def _classes(x):
+    return np.arange(x.shape[0]) % x.shape[1]
 
 
 def _gelu64(x):

@@ -21,6 +21,8 @@ import threading
 
 import numpy as np
 
+from neurocore import _kernels
+
 __all__ = [
     "Tensor", "Function", "tensor", "no_grad", "enable_grad", "set_grad_enabled",
     "is_grad_enabled", "grad", "backward", "manual_seed", "zeros", "ones", "zeros_like",
@@ -260,6 +262,10 @@ class Tensor:
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``."""
+        if (gradient is None and inputs is None and not create_graph and self._node is not None
+                and self.requires_grad and self.data.size == 1):
+            _backward_scalar(self, retain_graph)    # loss.backward(): the common case
+            return
         backward(self, gradient, retain_graph, create_graph, inputs)
 
     # ---- operand lifting -------------------------------------------------
@@ -293,6 +299,8 @@ class Tensor:
         raise _dtype_error(mine, theirs)
 
     def _binary(self, op, other, reflected=False):
+        if type(other) is float or (isinstance(other, Tensor) and other.data.dtype == self.data.dtype):
+            return op.apply(other, self) if reflected else op.apply(self, other)      # the common cases
         try:
             other = self._lift(other)
         except _Promote:
@@ -588,7 +596,7 @@ class Function:
     def _backward_impl(self, grads, graph):
         """Engine hook: gradients for each parent (arrays, or Tensors in graph mode)."""
         grad_tensors = []
-        for g, shape_dtype in zip(grads, self._output_meta()):
+        for g, shape_dtype in zip(grads, self._meta):
             if g is None:
                 g = np.zeros(*shape_dtype)
             grad_tensors.append(g if isinstance(g, Tensor) else _wrap(g, None))
@@ -617,9 +625,6 @@ class Function:
                 r = _unbroadcast(r, parent.shape)
             out.append(r if graph else r.data)
         return out
-
-    def _output_meta(self):
-        return getattr(self, "_meta", [((), np.float64)] * self.n_outputs)
 
     def _release(self):
         self.__dict__.clear()
@@ -653,25 +658,21 @@ class Op(Function):
     @classmethod
     def apply(cls, *args, **settings):
         ctx = _new(cls)
-        raw = tuple([a.data if isinstance(a, Tensor) else a for a in args])
-        if _mode.enabled:
-            for a in args:
-                if isinstance(a, Tensor) and a.requires_grad:
-                    ctx.recording = True
-                    out = cls.forward(ctx, *raw, **settings)
-                    ctx.parents = tuple([a if isinstance(a, Tensor) else None for a in args])
-                    ctx.needs_input_grad = tuple([isinstance(a, Tensor) and a.requires_grad for a in args])
-                    ctx._raw = raw
-                    if cls.save_output:
-                        ctx._out = out
-                    return _wrap(out, ctx)
+        raw, needs = _split_args(args, Tensor)     # needs: None when no arg requires grad
+        if needs is not None and _mode.enabled:
+            ctx.recording = True
+            out = cls.forward(ctx, *raw, **settings)
+            ctx.parents = args                      # non-Tensor arguments never get a gradient
+            ctx.needs_input_grad = needs
+            ctx._raw = raw
+            if cls.save_output:
+                ctx._out = out
+            return _wrap(out, ctx)
         return _wrap(cls.forward(ctx, *raw, **settings), None)
 
     @property
     def inputs(self):
-        if self._graph:
-            return tuple([r if p is None else p for p, r in zip(self.parents, self._raw)])
-        return self._raw
+        return self.parents if self._graph else self._raw
 
     @property
     def output(self):
@@ -708,6 +709,8 @@ class Op(Function):
 
 def _toposort(root_nodes):
     """Nodes reachable from the roots, every node after all of its parents."""
+    if _toposort_nodes is not None:
+        return _toposort_nodes(list(root_nodes), Tensor)
     order, visited = [], set()
     for root in root_nodes:
         if root in visited:
@@ -717,7 +720,7 @@ def _toposort(root_nodes):
         while stack:
             node, parents = stack[-1]
             for p in parents:
-                n = p._node if p is not None else None
+                n = p._node if isinstance(p, Tensor) else None
                 if n is not None and n not in visited:
                     visited.add(n)
                     stack.append((n, iter(n.parents or ())))
@@ -775,7 +778,13 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, capture=None, s
                             continue
                 target = t._node
                 if target is None:
-                    if capture is None:
+                    if capture is not None:
+                        continue
+                    if (t._grad is None and not graph and type(g) is np.ndarray and g.base is None
+                            and g.dtype == t.data.dtype and id(g) not in owned):
+                        owned.add(id(g))                # the usual first gradient: store as is
+                        t._grad = _wrap(g, None)
+                    else:
                         _accumulate_leaf(t, g, graph, owned)
                     continue
                 slots = grads.get(target)
@@ -786,6 +795,72 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, capture=None, s
     finally:
         _mode.enabled = previous
     return captured
+
+
+def _backward_scalar(root, retain_graph):
+    """``root.backward()`` for a one-element root with a graph, no
+    create_graph and no capture: _run_backward's work with only the branches
+    that case takes (the training loop's per-step cost)."""
+    data = root.data
+    seed = np.empty(data.shape, data.dtype)
+    seed.fill(1)
+    retain = bool(retain_graph)
+    root_node = root._node
+    slots = [None] * root_node.n_outputs
+    slots[root._idx] = seed
+    grads = {root_node: slots}
+    owned = set()
+    previous = _mode.enabled
+    _mode.enabled = False
+    try:
+        for node in reversed(_toposort([root_node])):
+            node_grads = grads.pop(node, None)
+            if node_grads is None:
+                continue
+            parents = node.parents
+            if parents is None:
+                raise RuntimeError(_FREED_MESSAGE)
+            parent_grads = node._backward_impl(node_grads, False)
+            needs = node.needs_input_grad
+            if not retain:
+                node._release()
+            _deliver_plain(parents, parent_grads, needs, grads, owned, _accumulate_leaf, _wrap)
+    finally:
+        _mode.enabled = previous
+
+
+def _deliver_plain_py(parents, parent_grads, needs, grads, owned, accumulate, wrap):
+    """Python reference of _kernels._deliver_plain (used without it)."""
+    for t, g, need in zip(parents, parent_grads, needs):
+        if not need or g is None:
+            continue
+        target = t._node
+        if target is None:
+            if (t._grad is None and type(g) is np.ndarray and g.base is None
+                    and g.dtype == t.data.dtype and id(g) not in owned):
+                owned.add(id(g))                # the usual first gradient: store as is
+                t._grad = wrap(g, None)
+            else:
+                accumulate(t, g, False, owned)
+            continue
+        slots = grads.get(target)
+        if slots is None:
+            slots = grads[target] = [None] * target.n_outputs
+        i = t._idx
+        slots[i] = g if slots[i] is None else slots[i] + g
+
+
+def _split_args_py(args, tensor_type):
+    """Python reference of _kernels._split_args (used without it)."""
+    raw = tuple([a.data if isinstance(a, tensor_type) else a for a in args])
+    needs = tuple([isinstance(a, tensor_type) and bool(a.requires_grad) for a in args])
+    return raw, (needs if any(needs) else None)
+
+
+# compiled versions of the hot-path helpers (neurocore/_engine.pxi)
+_split_args = getattr(_kernels, "_split_args", _split_args_py)
+_deliver_plain = getattr(_kernels, "_deliver_plain", _deliver_plain_py)
+_toposort_nodes = getattr(_kernels, "_toposort_nodes", None)
 
 
 def _accumulate_leaf(t, g, graph, owned):
@@ -801,7 +876,7 @@ def _accumulate_leaf(t, g, graph, owned):
         # a backward may pass one array (or a view of it) to several inputs:
         # each leaf gets an array of its own, so in-place updates of one
         # .grad (clipping, weight decay) never touch another
-        if g.base is not None or id(g) in owned or not g.flags.writeable:
+        if g.base is not None or id(g) in owned:       # (read-only broadcasts are views too)
             g = g.copy()
         owned.add(id(g))
         t._grad = _wrap(g, None)
@@ -819,7 +894,9 @@ def _seed_grads(outputs, grad_outputs, graph):
     if grad_outputs is None and len(outputs) == 1:      # loss.backward(): the common case
         out = outputs[0]
         if isinstance(out, Tensor) and out.requires_grad and out.data.size == 1:
-            return [np.ones_like(out.data)]
+            seed = np.empty(out.data.shape, out.data.dtype)     # (np.ones_like costs ~5x more)
+            seed.fill(1)
+            return [seed]
     seeds = []
     grad_outputs = _as_list(grad_outputs) or [None] * len(outputs)
     if len(grad_outputs) != len(outputs):
@@ -1092,7 +1169,9 @@ class Mean(Op):
         ctx.axis, ctx.keepdims = axis, keepdims
         total = x.sum(axis=axis, keepdims=keepdims)   # np.mean's Python wrapper costs more than the sum
         ctx.count = x.size // max(total.size, 1) if x.size else 0
-        return total / ctx.count if ctx.count else x.mean(axis=axis, keepdims=keepdims)
+        if not ctx.count:
+            return np.full(np.shape(total), np.nan, x.dtype)   # mean of nothing: NaN, as PyTorch
+        return total / ctx.count
 
     def backward(ctx, g):                   # d mean / dx_i = 1/n
         (x,) = ctx._raw

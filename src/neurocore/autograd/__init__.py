@@ -62,7 +62,14 @@ function written with differentiable Tensor ops (unfused, slower)::
 
 With ``create_graph=True`` the engine ignores ``backward`` and differentiates
 ``composite`` (recomputed from the inputs, graph recorded), so gradients of
-gradients are exact while the normal path keeps the fused kernel.  Test every
+gradients are exact while the normal path keeps the fused kernel.  An op that
+can do better for some settings keeps ``composite`` unset, checks
+``ctx._graph`` in its backward and calls ``ctx._composite_backward(g, fn)``
+only where needed (``functional.Linear`` records piecewise-linear
+activations directly and differentiates the composite for GELU/σ/tanh).
+Under ``no_grad`` nothing is recorded; ``ctx.recording`` tells a forward
+whether to keep what only the backward needs (``LinearChain`` keeps no
+activations then: seed 000 Table 2.10).  Test every
 new op with ``gradcheck`` and, for second order, ``gradgradcheck``-style
 comparisons (``nc.grad`` of a ``create_graph=True`` gradient against finite
 differences of the gradient).

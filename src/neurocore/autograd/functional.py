@@ -88,7 +88,8 @@ def _prepare_inputs(inputs, create_graph, fn_name):
         if create_graph and x.requires_grad:
             prepared.append(x)
         else:
-            prepared.append(_new_tensor(x.data, requires_grad=True))
+            # shares x's array: nothing here writes to an input
+            prepared.append(x.detach().requires_grad_(True))
     return is_tuple, tuple(prepared)
 
 
@@ -373,6 +374,9 @@ class _ParamsCurvature:
             if isinstance(loss, (tuple, list)):
                 loss = loss[0]
             self.loss = _scalar_output(loss, "closure")
+            if not self.loss.requires_grad:
+                raise RuntimeError("the closure's loss does not depend on params (was it "
+                                   "computed under no_grad, or from detached tensors?)")
             grads = _autograd.grad([self.loss], self.params, create_graph=True,
                                    retain_graph=True, allow_unused=True)
         self.grads = tuple(_zeros_like(p) if g is None else g

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from neurocore import _tensor
+from neurocore import _kernels, _tensor
 from neurocore import kernels as K
 from neurocore._tensor import Op, Tensor, _exp, _unbroadcast
 
@@ -23,6 +23,9 @@ _HAS_SOFTMAX_KERNELS = all(hasattr(K, n) for n in ("softmax", "log_softmax", "so
                                                    "log_softmax_backward"))
 _HAS_LINEAR_KERNELS = hasattr(K, "linear_forward") and hasattr(K, "linear_backward")
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+# nn.MLP's whole chain in one kernel-wrapper call each way (neurocore._kernels)
+_CHAIN_FORWARD = getattr(_kernels, "_linear_chain_forward", None)
+_CHAIN_BACKWARD = getattr(_kernels, "_linear_chain_backward", None)
 
 _SQRT_HALF = math.sqrt(0.5)
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -304,23 +307,17 @@ class Linear(Op):
         return y
 
     def backward(ctx, g):
-        if ctx._graph:
-            if ctx.activation in ("identity", "relu", "leaky_relu"):
-                return ctx._piecewise_linear_graph_backward(g)
-            return ctx._composite_backward(g)
-        x, weight, bias = ctx._raw[:3]
-        need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        gx, gw, gb = _linear_backward(g, x, weight, need_b, ctx.preact, ctx.y, ctx.activation,
-                                      ctx.slope, need_x, need_w)
-        return gx, gw, gb, None, None
-
-    def _piecewise_linear_graph_backward(ctx, g):
-        # act' is a constant mask, so the recorded backward is written directly
-        # with Tensor ops: the composite path would recompute the GEMM x Wᵀ
-        # only to differentiate through a constant, one GEMM more per
-        # Hessian-vector product (second-order work)
         x, weight, bias = ctx.inputs[:3]
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        if not ctx._graph:
+            gx, gw, gb = _linear_backward(g, x, weight, need_b, ctx.preact, ctx.y, ctx.activation,
+                                          ctx.slope, need_x, need_w)
+            return gx, gw, gb, None, None
+        if ctx.activation not in ("identity", "relu", "leaky_relu"):
+            return ctx._composite_backward(g, Linear._composite)
+        # create_graph, piecewise-linear activation: act' is a constant mask, so
+        # the gradients are recorded directly (no recomputed forward GEMM, which
+        # the composite would need; the second-order work's fast path)
         if ctx.activation != "identity":
             z = ctx.preact if ctx.preact is not None else ctx.y    # y > 0 ⇔ z > 0
             g = g * np.where(z > 0, 1, 0 if ctx.activation == "relu" else ctx.slope).astype(z.dtype)
@@ -330,11 +327,22 @@ class Linear(Op):
         gb = g2.sum(axis=0) if need_b and bias is not None else None
         return gx, gw, gb, None, None
 
-    def composite(ctx, x, weight, bias, *_):
+    def _composite(ctx, x, weight, bias, *_):
         z = x @ weight.mT
         if bias is not None:
             z = z + bias
         return _act_composite(z, ctx.activation, ctx.slope)
+
+
+class _LinearReplay(Linear):
+    """A Linear layer whose (pre-activation, output) a LinearChain forward
+    already computed: recorded without running the GEMM again."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, activation, slope, saved):
+        ctx.activation, ctx.slope = activation, slope
+        ctx.preact, ctx.y = saved
+        return ctx.y
 
 
 class LinearChain(Op):
@@ -348,6 +356,12 @@ class LinearChain(Op):
     @staticmethod
     def forward(ctx, x, *params, activations, slope):
         ctx.activations, ctx.slope = activations, slope
+        if _CHAIN_FORWARD is not None:
+            # the whole chain in one wrapper call (None: off its fast path)
+            done = _CHAIN_FORWARD(x, params, activations, slope, ctx.recording)
+            if done is not None:
+                h, ctx.layer_inputs, ctx.saved = done
+                return h
         inputs, saved = [], []
         h = x
         for i, act in enumerate(activations):
@@ -361,9 +375,13 @@ class LinearChain(Op):
 
     def backward(ctx, g):
         if ctx._graph:
-            return ctx._composite_backward(g)
+            return ctx._composite_backward(g, LinearChain._replay)
         params = ctx._raw[1:]
         needs = ctx.needs_input_grad
+        if _CHAIN_BACKWARD is not None:
+            grads = _CHAIN_BACKWARD(g, ctx.layer_inputs, params, ctx.saved, ctx.activations, ctx.slope, needs)
+            if grads is not None:
+                return tuple(grads)
         grads = [None] * len(ctx._raw)
         for i in range(len(ctx.activations) - 1, -1, -1):
             preact, output = ctx.saved[i]
@@ -376,7 +394,18 @@ class LinearChain(Op):
         grads[0] = g if needs[0] else None
         return tuple(grads)
 
-    def composite(ctx, x, *params):
+    def _replay(ctx, x, *params):
+        # create_graph: the chain as one Linear node per layer whose outputs are
+        # the ones this forward saved, so no GEMM is recomputed and each layer
+        # takes Linear's recorded backward (direct for piecewise-linear
+        # activations; second-order work)
+        h = x
+        for i, act in enumerate(ctx.activations):
+            h = _LinearReplay.apply(h, params[2 * i], params[2 * i + 1], act, ctx.slope,
+                                    saved=ctx.saved[i])
+        return h
+
+    def _composite(ctx, x, *params):
         h = x
         for i, act in enumerate(ctx.activations):
             z = h @ params[2 * i].mT

@@ -99,6 +99,14 @@ class NewtonCG:
             group = {"params": params}
         if not group["params"]:
             raise ValueError("optimizer got an empty parameter list")
+        for i, p in enumerate(group["params"]):
+            data = getattr(p, "data", None)
+            if not isinstance(data, np.ndarray) or isinstance(p, np.ndarray):
+                raise TypeError(f"optimizer can only optimize Tensors, but params[{i}] is "
+                                f"{type(p).__name__}")
+            if data.dtype not in (np.float32, np.float64):
+                raise TypeError(f"optimizer can only optimize float32/float64 Tensors, params[{i}] "
+                                f"has dtype {data.dtype}")
         self.defaults = dict(lr=lr, max_cg_iters=int(max_cg_iters), cg_tol=cg_tol,
                              damping=damping, adapt_damping=bool(adapt_damping),
                              min_damping=min_damping, max_damping=max_damping,
@@ -274,6 +282,9 @@ class _GaussNewton:
                                  "(loss, output)")
             loss, z = out
             self.loss = _F._scalar_output(loss, "closure")
+            if not (self.loss.requires_grad and getattr(z, "requires_grad", False)):
+                raise RuntimeError("the closure's loss and output must depend on params "
+                                   "(was the model run under no_grad?)")
             self.z = z
             (grad_z,) = _autograd.grad([self.loss], [z], create_graph=True, retain_graph=True)
             self.grad_z = grad_z
