@@ -277,3 +277,118 @@ def bce_with_logits_backward(x, y, grad_loss=1.0, pos_weight=None, out=None):
             nc_bce_with_logits_backward_f64(m, n, <double *>px, <double *>py, <double *>pp, ldp, <double *>pg,
                                             scale, <double *>po)
     return O
+
+
+# ---- the plain class-index cross-entropy in one call (autograd fast path) ----
+cdef Py_ssize_t _plain_targets(object logits, object target, object ignore_index, long long *ign) except -2:
+    """m, the number of rows of logits, when (logits, target, ignore_index) is
+    the plain case: logits a 2-D C-contiguous native float array, target a
+    C-contiguous native int64 array of shape (m,) whose values lie in [0, n)
+    or equal ignore_index (a Python int); -1 otherwise (the caller then takes
+    the validating route, which names what is wrong)."""
+    if type(logits) is not cnp.ndarray or type(target) is not cnp.ndarray or type(ignore_index) is not int:
+        return -1
+    cdef cnp.ndarray Z = <cnp.ndarray>logits
+    cdef cnp.ndarray T = <cnp.ndarray>target
+    cdef int zt = cnp.PyArray_TYPE(Z)
+    if not (zt == cnp.NPY_FLOAT32 or zt == cnp.NPY_FLOAT64) or cnp.PyArray_NDIM(Z) != 2:
+        return -1
+    if not cnp.PyArray_ISNOTSWAPPED(Z) or not cnp.PyArray_IS_C_CONTIGUOUS(Z):
+        return -1
+    cdef int tt = cnp.PyArray_TYPE(T)
+    if not (tt == cnp.NPY_LONG or tt == cnp.NPY_LONGLONG) or cnp.PyArray_ITEMSIZE(T) != 8:
+        return -1
+    if cnp.PyArray_NDIM(T) != 1 or not cnp.PyArray_ISNOTSWAPPED(T) or not cnp.PyArray_IS_C_CONTIGUOUS(T):
+        return -1
+    cdef Py_ssize_t m = cnp.PyArray_DIM(Z, 0), n = cnp.PyArray_DIM(Z, 1), i
+    if cnp.PyArray_DIM(T, 0) != m:
+        return -1
+    if not (-(1 << 62) < ignore_index < (1 << 62)):
+        return -1
+    ign[0] = ignore_index
+    cdef const nc_int64 *pt = <const nc_int64 *>cnp.PyArray_DATA(T)
+    cdef nc_int64 t
+    for i in range(m):
+        t = pt[i]
+        if (t < 0 or t >= n) and t != ign[0]:
+            return -1
+    return m
+
+
+def _cross_entropy_plain(logits, target, ignore_index, bint mean):
+    """(loss, lse, count) of the mean (or sum) cross-entropy of logits (m, n)
+    against class indices: loss a 0-d array of logits' dtype (the per-row
+    losses summed in double, divided by count, the number of rows whose target
+    is not ignore_index, when mean), lse the per-row log-sum-exp for the
+    backward.  None when the arguments are off the plain case (see
+    _plain_targets): nothing runs then."""
+    cdef long long ign = 0
+    cdef Py_ssize_t m = _plain_targets(logits, target, ignore_index, &ign)
+    if m < 0:
+        return None
+    cdef cnp.ndarray Z = <cnp.ndarray>logits
+    cdef int typenum = cnp.PyArray_TYPE(Z)
+    cdef nc_int n = cnp.PyArray_DIM(Z, 1)
+    cdef cnp.npy_intp dims[1]
+    dims[0] = m
+    L = cnp.PyArray_EMPTY(1, dims, typenum, 0)
+    S = cnp.PyArray_EMPTY(1, dims, typenum, 0)
+    R = cnp.PyArray_EMPTY(0, dims, typenum, 0)
+    cdef void *pz = cnp.PyArray_DATA(Z)
+    cdef const nc_int64 *pt = <const nc_int64 *>cnp.PyArray_DATA(<cnp.ndarray>target)
+    cdef void *pl = _data(L)
+    cdef void *ps = _data(S)
+    cdef bint f32 = typenum == cnp.NPY_FLOAT32
+    cdef double total = 0.0
+    cdef Py_ssize_t i, count = 0
+    with nogil:
+        if f32:
+            nc_cross_entropy_forward_f32(m, n, 0.0, ign, <float *>pz, n, pt, NULL, <float *>pl, <float *>ps)
+            for i in range(m):
+                total += (<float *>pl)[i]
+        else:
+            nc_cross_entropy_forward_f64(m, n, 0.0, ign, <double *>pz, n, pt, NULL, <double *>pl, <double *>ps)
+            for i in range(m):
+                total += (<double *>pl)[i]
+        for i in range(m):
+            count += pt[i] != ign
+        if mean:
+            total = total / <double>count       # every row ignored: 0/0 = NaN, as PyTorch
+        if f32:
+            (<float *>cnp.PyArray_DATA(<cnp.ndarray>R))[0] = <float>total
+        else:
+            (<double *>cnp.PyArray_DATA(<cnp.ndarray>R))[0] = total
+    return R, S, count
+
+
+def _cross_entropy_plain_backward(logits, target, lse, ignore_index, double scale):
+    """grad_logits = scale * (softmax(logits) - onehot(target)) (rows whose
+    target is ignore_index: 0), for the plain case of _cross_entropy_plain
+    with lse from it; None (nothing run) when off that case."""
+    cdef long long ign = 0
+    cdef Py_ssize_t m = _plain_targets(logits, target, ignore_index, &ign)
+    if m < 0:
+        return None
+    cdef cnp.ndarray Z = <cnp.ndarray>logits
+    cdef int typenum = cnp.PyArray_TYPE(Z)
+    if (type(lse) is not cnp.ndarray or cnp.PyArray_TYPE(<cnp.ndarray>lse) != typenum
+            or cnp.PyArray_NDIM(<cnp.ndarray>lse) != 1 or cnp.PyArray_DIM(<cnp.ndarray>lse, 0) != m
+            or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>lse)):
+        return None
+    cdef nc_int n = cnp.PyArray_DIM(Z, 1)
+    cdef cnp.npy_intp dims[2]
+    dims[0] = m
+    dims[1] = n
+    O = cnp.PyArray_EMPTY(2, dims, typenum, 0)
+    cdef void *pz = cnp.PyArray_DATA(Z)
+    cdef const nc_int64 *pt = <const nc_int64 *>cnp.PyArray_DATA(<cnp.ndarray>target)
+    cdef void *ps = _data(lse)
+    cdef void *po = _data(O)
+    with nogil:
+        if typenum == cnp.NPY_FLOAT32:
+            nc_cross_entropy_backward_f32(m, n, 0.0, ign, <float *>pz, n, pt, NULL, <float *>ps, NULL,
+                                          <float>scale, <float *>po, n)
+        else:
+            nc_cross_entropy_backward_f64(m, n, 0.0, ign, <double *>pz, n, pt, NULL, <double *>ps, NULL,
+                                          scale, <double *>po, n)
+    return O

@@ -21,6 +21,8 @@ import threading
 
 import numpy as np
 
+from neurocore import _kernels
+
 __all__ = [
     "Tensor", "Function", "tensor", "no_grad", "enable_grad", "set_grad_enabled",
     "is_grad_enabled", "grad", "backward", "manual_seed", "zeros", "ones", "zeros_like",
@@ -260,6 +262,10 @@ class Tensor:
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``."""
+        if (gradient is None and inputs is None and not create_graph and self._node is not None
+                and self.requires_grad and self.data.size == 1):
+            _backward_scalar(self, retain_graph)    # loss.backward(): the common case
+            return
         backward(self, gradient, retain_graph, create_graph, inputs)
 
     # ---- operand lifting -------------------------------------------------
@@ -652,18 +658,16 @@ class Op(Function):
     @classmethod
     def apply(cls, *args, **settings):
         ctx = _new(cls)
-        raw = tuple([a.data if isinstance(a, Tensor) else a for a in args])
-        if _mode.enabled:
-            for a in args:
-                if isinstance(a, Tensor) and a.requires_grad:
-                    ctx.recording = True
-                    out = cls.forward(ctx, *raw, **settings)
-                    ctx.parents = args          # non-Tensor arguments never get a gradient
-                    ctx.needs_input_grad = tuple([isinstance(a, Tensor) and a.requires_grad for a in args])
-                    ctx._raw = raw
-                    if cls.save_output:
-                        ctx._out = out
-                    return _wrap(out, ctx)
+        raw, needs = _split_args(args, Tensor)     # needs: None when no arg requires grad
+        if needs is not None and _mode.enabled:
+            ctx.recording = True
+            out = cls.forward(ctx, *raw, **settings)
+            ctx.parents = args                      # non-Tensor arguments never get a gradient
+            ctx.needs_input_grad = needs
+            ctx._raw = raw
+            if cls.save_output:
+                ctx._out = out
+            return _wrap(out, ctx)
         return _wrap(cls.forward(ctx, *raw, **settings), None)
 
     @property
@@ -705,6 +709,8 @@ class Op(Function):
 
 def _toposort(root_nodes):
     """Nodes reachable from the roots, every node after all of its parents."""
+    if _toposort_nodes is not None:
+        return _toposort_nodes(list(root_nodes), Tensor)
     order, visited = [], set()
     for root in root_nodes:
         if root in visited:
@@ -791,6 +797,72 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, capture=None, s
     return captured
 
 
+def _backward_scalar(root, retain_graph):
+    """``root.backward()`` for a one-element root with a graph, no
+    create_graph and no capture: _run_backward's work with only the branches
+    that case takes (the training loop's per-step cost)."""
+    data = root.data
+    seed = np.empty(data.shape, data.dtype)
+    seed.fill(1)
+    retain = bool(retain_graph)
+    root_node = root._node
+    slots = [None] * root_node.n_outputs
+    slots[root._idx] = seed
+    grads = {root_node: slots}
+    owned = set()
+    previous = _mode.enabled
+    _mode.enabled = False
+    try:
+        for node in reversed(_toposort([root_node])):
+            node_grads = grads.pop(node, None)
+            if node_grads is None:
+                continue
+            parents = node.parents
+            if parents is None:
+                raise RuntimeError(_FREED_MESSAGE)
+            parent_grads = node._backward_impl(node_grads, False)
+            needs = node.needs_input_grad
+            if not retain:
+                node._release()
+            _deliver_plain(parents, parent_grads, needs, grads, owned, _accumulate_leaf, _wrap)
+    finally:
+        _mode.enabled = previous
+
+
+def _deliver_plain_py(parents, parent_grads, needs, grads, owned, accumulate, wrap):
+    """Python reference of _kernels._deliver_plain (used without it)."""
+    for t, g, need in zip(parents, parent_grads, needs):
+        if not need or g is None:
+            continue
+        target = t._node
+        if target is None:
+            if (t._grad is None and type(g) is np.ndarray and g.base is None
+                    and g.dtype == t.data.dtype and id(g) not in owned):
+                owned.add(id(g))                # the usual first gradient: store as is
+                t._grad = wrap(g, None)
+            else:
+                accumulate(t, g, False, owned)
+            continue
+        slots = grads.get(target)
+        if slots is None:
+            slots = grads[target] = [None] * target.n_outputs
+        i = t._idx
+        slots[i] = g if slots[i] is None else slots[i] + g
+
+
+def _split_args_py(args, tensor_type):
+    """Python reference of _kernels._split_args (used without it)."""
+    raw = tuple([a.data if isinstance(a, tensor_type) else a for a in args])
+    needs = tuple([isinstance(a, tensor_type) and bool(a.requires_grad) for a in args])
+    return raw, (needs if any(needs) else None)
+
+
+# compiled versions of the hot-path helpers (neurocore/_engine.pxi)
+_split_args = getattr(_kernels, "_split_args", _split_args_py)
+_deliver_plain = getattr(_kernels, "_deliver_plain", _deliver_plain_py)
+_toposort_nodes = getattr(_kernels, "_toposort_nodes", None)
+
+
 def _accumulate_leaf(t, g, graph, owned):
     if graph:
         g = g if isinstance(g, Tensor) else _wrap(g, None)
@@ -822,7 +894,9 @@ def _seed_grads(outputs, grad_outputs, graph):
     if grad_outputs is None and len(outputs) == 1:      # loss.backward(): the common case
         out = outputs[0]
         if isinstance(out, Tensor) and out.requires_grad and out.data.size == 1:
-            return [np.ones_like(out.data)]
+            seed = np.empty(out.data.shape, out.data.dtype)     # (np.ones_like costs ~5x more)
+            seed.fill(1)
+            return [seed]
     seeds = []
     grad_outputs = _as_list(grad_outputs) or [None] * len(outputs)
     if len(grad_outputs) != len(outputs):

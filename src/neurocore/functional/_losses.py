@@ -15,6 +15,7 @@ range, an unknown reduction.
 """
 import numpy as np
 
+from neurocore import _kernels
 from neurocore import kernels as K
 from neurocore._tensor import Op, Tensor
 
@@ -39,6 +40,9 @@ __all__ = [
 ]
 
 _REDUCTIONS = ("none", "mean", "sum")
+# plain class-index cross-entropy in one kernel-wrapper call each way (autograd fast path)
+_CE_PLAIN = getattr(_kernels, "_cross_entropy_plain", None)
+_CE_PLAIN_BACKWARD = getattr(_kernels, "_cross_entropy_plain_backward", None)
 
 
 # ---- argument checks ---------------------------------------------------------
@@ -357,9 +361,12 @@ class _CrossEntropy(Op):
     keeps one log-sum-exp per row, the backward is softmax - target, scaled."""
 
     @staticmethod
-    def forward(ctx, logits, target, weight, ignore_index, label_smoothing, reduction, denom):
+    def forward(ctx, logits, target, weight, ignore_index, label_smoothing, reduction, denom, done=None):
         ctx.weight, ctx.ignore_index, ctx.eps = weight, ignore_index, label_smoothing
         ctx.reduction, ctx.denom = reduction, denom
+        if done is not None:                # (loss, lse) already computed by _CE_PLAIN
+            loss, ctx.lse = done
+            return loss
         loss, ctx.lse = K.cross_entropy_forward(logits, target, label_smoothing=label_smoothing,
                                                 weight=weight, ignore_index=ignore_index)
         if reduction == "none":
@@ -380,7 +387,10 @@ class _CrossEntropy(Op):
         else:
             grad_loss = g.item()
         gz = gt = None
-        if ctx.needs_input_grad[0]:
+        if (ctx.needs_input_grad[0] and ctx.weight is None and ctx.eps == 0.0 and type(grad_loss) is float
+                and _CE_PLAIN_BACKWARD is not None):
+            gz = _CE_PLAIN_BACKWARD(logits, target, ctx.lse, ctx.ignore_index, grad_loss)
+        if gz is None and ctx.needs_input_grad[0]:
             gz = K.cross_entropy_backward(logits, target, ctx.lse, grad_loss, label_smoothing=ctx.eps,
                                           weight=ctx.weight, ignore_index=ctx.ignore_index)
         if len(ctx.needs_input_grad) > 1 and ctx.needs_input_grad[1]:
@@ -422,6 +432,17 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         reduction: 'mean' divides by the summed weights of the non-ignored
             targets (by N for probability targets), as PyTorch.
     """
+    if (weight is None and type(reduction) is str and (reduction == "mean" or reduction == "sum")
+            and type(target) is np.ndarray and isinstance(input, Tensor) and _CE_PLAIN is not None
+            and type(ignore_index) is int and type(label_smoothing) in (float, int) and label_smoothing == 0):
+        # the common case (2-D logits, int64 class indices, no options) in
+        # one call that validates the target in C; None: not that case
+        done = _CE_PLAIN(input.data, target, ignore_index, reduction == "mean")
+        if done is not None:
+            loss, lse, count = done
+            return _CrossEntropy.apply(input, target, weight=None, ignore_index=ignore_index,
+                                       label_smoothing=0.0, reduction=reduction, denom=float(count),
+                                       done=(loss, lse))
     _check_reduction(reduction)
     input = _as_float_tensor(input, "input")
     eps = _finite(label_smoothing, "label_smoothing")

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from neurocore import _tensor
+from neurocore import _kernels, _tensor
 from neurocore import kernels as K
 from neurocore._tensor import Op, Tensor, _exp, _unbroadcast
 
@@ -23,6 +23,9 @@ _HAS_SOFTMAX_KERNELS = all(hasattr(K, n) for n in ("softmax", "log_softmax", "so
                                                    "log_softmax_backward"))
 _HAS_LINEAR_KERNELS = hasattr(K, "linear_forward") and hasattr(K, "linear_backward")
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+# nn.MLP's whole chain in one kernel-wrapper call each way (neurocore._kernels)
+_CHAIN_FORWARD = getattr(_kernels, "_linear_chain_forward", None)
+_CHAIN_BACKWARD = getattr(_kernels, "_linear_chain_backward", None)
 
 _SQRT_HALF = math.sqrt(0.5)
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -353,6 +356,12 @@ class LinearChain(Op):
     @staticmethod
     def forward(ctx, x, *params, activations, slope):
         ctx.activations, ctx.slope = activations, slope
+        if _CHAIN_FORWARD is not None:
+            # the whole chain in one wrapper call (None: off its fast path)
+            done = _CHAIN_FORWARD(x, params, activations, slope, ctx.recording)
+            if done is not None:
+                h, ctx.layer_inputs, ctx.saved = done
+                return h
         inputs, saved = [], []
         h = x
         for i, act in enumerate(activations):
@@ -369,6 +378,10 @@ class LinearChain(Op):
             return ctx._composite_backward(g, LinearChain._replay)
         params = ctx._raw[1:]
         needs = ctx.needs_input_grad
+        if _CHAIN_BACKWARD is not None:
+            grads = _CHAIN_BACKWARD(g, ctx.layer_inputs, params, ctx.saved, ctx.activations, ctx.slope, needs)
+            if grads is not None:
+                return tuple(grads)
         grads = [None] * len(ctx._raw)
         for i in range(len(ctx.activations) - 1, -1, -1):
             preact, output = ctx.saved[i]

@@ -13,6 +13,7 @@ __all__ = ["Parameter", "Module", "Sequential", "ModuleList", "Identity", "Linea
            "mc_dropout_predict"]
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_LinearChain = F._ops.LinearChain
 
 
 def _check_dtype(dtype):
@@ -432,15 +433,15 @@ class MLP(Sequential):
             plan = self._fused_plan()
             object.__setattr__(self, "_plan", plan)
         linears, activations, slope, dropouts = plan
-        if linears is not None and not any(d.training and d.p > 0 for d in dropouts):
+        if linears is not None and (not dropouts or not any(d.training and d.p > 0 for d in dropouts)):
             params = []
             for m in linears:
                 params += (m.weight, m.bias)
             first = params[0]
-            if (not isinstance(x, Tensor) or x.ndim == 0 or x.shape[-1] != first.shape[1]
-                    or x.dtype != first.dtype):
+            if (not isinstance(x, Tensor) or x.data.ndim == 0 or x.data.shape[-1] != first.shape[1]
+                    or x.data.dtype != first.dtype):
                 return F.linear(x, first, params[1])     # raises the informative error
-            return F._ops.LinearChain.apply(x, *params, activations=activations, slope=slope)
+            return _LinearChain.apply(x, *params, activations=activations, slope=slope)
         mods = list(self._modules.values())
         i = 0
         while i < len(mods):
