@@ -366,6 +366,7 @@ class _CrossEntropy(Op):
         ctx.reduction, ctx.denom = reduction, denom
         if done is not None:                # (loss, lse) already computed by _CE_PLAIN
             loss, ctx.lse = done
+            ctx.plain = True
             return loss
         loss, ctx.lse = K.cross_entropy_forward(logits, target, label_smoothing=label_smoothing,
                                                 weight=weight, ignore_index=ignore_index)
@@ -377,7 +378,17 @@ class _CrossEntropy(Op):
                 return total / loss.dtype.type(denom)
         return total
 
+    plain = False       # True when the forward took the plain fast path (_CE_PLAIN)
+
     def backward(ctx, g):
+        if ctx.plain and not ctx._graph:
+            # plain case: a scalar loss, an int64 target (never differentiable)
+            scale = g.item() if type(g) is np.ndarray else float(g)
+            if ctx.reduction == "mean":
+                scale = scale / ctx.denom if ctx.denom else float("nan")
+            gz = _CE_PLAIN_BACKWARD(ctx._raw[0], ctx._raw[1], ctx.lse, ctx.ignore_index, scale)
+            if gz is not None:
+                return gz, None
         logits, target = ctx.inputs
         g = np.asarray(g)
         if ctx.reduction == "none":
