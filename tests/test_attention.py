@@ -88,6 +88,20 @@ def test_forward_matches_numpy(isa, dtype, shape, kind, rng):
     np.testing.assert_allclose(lse, ref_lse, **tol(dtype))
 
 
+def test_without_workspace_same_bits(isa, dtype, rng):
+    # the stack-only path (keys transposed per tile pair, in feature chunks
+    # when D > 64) computes the same FMA chains as the workspace path
+    for shape, causal in (((2, 2, 70, 90, 80, 70), True), ((1, 3, 33, 129, 16, 8), False)):
+        q, k, v = operands(shape, dtype, rng)
+        out, lse = K.attention_forward(q, k, v, is_causal=causal)
+        out2, lse2 = K.attention_forward(q, k, v, is_causal=causal, workspace=False)
+        assert np.array_equal(out, out2) and np.array_equal(lse, lse2)
+        g = rng.standard_normal(out.shape).astype(dtype)
+        for a, b in zip(K.attention_backward(g, q, k, v, out, lse, is_causal=causal),
+                        K.attention_backward(g, q, k, v, out, lse, is_causal=causal, workspace=False)):
+            assert np.array_equal(a, b)
+
+
 @pytest.mark.parametrize("kind", MASKS)
 @pytest.mark.parametrize("shape", SHAPES[1:], ids=lambda s: "x".join(map(str, s)))
 def test_backward_matches_numpy(isa, dtype, shape, kind, rng):
@@ -169,6 +183,12 @@ def test_fully_masked_row_is_nan_and_empty_inputs(dtype, rng):
     assert out.shape == (1, 1, 0, 2) and lse.shape == (1, 1, 0)
     grads = K.attention_backward(out, q[:, :, :0], k, v, out, lse)
     np.testing.assert_array_equal(grads[1], 0)
+    # no features: every score is 0, the softmax uniform, the output the mean of v
+    out, _ = K.attention_forward(q[..., :0], k[..., :0], v)
+    np.testing.assert_allclose(out, np.broadcast_to(v.mean(2, keepdims=True), out.shape), rtol=1e-6)
+    out, lse = K.attention_forward(q, k, v[..., :0])
+    assert out.shape == (1, 1, 3, 0)
+    np.testing.assert_allclose(lse, reference(q, k, v)[1], rtol=1e-5)
 
 
 def test_nan_inf_propagate(dtype, rng):

@@ -271,6 +271,8 @@ def test_threads_bitwise_identical(isa, dtype, threads, rng):
             K.gemm(a, b), K.gemm(b, a, trans_a=True, trans_b=True), K.gemm(small_a, small_b),
             K.gemm(small_a, small_b.T.copy(), trans_b=True),
             K.matmul(np.stack([a[:, :40]] * 5), b[:40]),
+            K.gemm(a, b[:, :70]),  # a 64-wide tile and a narrow remainder
+            K.linear_forward(a, w[:10], bias[:10], "relu"),  # narrow: a classifier head
             *K.linear_forward(a, w, bias, "gelu", return_preact=True),
             *K.linear_backward(g, a, w, a @ w.T, "tanh")[:2],
             K.matvec(mat, vec[:700]), K.matvec(mat, vec, trans=True),

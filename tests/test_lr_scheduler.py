@@ -36,6 +36,23 @@ def test_step_lr():
     np.testing.assert_allclose(got, want, rtol=1e-14)
 
 
+def test_multistep_lr():
+    opt = make_opt()
+    got = run(opt, S.MultiStepLR(opt, milestones=[5, 2, 5], gamma=0.5), 8)[:, 0]
+    # a milestone listed twice decays twice, as in PyTorch
+    np.testing.assert_allclose(got, [0.1, 0.1, 0.05, 0.05, 0.05, 0.0125, 0.0125, 0.0125], rtol=1e-14)
+
+
+def test_constant_lr_then_sequential():
+    opt = make_opt()
+    got = run(opt, S.ConstantLR(opt, factor=0.5, total_iters=3), 5)[:, 0]
+    np.testing.assert_allclose(got, [0.05, 0.05, 0.05, 0.1, 0.1], rtol=1e-14)
+    opt = make_opt()
+    seq = S.SequentialLR(opt, [S.ConstantLR(opt, factor=0.1, total_iters=2), S.ExponentialLR(opt, gamma=0.9)],
+                         milestones=[2])
+    np.testing.assert_allclose(run(opt, seq, 5)[:, 0], [0.01, 0.01, 0.1, 0.09, 0.081], rtol=1e-13)
+
+
 def test_exponential_lr():
     opt = make_opt()
     got = run(opt, S.ExponentialLR(opt, gamma=0.9), 12)

@@ -222,3 +222,11 @@ def test_newton_cg_rejects_non_tensors_and_works_with_a_scheduler():
     sched.step()
     assert opt.param_groups[0]["lr"] == 0.5
     np.testing.assert_allclose(w.numpy().ravel(), [0.5, 0.25], rtol=1e-12)
+
+
+def test_newton_cg_closure_without_graph_is_an_error():
+    w = t64(np.ones(2), True)
+    with pytest.raises(RuntimeError, match="depend on params"):
+        nc.optim.NewtonCG([w]).step(lambda: t64(3.0) * 1.0)
+    with pytest.raises(RuntimeError, match="depend on params"):
+        nc.optim.NewtonCG([w], gauss_newton=True).step(lambda: (t64(3.0) * 1.0, w.detach()))

@@ -574,13 +574,17 @@ TENSOR_OPS = {
     "rpow": lambda x, y: (2.0 ** (x * y)).sum(),
     "matmul": lambda x, y: ((x @ y.T) ** 2).sum() + (x.T @ y).sum(),
     "matmul_batched": lambda x, y: (F.tanh(x.reshape(3, 2, 2) @ y.reshape(3, 2, 2)) ** 2).sum(),
-    "exp_log_sqrt": lambda x, y: ((x * 0.3).exp() * (y * y + 1.0).log() + (x * x + 2.0).sqrt()).sum(),
+    "exp_log_sqrt": lambda x, y: ((x * 0.3).exp() * (y * y + 1.0).log()
+                                  + (x * x + 2.0).sqrt()).sum(),
     "abs_clamp": lambda x, y: (x.abs() ** 3 + (x * y).clamp(min=-0.5, max=0.7) ** 2).sum(),
-    "sum_mean_axis": lambda x, y: ((x * y).sum(axis=1) ** 2).mean() + (x.mean(axis=0, keepdims=True) * y).sum() ** 2,
+    "sum_mean_axis": lambda x, y: (((x * y).sum(axis=1) ** 2).mean()
+                                   + (x.mean(axis=0, keepdims=True) * y).sum() ** 2),
     "max_min": lambda x, y: (x * y).max(axis=1).sum() ** 2 + (x - y).min() ** 3,
-    "reshape_transpose_permute": lambda x, y: ((x.reshape(2, 6) @ y.reshape(6, 2)).T.sum() ** 2
-                                               + (x.reshape(3, 2, 2).permute(2, 0, 1) * y.reshape(2, 3, 2)).sum() ** 2),
-    "index_slice": lambda x, y: (x[1:, ::2] * y[:2, 1::2]).sum() ** 2 + (x[[0, 2, 0]] * y[1]).sum() ** 2,
+    "reshape_transpose_permute": lambda x, y: (
+        (x.reshape(2, 6) @ y.reshape(6, 2)).T.sum() ** 2
+        + (x.reshape(3, 2, 2).permute(2, 0, 1) * y.reshape(2, 3, 2)).sum() ** 2),
+    "index_slice": lambda x, y: ((x[1:, ::2] * y[:2, 1::2]).sum() ** 2
+                                 + (x[[0, 2, 0]] * y[1]).sum() ** 2),
     "expand_unsqueeze_squeeze": lambda x, y: ((x[:, :1].expand(3, 4) * y).sum() ** 2
                                               + (x.unsqueeze(0) * y).squeeze(0).sum() ** 2),
     "concatenate_stack": lambda x, y: ((nc.concatenate([x, y * x], axis=1) ** 2).sum()

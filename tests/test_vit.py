@@ -255,3 +255,29 @@ def test_bad_configurations_and_inputs_are_rejected(rng):
         bad = model.state_dict()
         bad["pos_embed"] = np.zeros((1, 5, 12), np.float32)
         model.load_state_dict(bad)
+
+
+def test_mhsa_double_backward(rng):
+    # create_graph through the packed attention op (its composite): the
+    # Hessian-vector product of a loss against finite differences of its gradient
+    nc.manual_seed(5)
+    attn = nn.MultiHeadSelfAttention(4, 2, dtype=np.float64)
+    x0 = rng.standard_normal((1, 3, 4))
+    u = rng.standard_normal(x0.shape)
+
+    def gradient(x_):
+        xt = nc.tensor(x_, requires_grad=True)
+        out = attn(xt)
+        (g,) = nc.grad([(out * out).sum()], [xt], create_graph=True)
+        return xt, g
+
+    xt, g = gradient(x0)
+    (hvp,) = nc.grad([(g * nc.tensor(u)).sum()], [xt])
+    eps = 1e-5
+    numeric = np.zeros_like(x0)
+    for idx in np.ndindex(x0.shape):
+        p, m = x0.copy(), x0.copy()
+        p[idx] += eps
+        m[idx] -= eps
+        numeric[idx] = ((gradient(p)[1].numpy() - gradient(m)[1].numpy()) * u).sum() / (2 * eps)
+    np.testing.assert_allclose(hvp.numpy(), numeric, rtol=1e-5, atol=1e-7)

@@ -64,7 +64,7 @@ def log_q(z):  # 2 atanh(s) = 2 s + s z Q(z), z = s^2
     return (2 * mp.atanh(s) - 2 * s) / (s * z)
 
 
-def tanh_t(u):  # tanh(x) = x + x u T(u), u = x^2
+def tanh_t(u):  # tanh(x) = x + x u T(u), u = x^2 (the former two-branch tanh)
     if u == 0:
         return mp.mpf(-1) / 3
     x = mp.sqrt(u)
@@ -99,21 +99,49 @@ def report_shifted(name, f, a, b, degree):
         print(f"    {mp.nstr(ck, 21, min_fixed=-1, max_fixed=1)},  /* c{k} */")
 
 
+def tanh_rational(dp=6, dq=3, xmax=10.0, npts=600, iterations=25):
+    """float32 tanh(x) = x P(x^2) / Q(x^2), Q(0) = 1, on [0, xmax]: linearised
+    least squares on the relative error, reweighted (Lawson) toward the
+    equioscillating minimax solution; returns (max rel err, P, Q)."""
+    xs = [mp.mpf(xmax) * (1 - mp.cos(mp.pi * (k + 0.5) / npts)) / 2 for k in range(npts)]
+    us = [x * x for x in xs]
+    f = [mp.tanh(x) / x for x in xs]
+    w = [mp.mpf(1)] * npts
+    best = None
+    for _ in range(iterations):
+        rows = [[wi * u**j / g for j in range(dp + 1)] + [-wi * u**j for j in range(1, dq + 1)]
+                for u, g, wi in zip(us, f, w)]
+        sol = mp.qr_solve(mp.matrix(rows), mp.matrix(w))[0]
+        p = [sol[j] for j in range(dp + 1)]
+        q = [mp.mpf(1)] + [sol[dp + j] for j in range(1, dq + 1)]
+        errs = [abs(horner(p, u) / horner(q, u) / g - 1) for u, g in zip(us, f)]
+        worst = max(errs)
+        if best is None or worst < best[0]:
+            best = (worst, p, q)
+        w = [wi * mp.sqrt(e / worst + mp.mpf("1e-3")) for wi, e in zip(w, errs)]
+        total = sum(w)
+        w = [wi * npts / total for wi in w]
+    return best
+
+
 # Degrees per dtype: the lowest whose polynomial error stays well below the
 # float's half ulp (1e-8 for float32, 1e-17 for float64).
-DEGREES = {"f32": dict(exp=4, log=2, tanh=5, erf=5, erfc=9),
-           "f64": dict(exp=10, log=6, tanh=11, erf=10, erfc=23)}
+DEGREES = {"f32": dict(exp=4, log=2, erf=5, erfc=9),
+           "f64": dict(exp=10, log=6, erf=10, erfc=23)}
 ERF_SMALL = 0.75               # erf(x) = x E(x^2) below, 1 - erfc(x) above
 # erfc(x), x >= 0, is one branch: GELU's Phi needs it at every x
 ERFC_T0 = 3                    # erfc(x) = exp(-x^2) t H(t), t = 1 / (x + 3)
 ERFC_XMAX = {"f32": 10.1, "f64": 27.3}   # erfc underflows to 0 beyond
 
 if __name__ == "__main__":
+    err, p, q = tanh_rational()
+    print(f"/* tanh float32 rational x P(x^2) / Q(x^2) on [0, 10], max rel err {mp.nstr(err, 3)} */")
+    print("    P: " + ", ".join(mp.nstr(c, 21, min_fixed=-1, max_fixed=1) for c in p))
+    print("    Q: " + ", ".join(mp.nstr(c, 21, min_fixed=-1, max_fixed=1) for c in q))
     for dtype, d in DEGREES.items():
         print(f"\n/* ===== {dtype} ===== */")
         report(f"exp P {dtype}", exp_p, -0.3466, 0.3466, d["exp"], weight=lambda r: r * r)
         report(f"log Q {dtype}", log_q, 0, 0.02944, d["log"], weight=lambda z: z * mp.sqrt(z))
-        report(f"tanh T {dtype}", tanh_t, 0, 0.625**2, d["tanh"], weight=lambda u: u)
         report(f"erf E {dtype}", erf_e, 0, ERF_SMALL**2, d["erf"])
         report_shifted(f"erfc H {dtype}", lambda t: erfc_h(t, ERFC_T0),
                       1 / (mp.mpf(ERFC_XMAX[dtype]) + ERFC_T0), mp.mpf(1) / ERFC_T0, d["erfc"])

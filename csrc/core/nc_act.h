@@ -2,7 +2,8 @@
  * nc_act.h: activations and their derivatives on one vector, shared by the
  * activation kernels (activation.inc) and the GEMM epilogue (gemm.inc), so a
  * fused Linear+activation computes exactly what the separate kernels do.
- * Included after nc_simd.h; uses vexp/verf/vtanh of nc_simd_math.h.
+ * Included after nc_simd.h; uses vexp, vtanh and verfc_pos_exp of
+ * nc_simd_math.h.
  *
  * Notes
  *  - ReLU'(0) = 0, as PyTorch and the seeds' indicator 1[z > 0].

@@ -24,29 +24,35 @@
  *    (the atanh series 2 atanh(s) = 2s + s^3 Q; the f^2/2 split keeps the
  *    large part exact); subnormal inputs are scaled by 2^24 / 2^54 first.
  *    log(0) = -inf, log(x < 0) = NaN, log(inf) = inf.
- *  - tanh: expm1(2x) / (expm1(2x) + 2), see vtanh.  (A two-branch form,
+ *  - tanh: float32 x P(x^2) / Q(x^2), a rational fit on [0, 10]; float64
+ *    expm1(2x) / (expm1(2x) + 2); see vtanh.  (A two-branch form,
  *    x + x^3 T(x^2) below 0.625 and 1 - 2/(exp(2|x|) + 1) above, was as
  *    accurate but computed both branches for most vectors: 2x slower.)
  *  - erf: |x| < 0.75: x E(x^2); else 1 - erfc(|x|) with the sign of x.
- *    erfc(a) = exp(-a^2) t H(t), t = 1 / (a + 3), for a >= 0 (H tends
- *    to 1/sqrt(pi) as t -> 0, and in powers of t - t_min its coefficients
- *    barely cancel, where a polynomial for exp(a^2) erfc(a) itself, which
- *    falls to 0, lost 12 ulp in float64 to Horner's cancellation), a^2 split
- *    exactly (a^2 = hi + lo by an FMA) and exp(-hi - lo) = exp(-hi)(1 - lo):
- *    the rounding of a^2 alone would cost |a^2| * eps relative error.
- *    erfc(x < 0) = 2 - erfc(-x); erfc uses this one branch for all x >= 0.
+ *  - erfc(a) = exp(-a^2) t H(t), t = 1 / (a + 3), one branch for all
+ *    a >= 0; erfc(x < 0) = 2 - erfc(-x).  H tends to 1/sqrt(pi) as t -> 0
+ *    and in powers of t - t_min its coefficients barely cancel (a
+ *    polynomial for exp(a^2) erfc(a) itself, which falls to 0 there, lost
+ *    12 ulp in float64 to Horner's cancellation).  a^2 = hi + lo exactly
+ *    (one FMA) and exp(-hi - lo) = exp(-hi) (1 - lo): the rounding of a^2
+ *    alone would cost |a^2| eps relative error.
  *  - Measured max error in ulp (AVX2 and AVX-512 alike: the same
- *    operations) on the dense sweeps of tests/test_simd_math.py, which
- *    asserts bounds of 2 (exp, log), 3 (tanh, float32 erf), 4 (float64
- *    erf), 7 (float32 erfc) and 6 (float64 erfc).  Reference: float64 for float32; long double for
- *    float64 exp/log/tanh; the C library's erf/erfc (< 1 ulp itself) for
- *    float64 erf/erfc:
+ *    operations) over sweeps of 3 million points across each function's
+ *    range, against float64 for float32, long double for float64
+ *    exp/log/tanh and the C library (< 1 ulp itself) for float64 erf/erfc:
  *                  exp    log    tanh   erf    erfc
- *        float32   1.05   0.80   2.48   2.24   5.96
- *        float64   0.93   0.80   2.49   2.00   5.00
- *    erfc's error is spread over its whole range (the roundings of exp, t,
- *    Horner and two products add up); erf for |x| >= 0.75 is 1 - erfc with
- *    erfc <= 0.29, so erf's error stays near 2 ulp.
+ *        float32   1.04   0.80   5.26   2.42   7.1
+ *        float64   0.97   0.82   2.54   2.00   8.0
+ *    tests/test_simd_math.py asserts 2 (exp, log), 6 (float32 tanh),
+ *    3 (float64 tanh, float32 erf), 4 (float64 erf), 8 / 9 (erfc).
+ *    float32 tanh's error is the ten float32 roundings of the rational form
+ *    (in exact arithmetic the fit is within 0.33 ulp, 0.97 with float
+ *    coefficients); the expm1 form measured 2.48 ulp but ran 1.2x slower.
+ *    erfc's error is largest for small a: erfc(a) exp(a^2) as a function
+ *    of t changes 3.4 times faster (relatively) than t at a = 0, so the
+ *    rounding of t = 1/(a + 3) is amplified; carrying t's error would need
+ *    H' too.  erf for |x| >= 0.75 is 1 - erfc with erfc <= 0.29 and a
+ *    smaller amplification, so erf's error stays near 2 ulp.
  */
 #ifndef NC_SIMD_MATH_H
 #define NC_SIMD_MATH_H
@@ -63,9 +69,22 @@ static inline vreal vlog(vreal x) { return NC_LIBM(log)(x); }
 static inline vreal vtanh(vreal x) { return NC_LIBM(tanh)(x); }
 static inline vreal verf(vreal x) { return NC_LIBM(erf)(x); }
 static inline vreal verfc(vreal x) { return NC_LIBM(erfc)(x); }
+/* erfc(a) for a >= 0, and *e = exp(-a^2) with a^2 taken exactly (its
+ * rounding alone would cost |a^2| eps relative): in double for float, by
+ * Veltkamp's split a = ah + al for double. */
 static inline vreal verfc_pos_exp(vreal a, vreal *e)
 {
-    *e = NC_LIBM(exp)(-a * a);
+#if NC_DTYPE == 32
+    *e = (float)exp(-((double)a * (double)a));
+#else
+    if (a > 40) { /* exp(-1600) underflows; the split would overflow */
+        *e = 0;
+    } else {
+        double c = 134217729.0 * a, ah = c - (c - a), al = a - ah;
+        double hi = a * a, lo = ((ah * ah - hi) + 2 * ah * al) + al * al;
+        *e = exp(-hi) * (1 - lo);
+    }
+#endif
     return NC_LIBM(erfc)(a);
 }
 #else
@@ -249,21 +268,36 @@ static inline vreal vlog(vreal x)
 }
 
 /* ---- tanh ----------------------------------------------------------------
- * tanh(x) = expm1(2x) / (expm1(2x) + 2): one formula for every x, so no
- * lane computes two branches.  With 2x = n ln2 + r (as in exp),
+ * float32: tanh(x) = x P(x^2) / Q(x^2), a rational minimax-like fit on
+ * [0, 10] (tools/fit_simd_math.py, 2e-8 relative), x clamped to +-10 where
+ * tanh rounds to +-1.  Half the operations of the expm1 form below, no
+ * cancellation near 0 (P(0) rounds to 1, so tiny x returns x), keeps -0.
+ * float64: tanh(x) = expm1(2x) / (expm1(2x) + 2): one formula for every x,
+ * so no lane computes two branches.  With 2x = n ln2 + r (as in exp),
  * expm1(2x) = 2^n expm1(r) + (2^n - 1); for |2x| < ln2/2 (n = 0) that is
  * expm1(r) itself, so tanh keeps full relative accuracy near 0 (tiny x
- * returns x).  |x| is clamped where tanh rounds to +-1 (9 in float32, 19.1
- * in float64), keeping expm1 finite; the sign is copied back for -0. */
+ * returns x).  |x| is clamped to 19.1, where tanh rounds to +-1, keeping
+ * expm1 finite; the sign is copied back for -0. */
+#if NC_DTYPE == 32
 static inline vreal vtanh(vreal x)
 {
-#if NC_DTYPE == 32
-    const real xmax = 9.0f;
-    const real ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
+    static const real p[] = {
+        9.99999980508766175763e-1, 1.30391784557497816436e-1, 3.05410346669689141628e-3,
+        1.06407833224751395409e-5, -1.82020038626790807262e-8, 4.34380787779239404433e-11,
+        -6.21010944829442764845e-14
+    };
+    static const real q[] = {
+        1.0, 4.63724945585823103601e-1, 2.42960058127383617181e-2, 2.47398217324827328186e-4
+    };
+    vreal xc = vmin(vset1(10.0f), vmax(vset1(-10.0f), x)); /* keeps NaN */
+    vreal u = vmul(xc, xc);
+    return vdiv(vmul(xc, NC_HORNER(u, p)), NC_HORNER(u, q));
+}
 #else
+static inline vreal vtanh(vreal x)
+{
     const real xmax = 19.1;
     const real ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
-#endif
     const vreal shifter = vset1(NC_SHIFTER), one = vset1(1);
     vreal y = vmin(vset1(2 * xmax), vmax(vset1(-2 * xmax), vadd(x, x)));
     vreal kd = vfma(y, vset1((real)1.44269504088896340736), shifter);
@@ -274,6 +308,7 @@ static inline vreal vtanh(vreal x)
     vreal em1 = vfma(s, nc_expm1_reduced(r), vsub(s, one));
     return nc_vcopysign(vdiv(em1, vadd(em1, vset1(2))), x);
 }
+#endif
 
 /* ---- erf, erfc ----------------------------------------------------------- */
 /* x E(x^2) = erf(x) for |x| < 0.75 */

@@ -89,8 +89,8 @@ cdef double _attention_scale(object scale, nc_int d) except? -1.0:
     return _finite_scalar(scale, "scale")
 
 
-def attention_forward(q, k, v, mask=None, is_causal=False, scale=None, out=None):
-    """attention_forward(q, k, v, mask=None, is_causal=False, scale=None, out=None) -> (out, lse)
+def attention_forward(q, k, v, mask=None, is_causal=False, scale=None, out=None, workspace=True):
+    """attention_forward(q, k, v, mask=None, is_causal=False, scale=None, out=None, workspace=True) -> (out, lse)
 
     out = softmax(q k^T * scale + mask) v per (batch, head), fused: tiles with
     an online softmax, the N x M score matrix is never stored.
@@ -104,6 +104,9 @@ def attention_forward(q, k, v, mask=None, is_causal=False, scale=None, out=None)
     scale : default 1/sqrt(D).
     out   : OUT, optional array of shape (B, H, N, DV) (any strides with a
             contiguous last axis, e.g. a transposed (B, N, H, DV) buffer).
+    workspace : transpose each head's keys once into a temporary of
+            B*H*M*D elements (faster); False: only fixed stack buffers (the
+            same results, bit for bit).
     Returns out and lse, the log-sum-exp of each score row, shape (B, H, N),
     which attention_backward needs.  Strided inputs with a contiguous last
     axis are used in place.
@@ -127,21 +130,26 @@ def attention_forward(q, k, v, mask=None, is_causal=False, scale=None, out=None)
     cdef void *pv = _data(V)
     cdef void *po = _data(O)
     cdef void *pl = _data(L)
+    # the kernel's workspace: each head's keys transposed once
+    W = np.empty(B * H * D * M, dtype=Q.dtype) if workspace else None
+    cdef void *pw = _data(W) if W is not None else NULL
     cdef bint f32 = _is_f32(Q)
     with nogil:
         if f32:
             nc_attention_forward_f32(B, H, N, M, D, DV, <float>sc, <float *>pq, qs, <float *>pk, ks,
-                                     <float *>pv, vs, <float *>pm, ms, causal, <float *>po, os, <float *>pl)
+                                     <float *>pv, vs, <float *>pm, ms, causal, <float *>po, os, <float *>pl,
+                                     <float *>pw)
         else:
             nc_attention_forward_f64(B, H, N, M, D, DV, sc, <double *>pq, qs, <double *>pk, ks,
-                                     <double *>pv, vs, <double *>pm, ms, causal, <double *>po, os, <double *>pl)
+                                     <double *>pv, vs, <double *>pm, ms, causal, <double *>po, os, <double *>pl,
+                                     <double *>pw)
     return O, L
 
 
 def attention_backward(grad_out, q, k, v, out, lse, mask=None, is_causal=False, scale=None,
-                       grad_q=None, grad_k=None, grad_v=None):
+                       grad_q=None, grad_k=None, grad_v=None, workspace=True):
     """attention_backward(grad_out, q, k, v, out, lse, mask=None, is_causal=False, scale=None,
-    grad_q=None, grad_k=None, grad_v=None) -> (grad_q, grad_k, grad_v)
+    grad_q=None, grad_k=None, grad_v=None, workspace=True) -> (grad_q, grad_k, grad_v)
 
     Gradients of attention_forward, recomputing the probabilities tile by
     tile from lse (P = exp(s - lse)); with dS = P * (dO v^T - rowsum(dO * out)):
@@ -152,6 +160,7 @@ def attention_backward(grad_out, q, k, v, out, lse, mask=None, is_causal=False, 
     out, lse : IN, what attention_forward returned.
     grad_q, grad_k, grad_v : OUT, optional arrays shaped like q, k, v
              (contiguous last axis); they are overwritten.
+    workspace : as in attention_forward (B*H*M*(D+DV) elements).
     """
     Q, K, V = _attention_operands(q, k, v)
     cdef nc_int B = Q.shape[0], H = Q.shape[1], N = Q.shape[2], D = Q.shape[3]
@@ -186,18 +195,21 @@ def attention_backward(grad_out, q, k, v, out, lse, mask=None, is_causal=False, 
     cdef void *pgq = _data(GQ)
     cdef void *pgk = _data(GK)
     cdef void *pgv = _data(GV)
+    # the kernel's workspace: each head's keys and values transposed once
+    W = np.empty(B * H * (D + DV) * M, dtype=Q.dtype) if workspace else None
+    cdef void *pw = _data(W) if W is not None else NULL
     cdef bint f32 = _is_f32(Q)
     with nogil:
         if f32:
             nc_attention_backward_f32(B, H, N, M, D, DV, <float>sc, <float *>pq, qs, <float *>pk, ks,
                                       <float *>pv, vs, <float *>pm, ms, causal, <float *>po, os,
                                       <float *>pl, <float *>pgo, gos, <float *>pgq, gqs,
-                                      <float *>pgk, gks, <float *>pgv, gvs)
+                                      <float *>pgk, gks, <float *>pgv, gvs, <float *>pw)
         else:
             nc_attention_backward_f64(B, H, N, M, D, DV, sc, <double *>pq, qs, <double *>pk, ks,
                                       <double *>pv, vs, <double *>pm, ms, causal, <double *>po, os,
                                       <double *>pl, <double *>pgo, gos, <double *>pgq, gqs,
-                                      <double *>pgk, gks, <double *>pgv, gvs)
+                                      <double *>pgk, gks, <double *>pgv, gvs, <double *>pw)
     return GQ, GK, GV
 
 

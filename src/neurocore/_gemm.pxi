@@ -13,31 +13,56 @@ _GEMM_ACTIVATIONS = {"identity": NC_ACT_IDENTITY, "relu": NC_ACT_RELU,
 
 
 cdef object _gemm_array(object x, str name):
-    """x checked for type and dtype, not copied."""
-    if not isinstance(x, np.ndarray):
+    """x checked for type and dtype, not copied (C-API checks: these wrappers
+    sit on the per-example path of training, where microseconds count)."""
+    if not cnp.PyArray_Check(x):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
-    if x.dtype != _F32 and x.dtype != _F64:
+    cdef int t = cnp.PyArray_TYPE(<cnp.ndarray>x)
+    if t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64:
         raise TypeError(f"{name} must have dtype float32 or float64, got {x.dtype}")
     return x
 
 
 cdef object _gemm_like(object x, str name, object ref, str ref_name):
     cdef object a = _gemm_array(x, name)
-    if a.dtype != ref.dtype:
+    if cnp.PyArray_TYPE(<cnp.ndarray>a) != cnp.PyArray_TYPE(<cnp.ndarray>ref):
         raise TypeError(f"{name} has dtype {a.dtype} but {ref_name} has dtype {ref.dtype}; "
                         f"convert one explicitly")
     return a
 
 
+cdef inline bint _gemm_c_contiguous(object x):
+    return cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x)
+
+
+cdef object _gemm_contiguous(object x):
+    return x if _gemm_c_contiguous(x) else np.ascontiguousarray(x)
+
+
 cdef tuple _gemm_rowmajor(object x):
     """(array, flipped): x when C-contiguous; the transpose of its last two
     axes when that is C-contiguous (flipped = True); else a C copy."""
-    if x.flags.c_contiguous:
+    if _gemm_c_contiguous(x):
         return x, False
     xt = np.swapaxes(x, -1, -2)
-    if xt.flags.c_contiguous:
+    if _gemm_c_contiguous(xt):
         return xt, True
     return np.ascontiguousarray(x), False
+
+
+cdef double _gemm_scalar(object value, str name) except? -1.0:
+    """_finite_scalar with a fast path for a plain float."""
+    cdef double v
+    if type(value) is float:
+        v = <double>value
+        if v - v == 0.0:  # false for NaN and +-inf
+            return v
+    return _finite_scalar(value, name)
+
+
+cdef object _gemm_empty1(nc_int n, int typenum):
+    cdef cnp.npy_intp d = n
+    return cnp.PyArray_EMPTY(1, &d, typenum, 0)
 
 
 cdef int _gemm_activation(object activation) except -1:
@@ -46,10 +71,40 @@ cdef int _gemm_activation(object activation) except -1:
     return _GEMM_ACTIVATIONS[activation]
 
 
+cdef void _gemm_extent(object x, char **lo, char **hi):
+    """The bytes an array can touch, [lo, hi), from its shape and strides."""
+    cdef cnp.ndarray a = <cnp.ndarray>x
+    cdef char *start = <char *>cnp.PyArray_DATA(a)
+    cdef char *end = start + cnp.PyArray_ITEMSIZE(a)
+    cdef int d
+    cdef cnp.npy_intp step
+    for d in range(cnp.PyArray_NDIM(a)):
+        if cnp.PyArray_DIM(a, d) == 0:
+            lo[0] = start
+            hi[0] = start
+            return
+        step = (cnp.PyArray_DIM(a, d) - 1) * cnp.PyArray_STRIDE(a, d)
+        if step >= 0:
+            end += step
+        else:
+            start += step
+    lo[0] = start
+    hi[0] = end
+
+
 cdef bint _gemm_overlaps(object out, tuple inputs):
+    """Whether out's memory may overlap an input's (bounds, like
+    numpy.may_share_memory, without its call overhead)."""
+    cdef char *olo
+    cdef char *ohi
+    cdef char *lo
+    cdef char *hi
+    _gemm_extent(out, &olo, &ohi)
     for x in inputs:
-        if x is not None and np.may_share_memory(out, x):
-            return True
+        if x is not None:
+            _gemm_extent(x, &lo, &hi)
+            if lo < ohi and olo < hi:
+                return True
     return False
 
 
@@ -78,8 +133,8 @@ cdef _gemm_call(bint f32, int ta, int tb, nc_int batch, nc_int m, nc_int n, nc_i
 
 cdef object _gemm_impl(object a, object b, object c, object alpha, object beta,
                        bint trans_a, bint trans_b, object out, str what):
-    cdef double al = _finite_scalar(alpha, "alpha")
-    cdef double be = _finite_scalar(beta, "beta")
+    cdef double al = _gemm_scalar(alpha, "alpha")
+    cdef double be = _gemm_scalar(beta, "beta")
     A = _gemm_array(a, "a")
     B = _gemm_like(b, "b", A, "a")
     if A.ndim not in (2, 3):
@@ -174,33 +229,36 @@ def matvec(w, x, y=None, alpha=1.0, beta=0.0, trans=False):
     y : IN/OUT, optional writable contiguous vector of length m (n with
         trans), updated in place and returned; beta != 0 needs y.
     """
-    cdef double al = _finite_scalar(alpha, "alpha")
-    cdef double be = _finite_scalar(beta, "beta")
+    cdef double al = _gemm_scalar(alpha, "alpha")
+    cdef double be = _gemm_scalar(beta, "beta")
     W = _gemm_array(w, "w")
-    if W.ndim != 2:
+    if cnp.PyArray_NDIM(<cnp.ndarray>W) != 2:
         raise ValueError(f"w must be 2-D, got shape {W.shape}")
-    X = _like_input(x, "x", W, "w")
-    cdef bint tr = bool(trans)
-    cdef nc_int m = W.shape[0], n = W.shape[1]
+    X = _gemm_like(x, "x", W, "w")
+    cdef bint tr = trans is True or (trans is not False and bool(trans))
+    cdef nc_int m = cnp.PyArray_DIM(<cnp.ndarray>W, 0), n = cnp.PyArray_DIM(<cnp.ndarray>W, 1)
     cdef nc_int nin = m if tr else n
     cdef nc_int nout = n if tr else m
-    _check_shape(X, "x", (nin,))
+    if cnp.PyArray_NDIM(<cnp.ndarray>X) != 1 or cnp.PyArray_DIM(<cnp.ndarray>X, 0) != nin:
+        raise ValueError(f"x must have shape {(nin,)}, got {X.shape}")
+    X = _gemm_contiguous(X)
+    cdef int typenum = cnp.PyArray_TYPE(<cnp.ndarray>W)
     if y is None:
         if be != 0.0:
             raise ValueError(f"beta={beta} needs y (the vector it scales)")
-        Y = np.empty((nout,), dtype=W.dtype)
+        Y = _gemm_empty1(nout, typenum)
     else:
         Y = _output(y, (nout,), W.dtype, "y")
     Wr, fw = _gemm_rowmajor(W)
     cdef int t = tr != fw
-    cdef nc_int rows = Wr.shape[0], cols = Wr.shape[1]
+    cdef nc_int rows = cnp.PyArray_DIM(<cnp.ndarray>Wr, 0), cols = cnp.PyArray_DIM(<cnp.ndarray>Wr, 1)
     O = Y
-    if _gemm_overlaps(Y, (Wr, X)):
+    if y is not None and _gemm_overlaps(Y, (Wr, X)):
         O = Y.copy()
     cdef void *pw = _data(Wr)
     cdef void *px = _data(X)
     cdef void *py = _data(O)
-    cdef bint f32 = _is_f32(W)
+    cdef bint f32 = typenum == cnp.NPY_FLOAT32
     with nogil:
         if f32:
             nc_matvec_f32(t, rows, cols, <float>al, <float *>pw, max(cols, 1), <float *>px, <float>be, <float *>py)
@@ -219,22 +277,27 @@ def outer_acc(g, d, a, alpha=1.0):
     d : IN, vector of length m.
     a : IN, vector of length n.
     """
-    cdef double al = _finite_scalar(alpha, "alpha")
+    cdef double al = _gemm_scalar(alpha, "alpha")
     G = _gemm_array(g, "g")
     _check_ndim(G, "g", 2)
-    D = _like_input(d, "d", G, "g")
-    Av = _like_input(a, "a", G, "g")
-    cdef nc_int m = G.shape[0], n = G.shape[1]
-    _check_shape(D, "d", (m,))
-    _check_shape(Av, "a", (n,))
-    _output(G, (m, n), G.dtype, "g")
+    D = _gemm_like(d, "d", G, "g")
+    Av = _gemm_like(a, "a", G, "g")
+    cdef nc_int m = cnp.PyArray_DIM(<cnp.ndarray>G, 0), n = cnp.PyArray_DIM(<cnp.ndarray>G, 1)
+    if cnp.PyArray_NDIM(<cnp.ndarray>D) != 1 or cnp.PyArray_DIM(<cnp.ndarray>D, 0) != m:
+        raise ValueError(f"d must have shape {(m,)}, got {D.shape}")
+    if cnp.PyArray_NDIM(<cnp.ndarray>Av) != 1 or cnp.PyArray_DIM(<cnp.ndarray>Av, 0) != n:
+        raise ValueError(f"a must have shape {(n,)}, got {Av.shape}")
+    if not _gemm_c_contiguous(G) or not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>G):
+        raise ValueError("g must be a writable C-contiguous array")
     if _gemm_overlaps(G, (D, Av)):
         D = D.copy()
         Av = Av.copy()
+    D = _gemm_contiguous(D)
+    Av = _gemm_contiguous(Av)
     cdef void *pg = _data(G)
     cdef void *pd = _data(D)
     cdef void *pa = _data(Av)
-    cdef bint f32 = _is_f32(G)
+    cdef bint f32 = cnp.PyArray_TYPE(<cnp.ndarray>G) == cnp.NPY_FLOAT32
     with nogil:
         if f32:
             nc_outer_acc_f32(m, n, <float>al, <float *>pd, <float *>pa, <float *>pg, max(n, 1))
@@ -261,7 +324,7 @@ def linear_forward(x, weight, bias=None, activation="identity", negative_slope=0
                     needs for a non-identity activation).
     """
     cdef int act = _gemm_activation(activation)
-    cdef double slope = _finite_scalar(negative_slope, "negative_slope")
+    cdef double slope = _gemm_scalar(negative_slope, "negative_slope")
     X = _gemm_array(x, "x")
     W = _gemm_like(weight, "weight", X, "x")
     if W.ndim != 2:
@@ -279,7 +342,7 @@ def linear_forward(x, weight, bias=None, activation="identity", negative_slope=0
     shape = X.shape[:X.ndim - 1] + (nout,)
     if out is not None:
         _output(out, shape, X.dtype)
-    Xc = X if X.flags.c_contiguous else np.ascontiguousarray(X)
+    Xc = _gemm_contiguous(X)
     cdef nc_int m = Xc.size // nin if nin > 0 else int(np.prod(X.shape[:X.ndim - 1]))
     O = out
     if O is None or _gemm_overlaps(O, (Xc, W, Bv)):
@@ -329,7 +392,7 @@ def linear_backward(grad_output, x, weight, preact=None, activation="identity", 
                   grad_output; needed unless activation is "identity".
     """
     cdef int act = _gemm_activation(activation)
-    cdef double slope = _finite_scalar(negative_slope, "negative_slope")
+    cdef double slope = _gemm_scalar(negative_slope, "negative_slope")
     G = _gemm_array(grad_output, "grad_output")
     X = _gemm_like(x, "x", G, "grad_output")
     W = _gemm_like(weight, "weight", G, "grad_output")
@@ -347,8 +410,8 @@ def linear_backward(grad_output, x, weight, preact=None, activation="identity", 
             raise ValueError(f"activation {activation!r} needs preact (from return_preact=True)")
         Z = _like_input(preact, "preact", G, "grad_output")
         _check_shape(Z, "preact", G.shape)
-    Gc = G if G.flags.c_contiguous else np.ascontiguousarray(G)
-    Xc = X if X.flags.c_contiguous else np.ascontiguousarray(X)
+    Gc = _gemm_contiguous(G)
+    Xc = _gemm_contiguous(X)
     cdef nc_int m = Gc.size // nout if nout > 0 else int(np.prod(G.shape[:G.ndim - 1]))
     cdef bint f32 = _is_f32(G)
     cdef void *pg = _data(Gc)

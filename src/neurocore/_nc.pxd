@@ -139,24 +139,24 @@ cdef extern from "neurocore/nc.h" nogil:
     # (section owned by the attention work)
     void nc_attention_forward_f32(nc_int B, nc_int H, nc_int N, nc_int M, nc_int D, nc_int DV, float scale,
         const float *q, const nc_int *qs, const float *k, const nc_int *ks, const float *v, const nc_int *vs,
-        const float *mask, const nc_int *ms, int is_causal, float *out, const nc_int *os, float *lse)
+        const float *mask, const nc_int *ms, int is_causal, float *out, const nc_int *os, float *lse, float *work)
     void nc_attention_backward_f32(nc_int B, nc_int H, nc_int N, nc_int M, nc_int D, nc_int DV, float scale,
         const float *q, const nc_int *qs, const float *k, const nc_int *ks, const float *v, const nc_int *vs,
         const float *mask, const nc_int *ms, int is_causal, const float *out, const nc_int *os, const float *lse,
         const float *grad_out, const nc_int *gos, float *grad_q, const nc_int *gqs, float *grad_k, const nc_int *gks,
-        float *grad_v, const nc_int *gvs)
+        float *grad_v, const nc_int *gvs, float *work)
     void nc_layer_norm_forward_f32(nc_int rows, nc_int cols, float eps, const float *x, const float *weight,
         const float *bias, float *y, float *mean, float *rstd)
     void nc_layer_norm_backward_f32(nc_int rows, nc_int cols, const float *grad_y, const float *x, const float *mean,
         const float *rstd, const float *weight, float *grad_x, float *grad_weight, float *grad_bias)
     void nc_attention_forward_f64(nc_int B, nc_int H, nc_int N, nc_int M, nc_int D, nc_int DV, double scale,
         const double *q, const nc_int *qs, const double *k, const nc_int *ks, const double *v, const nc_int *vs,
-        const double *mask, const nc_int *ms, int is_causal, double *out, const nc_int *os, double *lse)
+        const double *mask, const nc_int *ms, int is_causal, double *out, const nc_int *os, double *lse, double *work)
     void nc_attention_backward_f64(nc_int B, nc_int H, nc_int N, nc_int M, nc_int D, nc_int DV, double scale,
         const double *q, const nc_int *qs, const double *k, const nc_int *ks, const double *v, const nc_int *vs,
         const double *mask, const nc_int *ms, int is_causal, const double *out, const nc_int *os, const double *lse,
         const double *grad_out, const nc_int *gos, double *grad_q, const nc_int *gqs, double *grad_k, const nc_int *gks,
-        double *grad_v, const nc_int *gvs)
+        double *grad_v, const nc_int *gvs, double *work)
     void nc_layer_norm_forward_f64(nc_int rows, nc_int cols, double eps, const double *x, const double *weight,
         const double *bias, double *y, double *mean, double *rstd)
     void nc_layer_norm_backward_f64(nc_int rows, nc_int cols, const double *grad_y, const double *x, const double *mean,

@@ -223,13 +223,16 @@ NC_DECLARE_BOTH(NC_OPTIM_API)
  * strides {b, h, n, m} (0 along broadcast axes).  is_causal: query i sees
  * keys j <= i.  lse (B, H, N) contiguous.  Never forms the N x M matrix.
  * The backward recomputes the probabilities from lse and writes (not adds)
- * grad_q, grad_k, grad_v.  A row with every key masked gives NaN. */
+ * grad_q, grad_k, grad_v.  A row with every key masked gives NaN.
+ * work: NULL or a workspace of B*H*D*M (forward) / B*H*(D+DV)*M (backward)
+ * elements where each head's keys and values are transposed once (faster). */
 #define NC_ATTENTION_API(T, S)                                                     \
     void nc_attention_forward_##S(nc_int B, nc_int H, nc_int N, nc_int M, nc_int D,  \
                                   nc_int DV, T scale, const T *q, const nc_int *qs,  \
                                   const T *k, const nc_int *ks, const T *v,          \
                                   const nc_int *vs, const T *mask, const nc_int *ms, \
-                                  int is_causal, T *out, const nc_int *os, T *lse);  \
+                                  int is_causal, T *out, const nc_int *os, T *lse,   \
+                                  T *work);                                         \
     void nc_attention_backward_##S(nc_int B, nc_int H, nc_int N, nc_int M, nc_int D, \
                                    nc_int DV, T scale, const T *q, const nc_int *qs, \
                                    const T *k, const nc_int *ks, const T *v,         \
@@ -238,7 +241,7 @@ NC_DECLARE_BOTH(NC_OPTIM_API)
                                    const nc_int *os, const T *lse, const T *grad_out,\
                                    const nc_int *gos, T *grad_q, const nc_int *gqs,  \
                                    T *grad_k, const nc_int *gks, T *grad_v,          \
-                                   const nc_int *gvs);                               \
+                                   const nc_int *gvs, T *work);                      \
     /* y = (x - mean) * rstd * weight + bias over rows of `cols` elements;      \
      * weight, bias, mean, rstd may be NULL (no affine / not saved). */          \
     void nc_layer_norm_forward_##S(nc_int rows, nc_int cols, T eps, const T *x,     \

@@ -374,6 +374,9 @@ class _ParamsCurvature:
             if isinstance(loss, (tuple, list)):
                 loss = loss[0]
             self.loss = _scalar_output(loss, "closure")
+            if not self.loss.requires_grad:
+                raise RuntimeError("the closure's loss does not depend on params (was it "
+                                   "computed under no_grad, or from detached tensors?)")
             grads = _autograd.grad([self.loss], self.params, create_graph=True,
                                    retain_graph=True, allow_unused=True)
         self.grads = tuple(_zeros_like(p) if g is None else g

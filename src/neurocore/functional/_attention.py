@@ -25,6 +25,7 @@ import numpy as np
 from neurocore import _tensor
 from neurocore import kernels as K
 from neurocore._tensor import Op, Tensor
+from neurocore.functional._ops import dropout
 
 __all__ = ["scaled_dot_product_attention", "layer_norm"]
 
@@ -57,20 +58,21 @@ def _mask_4d(mask, lead, n, m):
     return full.reshape((-1, 1) + mshape[-2:])
 
 
-def _causal_keep(n, m):
-    return np.tril(np.ones((n, m), dtype=bool))
-
-
-def _composite_attention(q, k, v, mask, is_causal, scale):
-    """softmax(q kᵀ · scale + mask) v in Tensor ops (materialises N x M)."""
+def _scores(q, k, mask, is_causal, scale):
+    """q kᵀ · scale + mask in Tensor ops: the N x M matrix the fused kernel avoids."""
     s = (q @ k.mT) * scale
     if mask is not None:
         additive = np.where(mask, 0.0, -np.inf) if mask.dtype == bool else mask
         s = s + Tensor(additive.astype(q.dtype, copy=False))
     if is_causal:
         n, m = s.shape[-2:]
-        s = s + Tensor(np.where(_causal_keep(n, m), 0.0, -np.inf).astype(q.dtype))
-    return s.softmax(-1) @ v
+        s = s + Tensor(np.where(np.tril(np.ones((n, m), dtype=bool)), 0.0, -np.inf).astype(q.dtype))
+    return s
+
+
+def _composite_attention(q, k, v, mask, is_causal, scale):
+    """softmax(q kᵀ · scale + mask) v in Tensor ops (materialises N x M)."""
+    return _scores(q, k, mask, is_causal, scale).softmax(-1) @ v
 
 
 class ScaledDotProductAttention(Op):
@@ -107,15 +109,7 @@ class ScaledDotProductAttention(Op):
 def _dropout_attention(q, k, v, mask, is_causal, scale, p):
     """Attention with dropout on the probabilities (training only): the
     unfused program, since the dropped entries live in the N x M matrix."""
-    s = (q @ k.mT) * scale
-    if mask is not None:
-        additive = np.where(mask, 0.0, -np.inf) if mask.dtype == bool else mask
-        s = s + Tensor(additive.astype(q.dtype, copy=False))
-    if is_causal:
-        n, m = s.shape[-2:]
-        s = s + Tensor(np.where(_causal_keep(n, m), 0.0, -np.inf).astype(q.dtype))
-    from neurocore.functional import dropout
-    return dropout(s.softmax(-1), p, True) @ v
+    return dropout(_scores(q, k, mask, is_causal, scale).softmax(-1), p, True) @ v
 
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,

@@ -282,6 +282,9 @@ class _GaussNewton:
                                  "(loss, output)")
             loss, z = out
             self.loss = _F._scalar_output(loss, "closure")
+            if not (self.loss.requires_grad and getattr(z, "requires_grad", False)):
+                raise RuntimeError("the closure's loss and output must depend on params "
+                                   "(was the model run under no_grad?)")
             self.z = z
             (grad_z,) = _autograd.grad([self.loss], [z], create_graph=True, retain_graph=True)
             self.grad_z = grad_z

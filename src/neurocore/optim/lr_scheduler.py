@@ -9,7 +9,8 @@ schedulers can be chained), and ``step(epoch)`` jumps with the closed form.
 import math
 from bisect import bisect_right
 
-__all__ = ["LRScheduler", "StepLR", "ExponentialLR", "CosineAnnealingLR", "LinearLR", "SequentialLR"]
+__all__ = ["LRScheduler", "StepLR", "MultiStepLR", "ConstantLR", "ExponentialLR", "CosineAnnealingLR", "LinearLR",
+           "SequentialLR"]
 
 
 def _check_optimizer(optimizer):
@@ -98,6 +99,55 @@ class StepLR(LRScheduler):
 
     def _get_closed_form_lr(self):
         return [base * self.gamma ** (self.last_epoch // self.step_size) for base in self.base_lrs]
+
+
+class MultiStepLR(LRScheduler):
+    """lr = base_lr · gamma^(number of milestones <= epoch)."""
+
+    def __init__(self, optimizer, milestones, gamma=0.1, last_epoch=-1):
+        milestones = list(milestones)
+        for m in milestones:
+            if isinstance(m, bool) or not isinstance(m, int):
+                raise ValueError(f"milestones must be ints, got {milestones!r}")
+        _check_finite(gamma, "gamma")
+        self.milestones = sorted(milestones)
+        self.gamma = gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        hits = self.milestones.count(self.last_epoch)
+        if hits == 0:
+            return [group["lr"] for group in self.optimizer.param_groups]
+        return [group["lr"] * self.gamma ** hits for group in self.optimizer.param_groups]
+
+    def _get_closed_form_lr(self):
+        return [base * self.gamma ** bisect_right(self.milestones, self.last_epoch) for base in self.base_lrs]
+
+
+class ConstantLR(LRScheduler):
+    """lr = base_lr · factor for the first total_iters epochs, then base_lr."""
+
+    def __init__(self, optimizer, factor=1.0 / 3, total_iters=5, last_epoch=-1):
+        _check_finite(factor, "factor")
+        if factor > 1.0 or factor < 0:
+            raise ValueError(f"Constant multiplicative factor expected to be between 0 and 1, got factor={factor!r}")
+        if isinstance(total_iters, bool) or not isinstance(total_iters, int) or total_iters < 0:
+            raise ValueError(f"total_iters must be an int >= 0, got {total_iters!r}")
+        self.factor = factor
+        self.total_iters = total_iters
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        groups = self.optimizer.param_groups
+        if self.last_epoch == 0:
+            return [group["lr"] * self.factor for group in groups]
+        if self.last_epoch != self.total_iters:
+            return [group["lr"] for group in groups]
+        return [group["lr"] * (1.0 / self.factor) for group in groups]
+
+    def _get_closed_form_lr(self):
+        return [base * (self.factor + (self.last_epoch >= self.total_iters) * (1 - self.factor))
+                for base in self.base_lrs]
 
 
 class ExponentialLR(LRScheduler):
