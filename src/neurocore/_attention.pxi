@@ -39,8 +39,9 @@ cdef object _strided_output(object out, tuple shape, object dtype, str name):
     if out.shape != shape:
         raise ValueError(f"{name} must have shape {shape}, got {out.shape}")
     cdef Py_ssize_t item = out.itemsize
-    if not out.flags.writeable or (shape[3] > 1 and out.strides[3] != item) \
-            or any(s % item for s in out.strides):
+    # (an empty array's strides are arbitrary, often 0: nothing to check)
+    if not out.flags.writeable or (out.size and ((shape[3] > 1 and out.strides[3] != item)
+                                                 or any(s % item for s in out.strides))):
         raise ValueError(f"{name} must be writable with a contiguous last axis")
     return out
 
