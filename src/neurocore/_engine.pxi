@@ -9,6 +9,32 @@ from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from cpython.ref cimport Py_INCREF
 
 
+cdef object _tensor_type = None
+
+
+def _set_tensor_type(type tensor_type):
+    """Register neurocore._tensor.Tensor (done once, at its import)."""
+    global _tensor_type
+    _tensor_type = tensor_type
+
+
+cdef inline object _new_tensor(object data, object node):
+    t = object.__new__(_tensor_type)
+    t.data = data
+    t._grad = None
+    t._node = node
+    t._idx = 0
+    t.requires_grad = node is not None
+    return t
+
+
+def _wrap_array(object data, object node):
+    """_tensor._wrap: a Tensor around an op's result (no copy, no checks)."""
+    if type(data) is not cnp.ndarray:
+        data = np.asarray(data)
+    return _new_tensor(data, node)
+
+
 def _split_args(tuple args, type tensor_type):
     """(raw, needs) for Op.apply: raw the args with every Tensor replaced by
     its array; needs one bool per arg (a Tensor that requires grad), or None
@@ -91,7 +117,7 @@ def _deliver_plain(parents, parent_grads, needs, dict grads, set owned, accumula
                 gid = id(g)
                 if gid not in owned:
                     owned.add(gid)          # the usual first gradient: store as is
-                    t._grad = wrap(g, None)
+                    t._grad = _new_tensor(g, None) if _tensor_type is not None else wrap(g, None)
                     continue
             accumulate(t, g, False, owned)
             continue

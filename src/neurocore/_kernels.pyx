@@ -96,7 +96,13 @@ cdef object _float_input(object x, str name):
 cdef object _like_input(object x, str name, object ref, str ref_name):
     """A float input that must share ref's dtype."""
     cdef object a = _float_input(x, name)
-    if cnp.PyArray_TYPE(<cnp.ndarray>a) != cnp.PyArray_TYPE(<cnp.ndarray>ref):
+    if not isinstance(ref, cnp.ndarray):        # (callers pass validated arrays)
+        if a.dtype != ref.dtype:
+            raise TypeError(f"{name} has dtype {a.dtype} but {ref_name} has dtype {ref.dtype}; "
+                            f"convert one explicitly")
+        return a
+    if (cnp.PyArray_TYPE(<cnp.ndarray>a) != cnp.PyArray_TYPE(<cnp.ndarray>ref)
+            or not cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>ref)):
         raise TypeError(f"{name} has dtype {a.dtype} but {ref_name} has dtype {ref.dtype}; "
                         f"convert one explicitly")
     return a

@@ -8,6 +8,9 @@
 # caller then takes the per-layer route, whose wrappers raise the
 # informative errors.
 
+from libc.string cimport memcpy
+
+
 cdef inline bint _chain_array(object a, int typenum):
     """a is an exact ndarray of dtype typenum, native byte order, C-contiguous."""
     return (type(a) is cnp.ndarray and cnp.PyArray_TYPE(<cnp.ndarray>a) == typenum
@@ -210,9 +213,13 @@ def _linear_chain_backward(g, inputs, params, saved, activations, double slope, 
             dims[0] = nout
             GB = cnp.PyArray_EMPTY(1, dims, typenum, 0)
             pgb = _data(GB)
-            with nogil:
-                if f32: nc_sum_rows_f32(m, nout, <float *>pd, nout, 0.0, <float *>pgb)
-                else: nc_sum_rows_f64(m, nout, <double *>pd, nout, 0.0, <double *>pgb)
+            if m == 1:
+                # the sum over one row is the row (a batch of one: no kernel call)
+                memcpy(pgb, pd, <size_t>nout * (4 if f32 else 8))
+            else:
+                with nogil:
+                    if f32: nc_sum_rows_f32(m, nout, <float *>pd, nout, 0.0, <float *>pgb)
+                    else: nc_sum_rows_f64(m, nout, <double *>pd, nout, 0.0, <double *>pgb)
             grads[2 + 2 * i] = GB
         if not need_x:
             g = None

@@ -106,7 +106,7 @@ _new = object.__new__
 _FLOAT_KINDS = "f"
 
 
-def _wrap(data, node):
+def _wrap_py(data, node):
     """A Tensor around an array produced by an op (no copy, no checks)."""
     if type(data) is not np.ndarray:
         data = np.asarray(data)
@@ -861,6 +861,9 @@ def _split_args_py(args, tensor_type):
 
 
 # compiled versions of the hot-path helpers (neurocore/_engine.pxi)
+if hasattr(_kernels, "_set_tensor_type"):
+    _kernels._set_tensor_type(Tensor)
+_wrap = getattr(_kernels, "_wrap_array", _wrap_py)
 _split_args = getattr(_kernels, "_split_args", _split_args_py)
 _deliver_plain = getattr(_kernels, "_deliver_plain", _deliver_plain_py)
 _toposort_nodes = getattr(_kernels, "_toposort_nodes", None)

@@ -366,6 +366,7 @@ class _CrossEntropy(Op):
         ctx.reduction, ctx.denom = reduction, denom
         if done is not None:                # (loss, lse) already computed by _CE_PLAIN
             loss, ctx.lse = done
+            ctx.plain = True
             return loss
         loss, ctx.lse = K.cross_entropy_forward(logits, target, label_smoothing=label_smoothing,
                                                 weight=weight, ignore_index=ignore_index)
@@ -377,8 +378,18 @@ class _CrossEntropy(Op):
                 return total / loss.dtype.type(denom)
         return total
 
+    plain = False       # True when the forward took the plain fast path (_CE_PLAIN)
+
     def backward(ctx, g):
-        logits, target = ctx.inputs
+        if ctx.plain and not ctx._graph:
+            # plain case: a scalar loss, an int64 target (never differentiable)
+            scale = g.item() if type(g) is np.ndarray else float(g)
+            if ctx.reduction == "mean":
+                scale = scale / ctx.denom if ctx.denom else float("nan")
+            gz = _CE_PLAIN_BACKWARD(ctx._raw[0], ctx._raw[1], ctx.lse, ctx.ignore_index, scale)
+            if gz is not None:
+                return gz, None
+        logits, target = ctx.inputs[:2]
         g = np.asarray(g)
         if ctx.reduction == "none":
             grad_loss = g
@@ -440,9 +451,10 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         done = _CE_PLAIN(input.data, target, ignore_index, reduction == "mean")
         if done is not None:
             loss, lse, count = done
-            return _CrossEntropy.apply(input, target, weight=None, ignore_index=ignore_index,
-                                       label_smoothing=0.0, reduction=reduction, denom=float(count),
-                                       done=(loss, lse))
+            # (positional: no keyword dict on the per-step path; the extra
+            # parents are not Tensors and never receive a gradient)
+            return _CrossEntropy.apply(input, target, None, ignore_index, 0.0, reduction, float(count),
+                                       (loss, lse))
     _check_reduction(reduction)
     input = _as_float_tensor(input, "input")
     eps = _finite(label_smoothing, "label_smoothing")
