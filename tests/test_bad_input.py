@@ -699,3 +699,11 @@ def test_output_aliasing_an_input(name):
                 continue
             for g, x in zip(got, want):
                 np.testing.assert_allclose(g, x, rtol=1e-5, atol=1e-6, err_msg=f"{w}={a}")
+
+
+def test_sgd_fresh_must_be_a_sequence():
+    kw = SPECS["sgd_step"].build(3, F32)
+    with pytest.raises(TypeError, match="fresh"):
+        K.sgd_step(**kw, fresh=5)
+    with pytest.raises(ValueError, match="fresh"):
+        K.sgd_step(**kw, fresh=[True])
