@@ -188,11 +188,20 @@ cdef _no_partial_overlap(object o, str o_name, tuple inputs):
     """A caller's output may BE an input (in place) but not partly overlap
     one: the kernels stream in vector chunks, so a shifted view would read
     values already overwritten (PyTorch refuses such arguments too).
-    inputs: ((array or None, name), ...), the validated (copied) inputs."""
+    inputs: ((array or None, name), ...), the validated C-contiguous inputs,
+    so each spans exactly [data, data + nbytes) (a pointer test, no NumPy call)."""
+    cdef char *o0 = <char *>_data(o)
+    cdef char *o1 = o0 + cnp.PyArray_NBYTES(<cnp.ndarray>o)
+    cdef char *a0
+    cdef char *a1
     for a, a_name in inputs:
-        if a is None or a is o or not np.may_share_memory(o, a):
+        if a is None or a is o:
             continue
-        if _data(o) == _data(a) and o.nbytes == a.nbytes:
+        a0 = <char *>_data(a)
+        a1 = a0 + cnp.PyArray_NBYTES(<cnp.ndarray>a)
+        if a1 <= o0 or o1 <= a0 or a0 == a1 or o0 == o1:
+            continue                        # disjoint, or one is empty
+        if a0 == o0 and a1 == o1:
             continue                        # the very same buffer: in place
         raise ValueError(f"{o_name} partially overlaps {a_name} in memory; pass a separate "
                          f"array (or {a_name} itself)")
