@@ -2,7 +2,8 @@
  * nc_act.h: activations and their derivatives on one vector, shared by the
  * activation kernels (activation.inc) and the GEMM epilogue (gemm.inc), so a
  * fused Linear+activation computes exactly what the separate kernels do.
- * Included after nc_simd.h; uses vexp/verf/vtanh of nc_simd_math.h.
+ * Included after nc_simd.h; uses vexp, vtanh and verfc_pos_exp of
+ * nc_simd_math.h.
  *
  * Notes
  *  - ReLU'(0) = 0, as PyTorch and the seeds' indicator 1[z > 0].
@@ -14,7 +15,8 @@
  *    the input it is 4e/(1+e)^2 with e = exp(-2|z|), accurate for all z.
  *  - Exact GELU: Phi(z) = erfc(-z/sqrt 2)/2.  The textbook 0.5(1 + erf(..))
  *    cancels for z < 0 (float32 has no correct digit left below z = -5);
- *    erfc keeps full relative accuracy in the left tail.
+ *    erfc keeps full relative accuracy in the left tail.  The backward
+ *    reuses erfc's exp(-z^2/2) for phi(z).
  *  - Tanh GELU: 0.5(1 + tanh(u)) = sigmoid(2u), so the same value is
  *    z sigmoid(2u), which does not cancel for z < 0 and costs one exp.
  *  - Where z^3 or z^2 would overflow (|z| > ~1e12 in float32), derivatives
@@ -50,10 +52,13 @@ static inline vreal nc_vsigmoid_grad(vreal z)
     return vmul(e, vmul(r, r));
 }
 
-/* Phi(z), the standard normal CDF */
-static inline vreal nc_vphi_cdf(vreal z)
+/* Phi(z), the standard normal CDF, = erfc(-z/sqrt 2)/2; with a = |z|/sqrt 2
+ * that is erfc(a)/2 for z < 0 and 1 - erfc(a)/2 otherwise.  *e receives
+ * exp(-z^2/2), computed on the way (phi(z) = e / sqrt(2 pi)). */
+static inline vreal nc_vphi_cdf(vreal z, vreal *e)
 {
-    return vmul(vset1((real)0.5), verfc(vmul(z, vset1((real)-NC_INV_SQRT_2))));
+    vreal half_c = vmul(vset1((real)0.5), verfc_pos_exp(vmul(vabs(z), vset1((real)NC_INV_SQRT_2)), e));
+    return vselect(vcmp_lt(z, vzero()), half_c, vsub(vset1(1), half_c));
 }
 
 /* 2u = 2 sqrt(2/pi) (z + c z^3), the sigmoid argument of tanh-GELU */
@@ -76,8 +81,10 @@ static inline vreal nc_vact_forward(int act, real slope, vreal z)
         return vmax(vzero(), z);
     case NC_ACT_LEAKY_RELU:
         return vselect(vcmp_gt(z, vzero()), z, vmul(vset1(slope), z));
-    case NC_ACT_GELU: /* z Phi(z) */
-        return vmul(z, nc_vphi_cdf(z));
+    case NC_ACT_GELU: { /* z Phi(z) */
+        vreal e;
+        return vmul(z, nc_vphi_cdf(z, &e));
+    }
     case NC_ACT_GELU_TANH: /* z sigmoid(2u) = 0.5 z (1 + tanh(u)) */
         return vmul(z, nc_vsigmoid(nc_vgelu_tanh_arg(z)));
     case NC_ACT_SIGMOID:
@@ -97,10 +104,10 @@ static inline vreal nc_vact_backward(int act, real slope, vreal z, vreal grad_a)
         return vselect(vcmp_gt(z, vzero()), grad_a, vzero());
     case NC_ACT_LEAKY_RELU:
         return vselect(vcmp_gt(z, vzero()), grad_a, vmul(vset1(slope), grad_a));
-    case NC_ACT_GELU: { /* Phi(z) + z phi(z) */
-        vreal zc = nc_vclamp_big(z);
-        vreal pdf = vmul(vset1((real)NC_INV_SQRT_2PI), vexp(vmul(vset1((real)-0.5), vmul(zc, zc))));
-        return vmul(grad_a, vfma(zc, pdf, nc_vphi_cdf(z)));
+    case NC_ACT_GELU: { /* Phi(z) + z phi(z), one exp for both */
+        vreal e, cdf = nc_vphi_cdf(z, &e);
+        vreal pdf = vmul(vset1((real)NC_INV_SQRT_2PI), e);
+        return vmul(grad_a, vfma(nc_vclamp_big(z), pdf, cdf));
     }
     case NC_ACT_GELU_TANH: { /* s + z s'(2u) 2u', s = sigmoid(2u) */
         vreal zc = nc_vclamp_big(z);

@@ -9,6 +9,11 @@ from neurocore import kernels
 from neurocore._kernels import get_isa, get_num_threads, set_num_threads
 
 # ---- autograd engine, tensors, files (owned by the autograd work) ----------
+from neurocore._tensor import (  # noqa: E402
+    Tensor, tensor, no_grad, enable_grad, set_grad_enabled, is_grad_enabled, grad, manual_seed,
+    zeros, ones, zeros_like, ones_like, randn, rand, arange, concatenate, cat, stack, where,
+)
+from neurocore._io import save, load  # noqa: E402
 
 # ---- subpackages -----------------------------------------------------------
-from neurocore import autograd, functional, nn, optim  # noqa: E402
+from neurocore import autograd, calibration, functional, nn, optim  # noqa: E402

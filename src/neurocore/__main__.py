@@ -40,6 +40,26 @@ def _self_checks():
         ("log_softmax", lambda x, y: rel(K.log_softmax(x), np.log(_softmax64(x)))),
         ("softmax_backward", lambda x, y: rel(K.softmax_backward(K.softmax(x), y),
                                               _softmax64(x) * (y - (y * _softmax64(x)).sum(-1, keepdims=True)))),
+        # optimizer steps: first steps, whose closed forms are simple
+        ("sgd_step", lambda x, y: rel(K.sgd_step(x.copy(), y, lr=0.1), x - 0.1 * y.astype(np.float64))),
+        ("adam_step", lambda x, y: rel(K.adam_step(x.copy(), y, np.zeros_like(x), np.zeros_like(x), 1, lr=0.1),
+                                       x - 0.1 * y / (np.abs(y.astype(np.float64)) + 1e-8))),
+        ("attention_forward", lambda x, y: rel(
+            K.attention_forward(x[None, None], y[None, None], x[None, None])[0][0, 0],
+            (lambda p: p / p.sum(-1, keepdims=True) @ x)(
+                np.exp((lambda s: s - s.max(-1, keepdims=True))(x.astype(np.float64) @ y.T / np.sqrt(33)))))),
+        ("layer_norm_forward", lambda x, y: rel(
+            K.layer_norm_forward(x)[0],
+            (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-5))),
+        ("cross_entropy", lambda x, y: rel(K.cross_entropy_forward(x, _classes(x))[0],
+                                           -np.log(_softmax64(x))[np.arange(len(x)), _classes(x)])),
+        ("cross_entropy_backward", lambda x, y: rel(
+            K.cross_entropy_backward(x, _classes(x), K.cross_entropy_forward(x, _classes(x))[1]),
+            _softmax64(x) - np.eye(x.shape[1])[_classes(x)])),
+        ("bce_with_logits", lambda x, y: rel(K.bce_with_logits_forward(x, (y > 4).astype(x.dtype)),
+                                             np.logaddexp(0, x.astype(np.float64)) - x * (y > 4))),
+        ("bce_with_logits_backward", lambda x, y: rel(K.bce_with_logits_backward(x, (y > 4).astype(x.dtype)),
+                                                      1 / (1 + np.exp(-x.astype(np.float64))) - (y > 4))),
         ("matvec", lambda x, y: rel(K.matvec(x, y[0]), x.astype(np.float64) @ y[0])),
         ("matvec_trans", lambda x, y: rel(K.matvec(x, y[:, 0], trans=True), x.T.astype(np.float64) @ y[:, 0])),
         ("outer_acc", lambda x, y: rel(K.outer_acc(x.copy(), y[:, 0], y[0]),
@@ -51,6 +71,10 @@ def _self_checks():
     for name, check in checks:
         for dtype, tol in ((np.float32, 1e-5), (np.float64, 1e-12)):
             yield f"{name}[{np.dtype(dtype).name}]", check(a.astype(dtype), b.astype(dtype)), tol
+
+
+def _classes(x):
+    return np.arange(x.shape[0]) % x.shape[1]
 
 
 def _gelu64(x):
@@ -86,9 +110,84 @@ def info():
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m neurocore", description=__doc__)
-    parser.add_argument("command", nargs="?", choices=["info"], default="info")
+    parser.add_argument("command", nargs="?", choices=["info", "demo", "bench"], default="info")
+    parser.add_argument("--model", choices=["mlp", "vit"], default="mlp", help="demo: which model to train")
+    parser.add_argument("--bench-dir", default="bench", help="bench: the checkout's bench/ folder")
+    parser.add_argument("-k", dest="select", default=None, help="bench: pytest -k expression")
     args = parser.parse_args(argv)
+    if args.command == "demo":
+        return demo(args.model)
+    if args.command == "bench":
+        return bench(args.bench_dir, args.select)
     return info()
+
+
+def bench(bench_dir, select=None):
+    """Run the pytest-benchmark suite of a checkout, print the ratio table
+    (NumPy median / neurocore median) and plot it when matplotlib is there."""
+    import os
+    import subprocess
+    import tempfile
+
+    report = os.path.join(bench_dir, "report.py")
+    if not os.path.isfile(report):
+        print(f"no benchmark suite at {bench_dir!r}: run from a neurocore checkout or pass --bench-dir")
+        return 1
+    if os.environ.get("OPENBLAS_CORETYPE") or os.environ.get("OPENBLAS_L2_SIZE"):
+        print("note: OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE are set and may slow NumPy's baseline")
+    with tempfile.TemporaryDirectory() as tmp:
+        results = os.path.join(tmp, "bench.json")
+        command = [sys.executable, "-m", "pytest", bench_dir, "-q", "-p", "no:cacheprovider",
+                   f"--benchmark-json={results}"] + (["-k", select] if select else [])
+        status = subprocess.call(command)
+        if not os.path.isfile(results):
+            return status or 1
+        sys.path.insert(0, bench_dir)
+        import report as bench_report
+
+        groups, flops = bench_report.load(results)
+        bench_report.main(["report", results])
+        _plot_ratios(bench_report.table(groups, flops))
+    return status
+
+
+def _plot_ratios(rows):
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    cases = [(r[0], float(r[3][:-1])) for r in rows[1:] if r[3].endswith("x")]
+    if not cases:
+        return
+    fig, ax = plt.subplots(figsize=(8, 0.3 * len(cases) + 1.5))
+    ax.barh([c for c, _ in cases], [v for _, v in cases], color="tab:blue")
+    ax.axvline(1.0, color="black", linewidth=0.8)
+    ax.set_xlabel("speed-up over NumPy (NumPy median / neurocore median)")
+    ax.invert_yaxis()
+    fig.tight_layout()
+    fig.savefig("bench-ratios.png", dpi=100)
+    print("plot written to bench-ratios.png")
+
+
+def demo(model):
+    try:
+        import sklearn  # noqa: F401
+        import tqdm  # noqa: F401
+    except ImportError:
+        print("the demo needs the [demo] extra: pip install 'neurocore[demo]' (scikit-learn, tqdm)")
+        return 1
+    import importlib
+    import importlib.util
+
+    name = f"neurocore.demos.{model}"          # imported lazily (the ViT demo is the attention work's)
+    if importlib.util.find_spec(name) is None:
+        print(f"the {model} demo is not part of this build")
+        return 1
+    importlib.import_module(name).main()
+    return 0
 
 
 if __name__ == "__main__":

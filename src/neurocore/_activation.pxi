@@ -118,7 +118,7 @@ def gelu(x, approximate="none", out=None):
 
 
 cdef enum _MathOp:
-    _EXP, _LOG, _TANH, _ERF
+    _EXP, _LOG, _TANH, _ERF, _ERFC
 
 
 cdef _math(int op, object x, object out):
@@ -132,13 +132,15 @@ cdef _math(int op, object x, object out):
             if op == _EXP: nc_exp_f32(n, <float *>px, <float *>po)
             elif op == _LOG: nc_log_f32(n, <float *>px, <float *>po)
             elif op == _TANH: nc_tanh_f32(n, <float *>px, <float *>po)
-            else: nc_erf_f32(n, <float *>px, <float *>po)
+            elif op == _ERF: nc_erf_f32(n, <float *>px, <float *>po)
+            else: nc_erfc_f32(n, <float *>px, <float *>po)
     else:
         with nogil:
             if op == _EXP: nc_exp_f64(n, <double *>px, <double *>po)
             elif op == _LOG: nc_log_f64(n, <double *>px, <double *>po)
             elif op == _TANH: nc_tanh_f64(n, <double *>px, <double *>po)
-            else: nc_erf_f64(n, <double *>px, <double *>po)
+            elif op == _ERF: nc_erf_f64(n, <double *>px, <double *>po)
+            else: nc_erfc_f64(n, <double *>px, <double *>po)
     return O
 
 
@@ -160,3 +162,9 @@ def tanh(x, out=None):
 def erf(x, out=None):
     """erf(x, out=None) -> the error function, vectorised."""
     return _math(_ERF, x, out)
+
+
+def erfc(x, out=None):
+    """erfc(x, out=None) -> 1 - erf(x), with full relative accuracy in the
+    right tail (what exact GELU uses for Phi(x) = erfc(-x / sqrt 2) / 2)."""
+    return _math(_ERFC, x, out)

@@ -1,1 +1,329 @@
-# Wrappers for csrc/kernels/attention*.inc (to be written by the attention work).
+# Wrappers for csrc/kernels/attention.inc and layernorm.inc: fused
+# scaled-dot-product attention (forward keeps one log-sum-exp per row, the
+# backward recomputes the tiles) and layer normalisation.
+
+cdef object _strided4(object x, str name, object ref=None, str ref_name=""):
+    """x as a 4-D float array whose last axis is contiguous and whose strides
+    are whole elements (views such as the q/k/v slices of a fused qkv
+    projection pass without a copy; anything else is copied once)."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
+    if x.dtype != _F32 and x.dtype != _F64:
+        raise TypeError(f"{name} must have dtype float32 or float64, got {x.dtype}")
+    if ref is not None and x.dtype != ref.dtype:
+        raise TypeError(f"{name} has dtype {x.dtype} but {ref_name} has dtype {ref.dtype}; "
+                        f"convert one explicitly")
+    if x.ndim != 4:
+        raise ValueError(f"{name} must be 4-D (batch, heads, tokens, features), got shape {x.shape}")
+    cdef Py_ssize_t item = x.itemsize
+    if (x.shape[3] > 1 and x.strides[3] != item) or any(s % item for s in x.strides):
+        x = np.ascontiguousarray(x)
+    return x
+
+
+cdef _fill_strides(object x, nc_int *s):
+    cdef Py_ssize_t item = x.itemsize
+    for i in range(3):
+        s[i] = x.strides[i] // item
+
+
+cdef object _strided_output(object out, tuple shape, object dtype, str name):
+    """A fresh C-contiguous output, or the caller's array: right shape and
+    dtype, writable, last axis contiguous (other strides free)."""
+    if out is None:
+        return np.empty(shape, dtype=dtype)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray or None, got {type(out).__name__}")
+    if out.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {dtype}, got {out.dtype}")
+    if out.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {out.shape}")
+    cdef Py_ssize_t item = out.itemsize
+    # (an empty array's strides are arbitrary, often 0: nothing to check)
+    if not out.flags.writeable or (out.size and ((shape[3] > 1 and out.strides[3] != item)
+                                                 or any(s % item for s in out.strides))):
+        raise ValueError(f"{name} must be writable with a contiguous last axis")
+    return out
+
+
+cdef _check_no_overlap(object outputs, object inputs):
+    """An output that shares memory with an input would be overwritten
+    while the tiles still read it: refuse instead of computing garbage."""
+    for oname, o in outputs:
+        for iname, a in inputs:
+            if a is not None and np.may_share_memory(o, a):
+                raise ValueError(f"{oname} overlaps {iname} in memory; pass a separate array")
+
+
+cdef object _attention_mask(object mask, tuple target, object dtype, nc_int *ms):
+    """The additive mask for the kernel (a boolean mask: True = attend, as
+    PyTorch; False becomes -inf) and its four element strides, 0 along the
+    axes it is broadcast on.  Only the mask's own elements are stored."""
+    if not isinstance(mask, np.ndarray):
+        raise TypeError(f"attn_mask must be a numpy.ndarray or None, got {type(mask).__name__}")
+    if mask.dtype == np.bool_:
+        mask = np.where(mask, dtype.type(0), dtype.type(-np.inf))
+    elif mask.dtype == _F32 or mask.dtype == _F64:
+        if mask.dtype != dtype:
+            raise TypeError(f"attn_mask has dtype {mask.dtype} but q has dtype {dtype}; "
+                            f"convert one explicitly")
+    else:
+        raise TypeError(f"attn_mask must be boolean or have q's dtype {dtype}, got {mask.dtype}")
+    shape = tuple(mask.shape)
+    if len(shape) > 4 or any(s != 1 and s != t for s, t in zip(reversed(shape), reversed(target))):
+        raise ValueError(f"attn_mask of shape {shape} does not broadcast to "
+                         f"(batch, heads, N, M) = {target}")
+    mask = np.ascontiguousarray(mask).reshape((1,) * (4 - len(shape)) + shape)
+    cdef Py_ssize_t item = mask.itemsize
+    for i in range(4):
+        ms[i] = 0 if mask.shape[i] == 1 else mask.strides[i] // item
+    return mask
+
+
+cdef tuple _attention_operands(object q, object k, object v):
+    Q = _strided4(q, "q")
+    K = _strided4(k, "k", Q, "q")
+    V = _strided4(v, "v", Q, "q")
+    if K.shape[:2] != Q.shape[:2] or V.shape[:2] != Q.shape[:2]:
+        raise ValueError(f"q, k and v must share (batch, heads), got shapes {Q.shape}, {K.shape} and {V.shape}")
+    if K.shape[3] != Q.shape[3]:
+        raise ValueError(f"q and k must have the same feature size, got shapes {Q.shape} and {K.shape}")
+    if V.shape[2] != K.shape[2]:
+        raise ValueError(f"k and v must have the same number of tokens, got shapes {K.shape} and {V.shape}")
+    return Q, K, V
+
+
+cdef double _attention_scale(object scale, nc_int d) except? -1.0:
+    if scale is None:
+        return 1.0 / np.sqrt(d) if d > 0 else 1.0
+    return _finite_scalar(scale, "scale")
+
+
+def attention_forward(q, k, v, mask=None, is_causal=False, scale=None, out=None, workspace=True):
+    """attention_forward(q, k, v, mask=None, is_causal=False, scale=None, out=None, workspace=True) -> (out, lse)
+
+    out = softmax(q k^T * scale + mask) v per (batch, head), fused: tiles with
+    an online softmax, the N x M score matrix is never stored.
+
+    q     : IN, array of shape (B, H, N, D).
+    k     : IN, array of shape (B, H, M, D).
+    v     : IN, array of shape (B, H, M, DV).
+    mask  : IN, None, boolean (True = attend) or additive float array
+            broadcastable to (B, H, N, M).
+    is_causal : query i sees only keys j <= i.
+    scale : default 1/sqrt(D).
+    out   : OUT, optional array of shape (B, H, N, DV) (any strides with a
+            contiguous last axis, e.g. a transposed (B, N, H, DV) buffer).
+    workspace : transpose each head's keys once into a temporary of
+            B*H*M*D elements (faster); False: only fixed stack buffers (the
+            same results, bit for bit).
+    Returns out and lse, the log-sum-exp of each score row, shape (B, H, N),
+    which attention_backward needs.  Strided inputs with a contiguous last
+    axis are used in place.
+    """
+    Q, K, V = _attention_operands(q, k, v)
+    cdef nc_int B = Q.shape[0], H = Q.shape[1], N = Q.shape[2], D = Q.shape[3]
+    cdef nc_int M = K.shape[2], DV = V.shape[3]
+    cdef double sc = _attention_scale(scale, D)
+    cdef nc_int qs[3], ks[3], vs[3], os[3], ms[4]
+    cdef void *pm = NULL
+    M4 = None
+    if mask is not None:
+        M4 = _attention_mask(mask, (B, H, N, M), Q.dtype, ms)
+        pm = _data(M4)
+    O = _strided_output(out, (B, H, N, DV), Q.dtype, "out")
+    if out is not None:
+        _check_no_overlap((("out", O),), (("q", Q), ("k", K), ("v", V), ("mask", M4)))
+    L = np.empty((B, H, N), dtype=Q.dtype)
+    _fill_strides(Q, qs); _fill_strides(K, ks); _fill_strides(V, vs); _fill_strides(O, os)
+    cdef int causal = 1 if is_causal else 0
+    cdef void *pq = _data(Q)
+    cdef void *pk = _data(K)
+    cdef void *pv = _data(V)
+    cdef void *po = _data(O)
+    cdef void *pl = _data(L)
+    # the kernel's workspace: each head's keys transposed once
+    W = np.empty(B * H * D * M, dtype=Q.dtype) if workspace else None
+    cdef void *pw = _data(W) if W is not None else NULL
+    cdef bint f32 = _is_f32(Q)
+    with nogil:
+        if f32:
+            nc_attention_forward_f32(B, H, N, M, D, DV, <float>sc, <float *>pq, qs, <float *>pk, ks,
+                                     <float *>pv, vs, <float *>pm, ms, causal, <float *>po, os, <float *>pl,
+                                     <float *>pw)
+        else:
+            nc_attention_forward_f64(B, H, N, M, D, DV, sc, <double *>pq, qs, <double *>pk, ks,
+                                     <double *>pv, vs, <double *>pm, ms, causal, <double *>po, os, <double *>pl,
+                                     <double *>pw)
+    return O, L
+
+
+def attention_backward(grad_out, q, k, v, out, lse, mask=None, is_causal=False, scale=None,
+                       grad_q=None, grad_k=None, grad_v=None, workspace=True):
+    """attention_backward(grad_out, q, k, v, out, lse, mask=None, is_causal=False, scale=None,
+    grad_q=None, grad_k=None, grad_v=None, workspace=True) -> (grad_q, grad_k, grad_v)
+
+    Gradients of attention_forward, recomputing the probabilities tile by
+    tile from lse (P = exp(s - lse)); with dS = P * (dO v^T - rowsum(dO * out)):
+    grad_q = dS k * scale, grad_k = dS^T q * scale, grad_v = P^T dO.
+
+    grad_out : IN, array of shape (B, H, N, DV).
+    q, k, v, mask, is_causal, scale : as given to attention_forward.
+    out, lse : IN, what attention_forward returned.
+    grad_q, grad_k, grad_v : OUT, optional arrays shaped like q, k, v
+             (contiguous last axis); they are overwritten.
+    workspace : as in attention_forward (B*H*M*(D+DV) elements).
+    """
+    Q, K, V = _attention_operands(q, k, v)
+    cdef nc_int B = Q.shape[0], H = Q.shape[1], N = Q.shape[2], D = Q.shape[3]
+    cdef nc_int M = K.shape[2], DV = V.shape[3]
+    O = _strided4(out, "out", Q, "q")
+    GO = _strided4(grad_out, "grad_out", Q, "q")
+    if O.shape != (B, H, N, DV):
+        raise ValueError(f"out must have shape {(B, H, N, DV)}, got {O.shape}")
+    if GO.shape != (B, H, N, DV):
+        raise ValueError(f"grad_out must have shape {(B, H, N, DV)}, got {GO.shape}")
+    L = _like_input(lse, "lse", Q, "q")
+    _check_shape(L, "lse", (B, H, N))
+    cdef double sc = _attention_scale(scale, D)
+    cdef nc_int qs[3], ks[3], vs[3], os[3], gos[3], gqs[3], gks[3], gvs[3], ms[4]
+    cdef void *pm = NULL
+    M4 = None
+    if mask is not None:
+        M4 = _attention_mask(mask, (B, H, N, M), Q.dtype, ms)
+        pm = _data(M4)
+    GQ = _strided_output(grad_q, Q.shape, Q.dtype, "grad_q")
+    GK = _strided_output(grad_k, K.shape, Q.dtype, "grad_k")
+    GV = _strided_output(grad_v, V.shape, Q.dtype, "grad_v")
+    if grad_q is not None or grad_k is not None or grad_v is not None:
+        _check_no_overlap((("grad_q", GQ), ("grad_k", GK), ("grad_v", GV)),
+                          (("q", Q), ("k", K), ("v", V), ("out", O), ("grad_out", GO), ("lse", L),
+                           ("mask", M4)))
+        if np.may_share_memory(GQ, GK) or np.may_share_memory(GQ, GV) or np.may_share_memory(GK, GV):
+            if any(np.shares_memory(a, b) for a, b in ((GQ, GK), (GQ, GV), (GK, GV))):
+                raise ValueError("grad_q, grad_k and grad_v must not overlap each other")
+    _fill_strides(Q, qs); _fill_strides(K, ks); _fill_strides(V, vs); _fill_strides(O, os)
+    _fill_strides(GO, gos); _fill_strides(GQ, gqs); _fill_strides(GK, gks); _fill_strides(GV, gvs)
+    cdef int causal = 1 if is_causal else 0
+    cdef void *pq = _data(Q)
+    cdef void *pk = _data(K)
+    cdef void *pv = _data(V)
+    cdef void *po = _data(O)
+    cdef void *pl = _data(L)
+    cdef void *pgo = _data(GO)
+    cdef void *pgq = _data(GQ)
+    cdef void *pgk = _data(GK)
+    cdef void *pgv = _data(GV)
+    # the kernel's workspace: each head's keys and values transposed once
+    W = np.empty(B * H * (D + DV) * M, dtype=Q.dtype) if workspace else None
+    cdef void *pw = _data(W) if W is not None else NULL
+    cdef bint f32 = _is_f32(Q)
+    with nogil:
+        if f32:
+            nc_attention_backward_f32(B, H, N, M, D, DV, <float>sc, <float *>pq, qs, <float *>pk, ks,
+                                      <float *>pv, vs, <float *>pm, ms, causal, <float *>po, os,
+                                      <float *>pl, <float *>pgo, gos, <float *>pgq, gqs,
+                                      <float *>pgk, gks, <float *>pgv, gvs, <float *>pw)
+        else:
+            nc_attention_backward_f64(B, H, N, M, D, DV, sc, <double *>pq, qs, <double *>pk, ks,
+                                      <double *>pv, vs, <double *>pm, ms, causal, <double *>po, os,
+                                      <double *>pl, <double *>pgo, gos, <double *>pgq, gqs,
+                                      <double *>pgk, gks, <double *>pgv, gvs, <double *>pw)
+    return GQ, GK, GV
+
+
+cdef object _ln_param(object p, str name, object X):
+    if p is None:
+        return None
+    P = _like_input(p, name, X, "x")
+    _check_shape(P, name, (X.shape[X.ndim - 1],))
+    return P
+
+
+def layer_norm_forward(x, weight=None, bias=None, eps=1e-5, out=None):
+    """layer_norm_forward(x, weight=None, bias=None, eps=1e-5, out=None) -> (y, mean, rstd)
+
+    y = (x - mean) / sqrt(var + eps) * weight + bias over the last axis
+    (biased variance, as PyTorch).
+
+    x      : IN, float array of shape (..., C), at least 1-D.
+    weight : IN, optional array of shape (C,); bias likewise.
+    out    : OUT, optional array of x's shape and dtype.
+    Returns y and the per-row mean and rstd = 1/sqrt(var + eps), shape
+    x.shape[:-1], which layer_norm_backward needs.
+    """
+    X = _float_input(x, "x")
+    if X.ndim < 1:
+        raise ValueError(f"x must be at least 1-D, got shape {X.shape}")
+    W = _ln_param(weight, "weight", X)
+    Bi = _ln_param(bias, "bias", X)
+    cdef double e = _finite_scalar(eps, "eps")
+    if e < 0:
+        raise ValueError(f"eps must be >= 0, got {eps}")
+    Y = _output(out, X.shape, X.dtype)
+    Mu = np.empty(X.shape[:X.ndim - 1], dtype=X.dtype)
+    Rs = np.empty(X.shape[:X.ndim - 1], dtype=X.dtype)
+    cdef nc_int cols = X.shape[X.ndim - 1]  # (wraparound is off in this module)
+    cdef nc_int rows = Mu.size
+    cdef void *px = _data(X)
+    cdef void *pw = _data(W) if W is not None else NULL
+    cdef void *pb = _data(Bi) if Bi is not None else NULL
+    cdef void *py = _data(Y)
+    cdef void *pmu = _data(Mu)
+    cdef void *prs = _data(Rs)
+    cdef bint f32 = _is_f32(X)
+    with nogil:
+        if f32:
+            nc_layer_norm_forward_f32(rows, cols, <float>e, <float *>px, <float *>pw, <float *>pb,
+                                      <float *>py, <float *>pmu, <float *>prs)
+        else:
+            nc_layer_norm_forward_f64(rows, cols, e, <double *>px, <double *>pw, <double *>pb,
+                                      <double *>py, <double *>pmu, <double *>prs)
+    return Y, Mu, Rs
+
+
+def layer_norm_backward(grad_y, x, mean, rstd, weight=None, need_input_grad=True, need_param_grads=True):
+    """layer_norm_backward(grad_y, x, mean, rstd, weight=None, need_input_grad=True,
+    need_param_grads=True) -> (grad_x, grad_weight, grad_bias)
+
+    With xhat = (x - mean) * rstd and g = grad_y * weight:
+    grad_x = rstd * (g - mean(g) - xhat * mean(g * xhat)),
+    grad_weight = sum over rows of grad_y * xhat, grad_bias = sum of grad_y.
+
+    grad_y, x  : IN, float arrays of shape (..., C).
+    mean, rstd : IN, what layer_norm_forward returned, shape x.shape[:-1].
+    weight     : IN, optional (C,) (None: no affine).
+    Returns None in place of a gradient that was not asked for.
+    """
+    X = _float_input(x, "x")
+    if X.ndim < 1:
+        raise ValueError(f"x must be at least 1-D, got shape {X.shape}")
+    G = _like_input(grad_y, "grad_y", X, "x")
+    _check_shape(G, "grad_y", X.shape)
+    Mu = _like_input(mean, "mean", X, "x")
+    _check_shape(Mu, "mean", X.shape[:X.ndim - 1])
+    Rs = _like_input(rstd, "rstd", X, "x")
+    _check_shape(Rs, "rstd", X.shape[:X.ndim - 1])
+    W = _ln_param(weight, "weight", X)
+    cdef nc_int cols = X.shape[X.ndim - 1]  # (wraparound is off in this module)
+    cdef nc_int rows = Mu.size
+    GX = np.empty(X.shape, dtype=X.dtype) if need_input_grad else None
+    GW = np.zeros(cols, dtype=X.dtype) if need_param_grads else None
+    GB = np.zeros(cols, dtype=X.dtype) if need_param_grads else None
+    cdef void *pg = _data(G)
+    cdef void *px = _data(X)
+    cdef void *pmu = _data(Mu)
+    cdef void *prs = _data(Rs)
+    cdef void *pw = _data(W) if W is not None else NULL
+    cdef void *pgx = _data(GX) if GX is not None else NULL
+    cdef void *pgw = _data(GW) if GW is not None else NULL
+    cdef void *pgb = _data(GB) if GB is not None else NULL
+    cdef bint f32 = _is_f32(X)
+    with nogil:
+        if f32:
+            nc_layer_norm_backward_f32(rows, cols, <float *>pg, <float *>px, <float *>pmu, <float *>prs,
+                                       <float *>pw, <float *>pgx, <float *>pgw, <float *>pgb)
+        else:
+            nc_layer_norm_backward_f64(rows, cols, <double *>pg, <double *>px, <double *>pmu, <double *>prs,
+                                       <double *>pw, <double *>pgx, <double *>pgw, <double *>pgb)
+    return GX, GW, GB

@@ -37,6 +37,7 @@ def gelu(x: FloatArray, approximate: str = "none", out: Optional[FloatArray] = N
 def exp(x: FloatArray, out: Optional[FloatArray] = None) -> FloatArray: ...
 def log(x: FloatArray, out: Optional[FloatArray] = None) -> FloatArray: ...
 def erf(x: FloatArray, out: Optional[FloatArray] = None) -> FloatArray: ...
+def erfc(x: FloatArray, out: Optional[FloatArray] = None) -> FloatArray: ...
 
 # ---- softmax (section owned by the softmax work) ---------------------------
 def softmax(x: FloatArray, out: Optional[FloatArray] = None) -> FloatArray: ...
@@ -65,7 +66,64 @@ def linear_backward(grad_output: FloatArray, x: FloatArray, weight: FloatArray,
                     ) -> Tuple[Optional[FloatArray], FloatArray, Optional[FloatArray]]: ...
 
 # ---- optimizer steps (section owned by the optimizer work) -----------------
+from typing import Sequence  # noqa: E402
+
+Arrays = FloatArray | Sequence[FloatArray]
+Steps = int | Sequence[int]
+def sgd_step(params: Arrays, grads: Arrays, momentum_buffers: Optional[Arrays] = None, *, lr: float,
+             momentum: float = 0.0, dampening: float = 0.0, weight_decay: float = 0.0,
+             nesterov: bool = False, maximize: bool = False,
+             fresh: Optional[Sequence[bool]] = None) -> Arrays: ...
+def adagrad_step(params: Arrays, grads: Arrays, state_sums: Arrays, steps: Steps, *, lr: float,
+                 lr_decay: float = 0.0, weight_decay: float = 0.0, eps: float = 1e-10,
+                 maximize: bool = False, eps_inside_sqrt: bool = False) -> Arrays: ...
+def rmsprop_step(params: Arrays, grads: Arrays, square_avgs: Arrays,
+                 momentum_buffers: Optional[Arrays] = None, grad_avgs: Optional[Arrays] = None, *,
+                 lr: float, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
+                 momentum: float = 0.0, centered: bool = False, maximize: bool = False,
+                 eps_inside_sqrt: bool = False) -> Arrays: ...
+def adam_step(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arrays, steps: Steps,
+              max_exp_avg_sqs: Optional[Arrays] = None, *, lr: float, beta1: float = 0.9,
+              beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0,
+              amsgrad: bool = False, decoupled: bool = False, maximize: bool = False,
+              eps_inside_sqrt: bool = False) -> Arrays: ...
+def lamb_step(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arrays, steps: Steps, *,
+              lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-6,
+              weight_decay: float = 0.0, maximize: bool = False,
+              eps_inside_sqrt: bool = False) -> Arrays: ...
 
 # ---- attention and layer norm (section owned by the attention work) --------
+def attention_forward(q: FloatArray, k: FloatArray, v: FloatArray, mask: Optional[NDArray] = None,
+                      is_causal: bool = False, scale: Optional[float] = None,
+                      out: Optional[FloatArray] = None, workspace: bool = True) -> Tuple[FloatArray, FloatArray]: ...
+def attention_backward(grad_out: FloatArray, q: FloatArray, k: FloatArray, v: FloatArray,
+                       out: FloatArray, lse: FloatArray, mask: Optional[NDArray] = None,
+                       is_causal: bool = False, scale: Optional[float] = None,
+                       grad_q: Optional[FloatArray] = None, grad_k: Optional[FloatArray] = None,
+                       grad_v: Optional[FloatArray] = None, workspace: bool = True
+                       ) -> Tuple[FloatArray, FloatArray, FloatArray]: ...
+def layer_norm_forward(x: FloatArray, weight: Optional[FloatArray] = None, bias: Optional[FloatArray] = None,
+                       eps: float = 1e-5, out: Optional[FloatArray] = None) -> Tuple[FloatArray, FloatArray, FloatArray]: ...
+def layer_norm_backward(grad_y: FloatArray, x: FloatArray, mean: FloatArray, rstd: FloatArray,
+                        weight: Optional[FloatArray] = None, need_input_grad: bool = True,
+                        need_param_grads: bool = True
+                        ) -> Tuple[Optional[FloatArray], Optional[FloatArray], Optional[FloatArray]]: ...
 
 # ---- losses (section owned by the loss work) --------------------------------
+def cross_entropy_forward(
+    logits: FloatArray, target: np.ndarray, label_smoothing: float = 0.0,
+    weight: Optional[FloatArray] = None, ignore_index: int = -100,
+    out: Optional[FloatArray] = None, lse_out: Optional[FloatArray] = None,
+) -> Tuple[FloatArray, FloatArray]: ...
+def cross_entropy_backward(
+    logits: FloatArray, target: np.ndarray, lse: FloatArray, grad_loss: "float | FloatArray" = 1.0,
+    label_smoothing: float = 0.0, weight: Optional[FloatArray] = None, ignore_index: int = -100,
+    out: Optional[FloatArray] = None,
+) -> FloatArray: ...
+def bce_with_logits_forward(
+    x: FloatArray, y: FloatArray, pos_weight: Optional[FloatArray] = None, out: Optional[FloatArray] = None,
+) -> FloatArray: ...
+def bce_with_logits_backward(
+    x: FloatArray, y: FloatArray, grad_loss: "float | FloatArray" = 1.0,
+    pos_weight: Optional[FloatArray] = None, out: Optional[FloatArray] = None,
+) -> FloatArray: ...

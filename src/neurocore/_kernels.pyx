@@ -71,8 +71,19 @@ cdef object _F32 = np.dtype(np.float32)
 cdef object _F64 = np.dtype(np.float64)
 
 
+cdef inline bint _is_float_type(int t):
+    return t == cnp.NPY_FLOAT32 or t == cnp.NPY_FLOAT64
+
+
 cdef object _float_input(object x, str name):
     """x as a C-contiguous float32/float64 ndarray (copied once if strided)."""
+    # fast path (the usual call): an exact ndarray, float dtype, C-contiguous;
+    # checked through the C API, no Python attribute lookups
+    if (type(x) is cnp.ndarray and _is_float_type(cnp.PyArray_TYPE(<cnp.ndarray>x))
+            and cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>x)):
+        if cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x):
+            return x
+        return np.ascontiguousarray(x)
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
     if x.dtype != _F32 and x.dtype != _F64:
@@ -85,19 +96,39 @@ cdef object _float_input(object x, str name):
 cdef object _like_input(object x, str name, object ref, str ref_name):
     """A float input that must share ref's dtype."""
     cdef object a = _float_input(x, name)
-    if a.dtype != ref.dtype:
+    if not isinstance(ref, cnp.ndarray):        # (callers pass validated arrays)
+        if a.dtype != ref.dtype:
+            raise TypeError(f"{name} has dtype {a.dtype} but {ref_name} has dtype {ref.dtype}; "
+                            f"convert one explicitly")
+        return a
+    if (cnp.PyArray_TYPE(<cnp.ndarray>a) != cnp.PyArray_TYPE(<cnp.ndarray>ref)
+            or not cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>ref)):
         raise TypeError(f"{name} has dtype {a.dtype} but {ref_name} has dtype {ref.dtype}; "
                         f"convert one explicitly")
     return a
 
 
+cdef bint _shape_is(object a, tuple shape):
+    """a.shape == shape, without building a.shape."""
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    cdef int nd = cnp.PyArray_NDIM(arr)
+    cdef int i
+    if nd != len(shape):
+        return False
+    cdef cnp.npy_intp *dims = cnp.PyArray_DIMS(arr)
+    for i in range(nd):
+        if dims[i] != <cnp.npy_intp>shape[i]:
+            return False
+    return True
+
+
 cdef _check_shape(object a, str name, tuple shape):
-    if a.shape != shape:
+    if not _shape_is(a, shape):
         raise ValueError(f"{name} must have shape {shape}, got {a.shape}")
 
 
 cdef _check_ndim(object a, str name, int ndim):
-    if a.ndim != ndim:
+    if cnp.PyArray_NDIM(<cnp.ndarray>a) != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got shape {a.shape}")
 
 
@@ -110,18 +141,35 @@ cdef object _output(object out, tuple shape, object dtype, str name="out"):
         raise TypeError(f"{name} must be a numpy.ndarray or None, got {type(out).__name__}")
     if out.dtype != dtype:
         raise TypeError(f"{name} must have dtype {dtype}, got {out.dtype}")
-    if out.shape != shape:
+    if not _shape_is(out, shape):
         raise ValueError(f"{name} must have shape {shape}, got {out.shape}")
-    if not out.flags.c_contiguous or not out.flags.writeable:
+    if not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>out) or not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>out):
         raise ValueError(f"{name} must be a writable C-contiguous array")
     return out
 
 
+cdef object _empty_like_rows(object ref, cnp.npy_intp rows, cnp.npy_intp cols, int nd):
+    """A fresh C array of ref's float dtype: (rows,) when nd == 1, else (rows, cols)."""
+    cdef cnp.npy_intp dims[2]
+    dims[0] = rows
+    dims[1] = cols
+    return cnp.PyArray_EMPTY(nd, dims, cnp.PyArray_TYPE(<cnp.ndarray>ref), 0)
+
+
 cdef double _finite_scalar(object value, str name) except? -1.0:
     """A real, finite hyperparameter (alpha, slope, ...)."""
+    cdef double v
+    if type(value) is float:                # fast path: a Python float
+        v = <double>value
+        if v != v or v - v != 0.0:          # NaN, or +-inf (inf - inf is NaN)
+            raise ValueError(f"{name} must be finite, got {value}")
+        return v
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    cdef double v = <double>value
+    try:
+        v = <double>value
+    except OverflowError:                   # an int beyond the double range
+        raise ValueError(f"{name} must be finite, got an int of {value.bit_length()} bits") from None
     if v != v or v == float("inf") or v == -float("inf"):
         raise ValueError(f"{name} must be finite, got {value}")
     return v
@@ -144,3 +192,5 @@ include "_gemm.pxi"
 include "_optim.pxi"
 include "_attention.pxi"
 include "_loss.pxi"
+include "_mlp.pxi"
+include "_engine.pxi"

@@ -1,1 +1,401 @@
-# Wrappers for csrc/kernels/loss*.inc (to be written by the loss work).
+# Wrappers for csrc/kernels/loss.inc: fused cross-entropy (log-softmax + NLL)
+# and binary cross-entropy on logits.  Per-row / per-element losses come out;
+# the reductions belong to the Python layer (a sum of m numbers).
+
+cdef object _I64 = np.dtype(np.int64)
+
+
+cdef object _class_targets(object target, Py_ssize_t m, Py_ssize_t n, long long ignore_index):
+    """target as a C-contiguous int64 (m,) array, every value in [0, n) or
+    equal to ignore_index; ValueError naming the bad values otherwise."""
+    if not isinstance(target, np.ndarray):
+        raise TypeError(f"target must be a numpy.ndarray, got {type(target).__name__}")
+    if target.dtype.kind not in "iu":
+        raise TypeError(f"class-index target must have an integer dtype, got {target.dtype}")
+    if target.shape != (m,):
+        raise ValueError(f"target must have shape ({m},) to match logits of shape ({m}, {n}), "
+                         f"got {target.shape}")
+    T = np.ascontiguousarray(target, dtype=_I64)
+    if m:
+        bad = (T != ignore_index) & ((T < 0) | (T >= n))
+        if bad.any():
+            values = np.unique(T[bad])
+            raise ValueError(f"target holds class indices outside [0, {n}): {values[:10].tolist()}"
+                             + (" ..." if values.size > 10 else ""))
+    return T
+
+
+cdef double _label_smoothing(object value) except? -1.0:
+    cdef double eps = _finite_scalar(value, "label_smoothing")
+    if eps < 0.0 or eps > 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1], got {value}")
+    return eps
+
+
+cdef object _class_weight(object weight, object ref, Py_ssize_t n):
+    if weight is None:
+        return None
+    W = _like_input(weight, "weight", ref, "logits")
+    _check_shape(W, "weight", (n,))
+    return W
+
+
+cdef object _grad_rows(object grad_loss, object ref, str ref_name, tuple shape, double *scale):
+    """grad_loss as a scalar (returned None, value in scale) or an array."""
+    if grad_loss is None:
+        scale[0] = 1.0
+        return None
+    if isinstance(grad_loss, np.ndarray) and grad_loss.ndim > 0:
+        G = _like_input(grad_loss, "grad_loss", ref, ref_name)
+        _check_shape(G, "grad_loss", shape)
+        scale[0] = 1.0
+        return G
+    if isinstance(grad_loss, np.ndarray):
+        grad_loss = grad_loss.item()
+    if isinstance(grad_loss, (bool, np.bool_)) or not isinstance(grad_loss, (int, float, np.integer, np.floating)):
+        raise TypeError(f"grad_loss must be a real number or an array, got {type(grad_loss).__name__}")
+    try:
+        scale[0] = <double>grad_loss
+    except OverflowError:                   # an int beyond the double range
+        raise ValueError(f"grad_loss must fit in a double, got an int of {grad_loss.bit_length()} bits") from None
+    return None
+
+
+cdef inline void *_data_or_null(object a):
+    return NULL if a is None else _data(a)
+
+
+def cross_entropy_forward(logits, target, label_smoothing=0.0, weight=None, ignore_index=-100,
+                          out=None, lse_out=None):
+    """cross_entropy_forward(logits, target, label_smoothing=0.0, weight=None,
+    ignore_index=-100, out=None, lse_out=None) -> (loss, lse)
+
+    Fused log-softmax + negative log-likelihood over the rows of logits:
+    loss_i = -sum_j q_ij log softmax(z_i)_j with q the (smoothed) target.
+
+    logits : IN, float array of shape (m, n).
+    target : IN, int array of shape (m,) (class indices in [0, n), or
+             ignore_index: loss 0), or float array of shape (m, n) of class
+             probabilities (same dtype as logits; ignore_index unused).
+    label_smoothing : eps in [0, 1]; the target becomes (1-eps) q + eps/n.
+    weight : IN, optional float array of shape (n,): per-class weights.
+    out    : OUT, optional array (m,) for the per-row losses.
+    lse_out: OUT, optional array (m,) for log-sum-exp per row (needed by the
+             backward).
+    """
+    Z = _float_input(logits, "logits")
+    _check_ndim(Z, "logits", 2)
+    cdef nc_int m = Z.shape[0], n = Z.shape[1]
+    cdef double eps = _label_smoothing(label_smoothing)
+    if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(ignore_index, (int, np.integer)):
+        raise TypeError(f"ignore_index must be an int, got {type(ignore_index).__name__}")
+    if not -2**63 <= ignore_index < 2**63:
+        raise ValueError(f"ignore_index must fit in int64, got {ignore_index}")
+    cdef long long ign = ignore_index
+    W = _class_weight(weight, Z, n)
+    cdef bint soft = isinstance(target, np.ndarray) and target.dtype.kind == "f"
+    if soft:
+        T = _like_input(target, "target", Z, "logits")
+        _check_shape(T, "target", (m, n))
+    else:
+        T = _class_targets(target, m, n, ign)
+    L = _output(out, (m,), Z.dtype)
+    S = _output(lse_out, (m,), Z.dtype, "lse_out")
+    cdef void *pz = _data(Z)
+    cdef void *pt = _data(T)
+    cdef void *pw = _data_or_null(W)
+    cdef void *pl = _data(L)
+    cdef void *ps = _data(S)
+    cdef bint f32 = _is_f32(Z)
+    with nogil:
+        if soft:
+            if f32:
+                nc_cross_entropy_soft_forward_f32(m, n, <float>eps, <float *>pz, n, <float *>pt, n,
+                                                  <float *>pw, <float *>pl, <float *>ps)
+            else:
+                nc_cross_entropy_soft_forward_f64(m, n, eps, <double *>pz, n, <double *>pt, n,
+                                                  <double *>pw, <double *>pl, <double *>ps)
+        elif f32:
+            nc_cross_entropy_forward_f32(m, n, <float>eps, ign, <float *>pz, n, <nc_int64 *>pt,
+                                         <float *>pw, <float *>pl, <float *>ps)
+        else:
+            nc_cross_entropy_forward_f64(m, n, eps, ign, <double *>pz, n, <nc_int64 *>pt,
+                                         <double *>pw, <double *>pl, <double *>ps)
+    return L, S
+
+
+def cross_entropy_backward(logits, target, lse, grad_loss=1.0, label_smoothing=0.0, weight=None,
+                           ignore_index=-100, out=None):
+    """cross_entropy_backward(logits, target, lse, grad_loss=1.0,
+    label_smoothing=0.0, weight=None, ignore_index=-100, out=None) -> grad_logits
+
+    grad_logits_i = grad_loss_i * (softmax(z_i) * sum_j w_j q_ij - w * q_i):
+    for plain class targets, softmax - onehot, scaled.
+
+    logits, target, label_smoothing, weight, ignore_index : as in the forward.
+    lse       : IN, array (m,) from cross_entropy_forward.
+    grad_loss : a scalar (every row: the mean/sum reductions) or an array (m,).
+    out       : OUT, optional array (m, n).
+    """
+    Z = _float_input(logits, "logits")
+    _check_ndim(Z, "logits", 2)
+    cdef nc_int m = Z.shape[0], n = Z.shape[1]
+    cdef double eps = _label_smoothing(label_smoothing)
+    if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(ignore_index, (int, np.integer)):
+        raise TypeError(f"ignore_index must be an int, got {type(ignore_index).__name__}")
+    if not -2**63 <= ignore_index < 2**63:
+        raise ValueError(f"ignore_index must fit in int64, got {ignore_index}")
+    cdef long long ign = ignore_index
+    W = _class_weight(weight, Z, n)
+    cdef bint soft = isinstance(target, np.ndarray) and target.dtype.kind == "f"
+    if soft:
+        T = _like_input(target, "target", Z, "logits")
+        _check_shape(T, "target", (m, n))
+    else:
+        T = _class_targets(target, m, n, ign)
+    S = _like_input(lse, "lse", Z, "logits")
+    _check_shape(S, "lse", (m,))
+    cdef double scale = 1.0
+    G = _grad_rows(grad_loss, Z, "logits", (m,), &scale)
+    O = _output(out, (m, n), Z.dtype)
+    cdef void *pz = _data(Z)
+    cdef void *pt = _data(T)
+    cdef void *pw = _data_or_null(W)
+    cdef void *ps = _data(S)
+    cdef void *pg = _data_or_null(G)
+    cdef void *po = _data(O)
+    cdef bint f32 = _is_f32(Z)
+    with nogil:
+        if soft:
+            if f32:
+                nc_cross_entropy_soft_backward_f32(m, n, <float>eps, <float *>pz, n, <float *>pt, n,
+                                                   <float *>pw, <float *>ps, <float *>pg, <float>scale,
+                                                   <float *>po, n)
+            else:
+                nc_cross_entropy_soft_backward_f64(m, n, eps, <double *>pz, n, <double *>pt, n,
+                                                   <double *>pw, <double *>ps, <double *>pg, scale,
+                                                   <double *>po, n)
+        elif f32:
+            nc_cross_entropy_backward_f32(m, n, <float>eps, ign, <float *>pz, n, <nc_int64 *>pt,
+                                          <float *>pw, <float *>ps, <float *>pg, <float>scale,
+                                          <float *>po, n)
+        else:
+            nc_cross_entropy_backward_f64(m, n, eps, ign, <double *>pz, n, <nc_int64 *>pt,
+                                          <double *>pw, <double *>ps, <double *>pg, scale,
+                                          <double *>po, n)
+    return O
+
+
+cdef object _pos_weight_rows(object pos_weight, object X, Py_ssize_t m, Py_ssize_t n, nc_int *ldp):
+    """pos_weight as rows of n: one shared row (ldp 0) or the full (m, n)."""
+    if pos_weight is None:
+        ldp[0] = 0
+        return None
+    P = _like_input(pos_weight, "pos_weight", X, "input")
+    try:
+        np.broadcast_shapes(P.shape, X.shape)
+    except ValueError:
+        raise ValueError(f"pos_weight of shape {P.shape} does not broadcast to input of shape {X.shape}")
+    if np.broadcast_shapes(P.shape, X.shape) != X.shape:
+        raise ValueError(f"pos_weight of shape {P.shape} would broadcast input of shape {X.shape} "
+                         f"to a larger shape")
+    if P.ndim <= 1 or all(d == 1 for d in P.shape[:P.ndim - 1]):
+        ldp[0] = 0
+        return np.ascontiguousarray(np.broadcast_to(P.reshape(-1) if P.size > 1 else P.reshape(1), (n,)))
+    ldp[0] = n
+    return np.ascontiguousarray(np.broadcast_to(P, X.shape))
+
+
+cdef tuple _rows_cols(object shape):
+    # (the module compiles with wraparound=False: no negative indices here)
+    cdef Py_ssize_t k = len(shape)
+    if k == 0:
+        return 1, 1
+    return int(np.prod(shape[:k - 1])), shape[k - 1]
+
+
+def bce_with_logits_forward(x, y, pos_weight=None, out=None):
+    """bce_with_logits_forward(x, y, pos_weight=None, out=None) -> loss
+
+    Element-wise binary cross-entropy on logits, stable for any finite x:
+    max(x, 0) - x y + log1p(exp(-|x|)); with pos_weight p,
+    (1 - y) x + (1 + (p - 1) y) log1p(exp(-x)).
+
+    x          : IN, float array (logits), any shape.
+    y          : IN, float array of x's shape and dtype (targets in [0, 1]).
+    pos_weight : IN, optional float array broadcastable to x (usually (C,)
+                 for the last axis).
+    out        : OUT, optional array of x's shape.
+    """
+    X = _float_input(x, "input")
+    Y = _like_input(y, "target", X, "input")
+    if X.shape != Y.shape:
+        raise ValueError(f"target must have the shape of input {X.shape}, got {Y.shape}")
+    cdef nc_int ldp = 0
+    cdef nc_int m, n
+    m, n = _rows_cols(X.shape)
+    P = _pos_weight_rows(pos_weight, X, m, n, &ldp)
+    O = _output(out, X.shape, X.dtype)
+    cdef void *px = _data(X)
+    cdef void *py = _data(Y)
+    cdef void *pp = _data_or_null(P)
+    cdef void *po = _data(O)
+    cdef bint f32 = _is_f32(X)
+    with nogil:
+        if f32:
+            nc_bce_with_logits_forward_f32(m, n, <float *>px, <float *>py, <float *>pp, ldp, <float *>po)
+        else:
+            nc_bce_with_logits_forward_f64(m, n, <double *>px, <double *>py, <double *>pp, ldp, <double *>po)
+    return O
+
+
+def bce_with_logits_backward(x, y, grad_loss=1.0, pos_weight=None, out=None):
+    """bce_with_logits_backward(x, y, grad_loss=1.0, pos_weight=None, out=None) -> grad_x
+
+    grad_x = grad_loss * (sigmoid(x) - y); with pos_weight p,
+    grad_loss * ((1 - y) - (1 + (p - 1) y) sigmoid(-x)).
+
+    x, y, pos_weight : as in the forward.
+    grad_loss : a scalar (the mean/sum reductions) or an array of x's shape.
+    out       : OUT, optional array of x's shape.
+    """
+    X = _float_input(x, "input")
+    Y = _like_input(y, "target", X, "input")
+    if X.shape != Y.shape:
+        raise ValueError(f"target must have the shape of input {X.shape}, got {Y.shape}")
+    cdef nc_int ldp = 0
+    cdef nc_int m, n
+    m, n = _rows_cols(X.shape)
+    P = _pos_weight_rows(pos_weight, X, m, n, &ldp)
+    cdef double scale = 1.0
+    G = _grad_rows(grad_loss, X, "input", X.shape, &scale)
+    O = _output(out, X.shape, X.dtype)
+    cdef void *px = _data(X)
+    cdef void *py = _data(Y)
+    cdef void *pp = _data_or_null(P)
+    cdef void *pg = _data_or_null(G)
+    cdef void *po = _data(O)
+    cdef bint f32 = _is_f32(X)
+    with nogil:
+        if f32:
+            nc_bce_with_logits_backward_f32(m, n, <float *>px, <float *>py, <float *>pp, ldp, <float *>pg,
+                                            <float>scale, <float *>po)
+        else:
+            nc_bce_with_logits_backward_f64(m, n, <double *>px, <double *>py, <double *>pp, ldp, <double *>pg,
+                                            scale, <double *>po)
+    return O
+
+
+# ---- the plain class-index cross-entropy in one call (autograd fast path) ----
+cdef Py_ssize_t _plain_targets(object logits, object target, object ignore_index, long long *ign) except -2:
+    """m, the number of rows of logits, when (logits, target, ignore_index) is
+    the plain case: logits a 2-D C-contiguous native float array, target a
+    C-contiguous native int64 array of shape (m,) whose values lie in [0, n)
+    or equal ignore_index (a Python int); -1 otherwise (the caller then takes
+    the validating route, which names what is wrong)."""
+    if type(logits) is not cnp.ndarray or type(target) is not cnp.ndarray or type(ignore_index) is not int:
+        return -1
+    cdef cnp.ndarray Z = <cnp.ndarray>logits
+    cdef cnp.ndarray T = <cnp.ndarray>target
+    cdef int zt = cnp.PyArray_TYPE(Z)
+    if not (zt == cnp.NPY_FLOAT32 or zt == cnp.NPY_FLOAT64) or cnp.PyArray_NDIM(Z) != 2:
+        return -1
+    if not cnp.PyArray_ISNOTSWAPPED(Z) or not cnp.PyArray_IS_C_CONTIGUOUS(Z):
+        return -1
+    cdef int tt = cnp.PyArray_TYPE(T)
+    if not (tt == cnp.NPY_LONG or tt == cnp.NPY_LONGLONG) or cnp.PyArray_ITEMSIZE(T) != 8:
+        return -1
+    if cnp.PyArray_NDIM(T) != 1 or not cnp.PyArray_ISNOTSWAPPED(T) or not cnp.PyArray_IS_C_CONTIGUOUS(T):
+        return -1
+    cdef Py_ssize_t m = cnp.PyArray_DIM(Z, 0), n = cnp.PyArray_DIM(Z, 1), i
+    if cnp.PyArray_DIM(T, 0) != m:
+        return -1
+    if not (-(1 << 62) < ignore_index < (1 << 62)):
+        return -1
+    ign[0] = ignore_index
+    cdef const nc_int64 *pt = <const nc_int64 *>cnp.PyArray_DATA(T)
+    cdef nc_int64 t
+    for i in range(m):
+        t = pt[i]
+        if (t < 0 or t >= n) and t != ign[0]:
+            return -1
+    return m
+
+
+def _cross_entropy_plain(logits, target, ignore_index, bint mean):
+    """(loss, lse, count) of the mean (or sum) cross-entropy of logits (m, n)
+    against class indices: loss a 0-d array of logits' dtype (the per-row
+    losses summed in double, divided by count, the number of rows whose target
+    is not ignore_index, when mean), lse the per-row log-sum-exp for the
+    backward.  None when the arguments are off the plain case (see
+    _plain_targets): nothing runs then."""
+    cdef long long ign = 0
+    cdef Py_ssize_t m = _plain_targets(logits, target, ignore_index, &ign)
+    if m < 0:
+        return None
+    cdef cnp.ndarray Z = <cnp.ndarray>logits
+    cdef int typenum = cnp.PyArray_TYPE(Z)
+    cdef nc_int n = cnp.PyArray_DIM(Z, 1)
+    cdef cnp.npy_intp dims[1]
+    dims[0] = m
+    L = cnp.PyArray_EMPTY(1, dims, typenum, 0)
+    S = cnp.PyArray_EMPTY(1, dims, typenum, 0)
+    R = cnp.PyArray_EMPTY(0, dims, typenum, 0)
+    cdef void *pz = cnp.PyArray_DATA(Z)
+    cdef const nc_int64 *pt = <const nc_int64 *>cnp.PyArray_DATA(<cnp.ndarray>target)
+    cdef void *pl = _data(L)
+    cdef void *ps = _data(S)
+    cdef bint f32 = typenum == cnp.NPY_FLOAT32
+    cdef double total = 0.0
+    cdef Py_ssize_t i, count = 0
+    with nogil:
+        if f32:
+            nc_cross_entropy_forward_f32(m, n, 0.0, ign, <float *>pz, n, pt, NULL, <float *>pl, <float *>ps)
+            for i in range(m):
+                total += (<float *>pl)[i]
+        else:
+            nc_cross_entropy_forward_f64(m, n, 0.0, ign, <double *>pz, n, pt, NULL, <double *>pl, <double *>ps)
+            for i in range(m):
+                total += (<double *>pl)[i]
+        for i in range(m):
+            count += pt[i] != ign
+        if mean:
+            total = total / <double>count       # every row ignored: 0/0 = NaN, as PyTorch
+        if f32:
+            (<float *>cnp.PyArray_DATA(<cnp.ndarray>R))[0] = <float>total
+        else:
+            (<double *>cnp.PyArray_DATA(<cnp.ndarray>R))[0] = total
+    return R, S, count
+
+
+def _cross_entropy_plain_backward(logits, target, lse, ignore_index, double scale):
+    """grad_logits = scale * (softmax(logits) - onehot(target)) (rows whose
+    target is ignore_index: 0), for the plain case of _cross_entropy_plain
+    with lse from it; None (nothing run) when off that case."""
+    cdef long long ign = 0
+    cdef Py_ssize_t m = _plain_targets(logits, target, ignore_index, &ign)
+    if m < 0:
+        return None
+    cdef cnp.ndarray Z = <cnp.ndarray>logits
+    cdef int typenum = cnp.PyArray_TYPE(Z)
+    if (type(lse) is not cnp.ndarray or cnp.PyArray_TYPE(<cnp.ndarray>lse) != typenum
+            or cnp.PyArray_NDIM(<cnp.ndarray>lse) != 1 or cnp.PyArray_DIM(<cnp.ndarray>lse, 0) != m
+            or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>lse)):
+        return None
+    cdef nc_int n = cnp.PyArray_DIM(Z, 1)
+    cdef cnp.npy_intp dims[2]
+    dims[0] = m
+    dims[1] = n
+    O = cnp.PyArray_EMPTY(2, dims, typenum, 0)
+    cdef void *pz = cnp.PyArray_DATA(Z)
+    cdef const nc_int64 *pt = <const nc_int64 *>cnp.PyArray_DATA(<cnp.ndarray>target)
+    cdef void *ps = _data(lse)
+    cdef void *po = _data(O)
+    with nogil:
+        if typenum == cnp.NPY_FLOAT32:
+            nc_cross_entropy_backward_f32(m, n, 0.0, ign, <float *>pz, n, pt, NULL, <float *>ps, NULL,
+                                          <float>scale, <float *>po, n)
+        else:
+            nc_cross_entropy_backward_f64(m, n, 0.0, ign, <double *>pz, n, pt, NULL, <double *>ps, NULL,
+                                          scale, <double *>po, n)
+    return O

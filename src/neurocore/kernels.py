@@ -33,6 +33,7 @@ from neurocore._kernels import (  # noqa: F401,E402
     exp,
     log,
     erf,
+    erfc,
 )
 
 # softmax (section owned by the softmax work)
@@ -54,7 +55,26 @@ from neurocore._kernels import (  # noqa: F401,E402
 )
 
 # optimizer steps (section owned by the optimizer work)
+from neurocore._kernels import (  # noqa: F401,E402
+    sgd_step,
+    adagrad_step,
+    rmsprop_step,
+    adam_step,
+    lamb_step,
+)
 
 # attention and layer norm (section owned by the attention work)
+from neurocore._kernels import (  # noqa: F401,E402
+    attention_forward,
+    attention_backward,
+    layer_norm_forward,
+    layer_norm_backward,
+)
 
 # losses (section owned by the loss work)
+from neurocore._kernels import (  # noqa: F401,E402
+    cross_entropy_forward,
+    cross_entropy_backward,
+    bce_with_logits_forward,
+    bce_with_logits_backward,
+)

@@ -91,7 +91,8 @@ NC_DECLARE_BOTH(NC_ELEMENTWISE_API)
     void nc_exp_##S(nc_int n, const T *x, T *out);                             \
     void nc_log_##S(nc_int n, const T *x, T *out);                             \
     void nc_tanh_##S(nc_int n, const T *x, T *out);                            \
-    void nc_erf_##S(nc_int n, const T *x, T *out);
+    void nc_erf_##S(nc_int n, const T *x, T *out);                             \
+    void nc_erfc_##S(nc_int n, const T *x, T *out);
 NC_DECLARE_BOTH(NC_ACTIVATION_API)
 
 /* ------------------------------------------------------------------------
@@ -161,17 +162,139 @@ NC_DECLARE_BOTH(NC_GEMM_API)
 /* ------------------------------------------------------------------------
  * Optimizer steps (csrc/kernels/optim.inc)
  * ------------------------------------------------------------------------ */
-/* (section owned by the optimizer work) */
+/* Multi-tensor ("foreach") steps: one call updates the ntensors tensors of a
+ * parameter group in place, one fused pass per element.  params[i],
+ * grads[i] and every state array [i] hold sizes[i] elements.  steps[i] is
+ * the tensor's step count after this step (1 on the first), used for the
+ * bias corrections / lr decay, computed once per tensor in double.  State
+ * arrays a flag or hyperparameter switches off may be NULL.  Threads split
+ * the concatenated elements; results do not depend on the thread count. */
+enum nc_optim_flags {
+    NC_OPTIM_MAXIMIZE = 1,    /* ascend: the gradient is negated first     */
+    NC_OPTIM_NESTEROV = 2,    /* SGD                                       */
+    NC_OPTIM_AMSGRAD = 4,     /* Adam: max of the second moments           */
+    NC_OPTIM_DECOUPLED = 8,   /* AdamW: param *= 1 - lr * wd, not an L2 term */
+    NC_OPTIM_EPS_IN_SQRT = 16, /* the seeds' sqrt(v + eps), not sqrt(v) + eps */
+    NC_OPTIM_CENTERED = 32    /* RMSprop                                   */
+};
+/* Doubles of workspace nc_lamb_step_* needs for these tensors. */
+nc_int nc_lamb_workspace_size(nc_int ntensors, const nc_int *sizes);
+#define NC_OPTIM_API(T, S)                                                          \
+    /* fresh[i] != 0: momentum_buffers[i] is new, set to the gradient (may be     \
+     * NULL: none new) */                                                          \
+    void nc_sgd_step_##S(nc_int ntensors, const nc_int *sizes, double lr,          \
+                         double momentum, double dampening, double weight_decay,   \
+                         int flags, T *const *params, const T *const *grads,       \
+                         T *const *momentum_buffers, const unsigned char *fresh);  \
+    void nc_adagrad_step_##S(nc_int ntensors, const nc_int *sizes,                 \
+                             const nc_int *steps, double lr, double lr_decay,      \
+                             double weight_decay, double eps, int flags,           \
+                             T *const *params, const T *const *grads,              \
+                             T *const *state_sums);                                \
+    /* momentum_buffers used when momentum != 0, grad_avgs when centered */       \
+    void nc_rmsprop_step_##S(nc_int ntensors, const nc_int *sizes, double lr,      \
+                             double alpha, double eps, double weight_decay,        \
+                             double momentum, int flags, T *const *params,         \
+                             const T *const *grads, T *const *square_avgs,         \
+                             T *const *momentum_buffers, T *const *grad_avgs);     \
+    /* Adam, or AdamW with NC_OPTIM_DECOUPLED; max_exp_avg_sqs with amsgrad */    \
+    void nc_adam_step_##S(nc_int ntensors, const nc_int *sizes, const nc_int *steps, \
+                          double lr, double beta1, double beta2, double eps,       \
+                          double weight_decay, int flags, T *const *params,        \
+                          const T *const *grads, T *const *exp_avgs,               \
+                          T *const *exp_avg_sqs, T *const *max_exp_avg_sqs);       \
+    /* LAMB (You et al. 2019); workspace: nc_lamb_workspace_size doubles */       \
+    void nc_lamb_step_##S(nc_int ntensors, const nc_int *sizes, const nc_int *steps, \
+                          double lr, double beta1, double beta2, double eps,       \
+                          double weight_decay, int flags, T *const *params,        \
+                          const T *const *grads, T *const *exp_avgs,               \
+                          T *const *exp_avg_sqs, double *workspace);
+NC_DECLARE_BOTH(NC_OPTIM_API)
 
 /* ------------------------------------------------------------------------
  * Attention and layer norm (csrc/kernels/attention.inc, layernorm.inc)
  * ------------------------------------------------------------------------ */
 /* (section owned by the attention work) */
+/* Fused scaled-dot-product attention over (batch B, heads H):
+ *   out = softmax(q k^T * scale + mask) v, lse = log-sum-exp of each row,
+ * q (B, H, N, D), k (B, H, M, D), v (B, H, M, DV), out (B, H, N, DV); each
+ * given by a pointer and three element strides {batch, head, row} (last
+ * axis contiguous).  mask: additive, NULL or read through four element
+ * strides {b, h, n, m} (0 along broadcast axes).  is_causal: query i sees
+ * keys j <= i.  lse (B, H, N) contiguous.  Never forms the N x M matrix.
+ * The backward recomputes the probabilities from lse and writes (not adds)
+ * grad_q, grad_k, grad_v.  A row with every key masked gives NaN.
+ * work: NULL or a workspace of B*H*D*M (forward) / B*H*(D+DV)*M (backward)
+ * elements where each head's keys and values are transposed once (faster). */
+#define NC_ATTENTION_API(T, S)                                                     \
+    void nc_attention_forward_##S(nc_int B, nc_int H, nc_int N, nc_int M, nc_int D,  \
+                                  nc_int DV, T scale, const T *q, const nc_int *qs,  \
+                                  const T *k, const nc_int *ks, const T *v,          \
+                                  const nc_int *vs, const T *mask, const nc_int *ms, \
+                                  int is_causal, T *out, const nc_int *os, T *lse,   \
+                                  T *work);                                         \
+    void nc_attention_backward_##S(nc_int B, nc_int H, nc_int N, nc_int M, nc_int D, \
+                                   nc_int DV, T scale, const T *q, const nc_int *qs, \
+                                   const T *k, const nc_int *ks, const T *v,         \
+                                   const nc_int *vs, const T *mask,                  \
+                                   const nc_int *ms, int is_causal, const T *out,    \
+                                   const nc_int *os, const T *lse, const T *grad_out,\
+                                   const nc_int *gos, T *grad_q, const nc_int *gqs,  \
+                                   T *grad_k, const nc_int *gks, T *grad_v,          \
+                                   const nc_int *gvs, T *work);                      \
+    /* y = (x - mean) * rstd * weight + bias over rows of `cols` elements;      \
+     * weight, bias, mean, rstd may be NULL (no affine / not saved). */          \
+    void nc_layer_norm_forward_##S(nc_int rows, nc_int cols, T eps, const T *x,     \
+                                   const T *weight, const T *bias, T *y, T *mean,   \
+                                   T *rstd);                                        \
+    /* from the saved mean and rstd; any of the three outputs may be NULL */    \
+    void nc_layer_norm_backward_##S(nc_int rows, nc_int cols, const T *grad_y,      \
+                                    const T *x, const T *mean, const T *rstd,       \
+                                    const T *weight, T *grad_x, T *grad_weight,     \
+                                    T *grad_bias);
+NC_DECLARE_BOTH(NC_ATTENTION_API)
 
 /* ------------------------------------------------------------------------
  * Losses (csrc/kernels/loss.inc)
  * ------------------------------------------------------------------------ */
-/* (section owned by the loss work) */
+/* Cross-entropy over the rows of logits (m, n) with leading dimension ldl:
+ * log-softmax and NLL fused; lse (m) keeps log sum_j exp(z_ij) per row for
+ * the backward.  Class-index targets (m) of int64; label_smoothing eps in
+ * [0, 1] mixes the target with the uniform distribution; weight (n) or NULL
+ * weighs classes as PyTorch's `weight`; rows with target == ignore_index get
+ * loss 0 and gradient 0 (targets outside [0, n) give NaN: validate first).
+ * loss_i = (1-eps) w_t (lse_i - z_it) + eps/n sum_j w_j (lse_i - z_ij).     */
+#define NC_LOSS_API(T, S)                                                      \
+    void nc_cross_entropy_forward_##S(nc_int m, nc_int n, T label_smoothing,   \
+        int64_t ignore_index, const T *logits, nc_int ldl,                    \
+        const int64_t *target, const T *weight, T *loss, T *lse);             \
+    /* grad_logits (m, n; ldg) = s_i d loss_i / d z_i, s_i = grad_scale *     \
+     * grad_loss[i], or grad_scale alone when grad_loss is NULL (the mean and \
+     * sum reductions).                                                        */\
+    void nc_cross_entropy_backward_##S(nc_int m, nc_int n, T label_smoothing,  \
+        int64_t ignore_index, const T *logits, nc_int ldl,                    \
+        const int64_t *target, const T *weight, const T *lse,                 \
+        const T *grad_loss, T grad_scale, T *grad_logits, nc_int ldg);        \
+    /* Class-probability targets (m, n; ldt): q' = (1-eps) q + eps/n,          \
+     * loss_i = sum_j w_j q'_ij (lse_i - z_ij).                                */\
+    void nc_cross_entropy_soft_forward_##S(nc_int m, nc_int n,                 \
+        T label_smoothing, const T *logits, nc_int ldl, const T *target,      \
+        nc_int ldt, const T *weight, T *loss, T *lse);                        \
+    void nc_cross_entropy_soft_backward_##S(nc_int m, nc_int n,                \
+        T label_smoothing, const T *logits, nc_int ldl, const T *target,      \
+        nc_int ldt, const T *weight, const T *lse, const T *grad_loss,        \
+        T grad_scale, T *grad_logits, nc_int ldg);                            \
+    /* Binary cross-entropy on logits x with targets y, both (m, n)           \
+     * contiguous, element-wise, stable for any finite x:                     \
+     * max(x,0) - x y + log1p(exp(-|x|)).  pos_weight: NULL or rows of n with  \
+     * row stride ldp (0 = one row for all rows).                              */\
+    void nc_bce_with_logits_forward_##S(nc_int m, nc_int n, const T *x,        \
+        const T *y, const T *pos_weight, nc_int ldp, T *loss);                \
+    /* grad_x = grad_scale * grad_loss * dloss/dx (grad_loss (m, n) or NULL)   */\
+    void nc_bce_with_logits_backward_##S(nc_int m, nc_int n, const T *x,       \
+        const T *y, const T *pos_weight, nc_int ldp, const T *grad_loss,      \
+        T grad_scale, T *grad_x);
+NC_DECLARE_BOTH(NC_LOSS_API)
 
 #ifdef __cplusplus
 }

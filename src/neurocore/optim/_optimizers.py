@@ -1,2 +1,596 @@
-"""(placeholder, filled by its owner)"""
-__all__ = []
+"""Optimizers with PyTorch's names, signatures and update rules (seed 000 §1.3,
+seed 001 §10).
+
+Every ``step()`` is one fused C kernel call per parameter group (and dtype):
+the kernel walks each element of (param, grad, state) once and updates the
+param's ``.data`` and the state in place; see neurocore.kernels.*_step.
+Parameters are neurocore Tensors/Parameters (anything with an ndarray
+``.data`` and a ``.grad`` that is None or has ``.data``); params whose grad
+is None are skipped, as in PyTorch.
+"""
+import math
+from collections.abc import MutableMapping
+
+import numpy as np
+
+from neurocore import _kernels
+
+__all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "LAMB"]
+
+
+class _Required:
+    def __repr__(self):
+        return "<required parameter>"
+
+
+required = _Required()
+
+
+# ---- hyperparameter checks: ValueError naming the value --------------------
+def _real(value, what):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{what} must be a real number, got {type(value).__name__}")
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:       # an int beyond the double range (10**400)
+        finite = False
+    if not finite:
+        raise ValueError(f"Invalid {what}: {value!r:.40} (must be finite)")
+    return float(value)
+
+
+def _check_lr(lr):
+    _check_nonneg(lr, "learning rate")
+
+
+def _check_nonneg(value, what):
+    if _real(value, what) < 0.0:
+        raise ValueError(f"Invalid {what}: {value!r} (must be >= 0)")
+
+
+def _check_eps(eps):
+    if _real(eps, "epsilon value") <= 0.0:
+        raise ValueError(f"Invalid epsilon value: {eps!r} (must be > 0)")
+
+
+def _check_betas(betas):
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise ValueError(f"Invalid betas: {betas!r} (must be a pair (beta1, beta2))")
+    for i, b in enumerate(betas):
+        if not 0.0 <= _real(b, f"beta parameter at index {i}") < 1.0:
+            raise ValueError(f"Invalid beta parameter at index {i}: {b!r} (must be in [0, 1))")
+
+
+class _State(MutableMapping):
+    """optimizer.state: param -> dict, keyed by identity (Tensors need not be
+    hashable), iterating over the params like PyTorch's defaultdict."""
+
+    def __init__(self):
+        self._d = {}
+
+    def __getitem__(self, p):
+        entry = self._d.get(id(p))
+        if entry is None:
+            entry = self._d[id(p)] = (p, {})
+        return entry[1]
+
+    def __setitem__(self, p, value):
+        self._d[id(p)] = (p, value)
+
+    def __delitem__(self, p):
+        del self._d[id(p)]
+
+    def __contains__(self, p):
+        return id(p) in self._d
+
+    def __iter__(self):
+        return (p for p, _ in self._d.values())
+
+    def __len__(self):
+        return len(self._d)
+
+    def get_state(self, p):
+        """The state dict of p, or None (no insertion)."""
+        entry = self._d.get(id(p))
+        return None if entry is None else entry[1]
+
+
+def _grad_array(p):
+    g = p.grad
+    if g is None:
+        return None
+    return g if isinstance(g, np.ndarray) else g.data
+
+
+class Optimizer:
+    """Base class: param_groups, state, zero_grad, state_dict/load_state_dict.
+
+    Subclasses define ``_validate(group)``, ``_init_state(p, group)`` (the
+    state of a param before its first step) and ``_update(group, params,
+    grads, states)`` (one kernel call on lists of contiguous arrays).
+    """
+
+    def __init__(self, params, defaults):
+        self.defaults = dict(defaults)
+        self.state = _State()
+        self.param_groups = []
+        if isinstance(params, np.ndarray) or hasattr(params, "data") and not isinstance(params, (list, tuple, dict)):
+            raise TypeError("params argument given to the optimizer should be an iterable of Tensors or dicts, "
+                            f"but got {type(params).__name__}")
+        groups = list(params)
+        if len(groups) == 0:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for g in groups:
+            self.add_param_group(g)
+
+    def __repr__(self):
+        lines = [f"{type(self).__name__} ("]
+        for i, g in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines += [f"    {k}: {v}" for k, v in sorted(g.items()) if k != "params"]
+        return "\n".join(lines + [")"])
+
+    def add_param_group(self, param_group):
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, got {type(param_group).__name__}")
+        params = param_group["params"]
+        if isinstance(params, np.ndarray) or hasattr(params, "data"):
+            params = [params]
+        elif isinstance(params, set):
+            raise TypeError("optimizer parameters need to be organized in ordered collections, not sets")
+        params = list(params)
+        for i, p in enumerate(params):
+            data = getattr(p, "data", None)
+            if not isinstance(data, np.ndarray) or isinstance(p, np.ndarray):
+                raise TypeError(f"optimizer can only optimize Tensors, but params[{i}] is {type(p).__name__}")
+            if data.dtype not in (np.float32, np.float64):
+                raise TypeError(f"optimizer can only optimize float32/float64 Tensors, params[{i}] has dtype "
+                                f"{data.dtype}")
+        ids = [id(p) for p in params]
+        if len(set(ids)) != len(ids):
+            raise ValueError("optimizer contains a parameter group with duplicate parameters")
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if seen.intersection(ids):
+            raise ValueError("some parameters appear in more than one parameter group")
+        group = dict(param_group)
+        group["params"] = params
+        for k, v in self.defaults.items():
+            if v is required and k not in group:
+                raise ValueError(f"parameter group didn't specify a value of required optimization parameter {k}")
+            group.setdefault(k, v)
+        self._validate(group)
+        self.param_groups.append(group)
+        for p in params:
+            self._eager_state(p, group)
+
+    def _eager_state(self, p, group):
+        """State created at construction (Adagrad); lazily otherwise."""
+
+    def zero_grad(self, set_to_none=True):
+        """Reset the gradients: to None (default, as PyTorch), or to zeros."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                else:
+                    g = _grad_array(p)
+                    g[...] = 0
+
+    def step(self, closure=None):
+        """One update of every param with a gradient.  closure: an optional
+        callable that re-evaluates the model and returns the loss (run with
+        gradients enabled); its result is returned."""
+        loss = None
+        if closure is not None:
+            import neurocore
+            enable_grad = getattr(neurocore, "enable_grad", None)
+            if enable_grad is None:
+                loss = closure()
+            else:
+                with enable_grad():
+                    loss = closure()
+        for group in self.param_groups:
+            self._validate(group)
+            self._step_group(group)
+        return loss
+
+    _needs_state = True  # False where a param may have an empty state (SGD)
+
+    def _step_group(self, group):
+        """The common case in one kernel call: every param with a grad has
+        its state, one dtype, contiguous data.  The kernel validates all
+        arrays before any C runs and _update commits nothing before the
+        kernel succeeds, so on TypeError/ValueError the general path retries
+        (it buckets dtypes, copies strided params, and re-raises real
+        errors with the param's index)."""
+        entries = self.state._d
+        needs_state = self._needs_state
+        datas, grads, states = [], [], []
+        for p in group["params"]:
+            g = p.grad
+            if g is None:
+                continue
+            entry = entries.get(id(p))
+            if entry is None or (needs_state and not entry[1]):
+                return self._step_group_general(group)
+            datas.append(p.data)
+            grads.append(g if type(g) is np.ndarray else g.data)
+            states.append(entry[1])
+        if not datas:
+            return
+        try:
+            self._update(group, datas, grads, states)
+        except (TypeError, ValueError):
+            self._step_group_general(group)
+
+    def _step_group_general(self, group):
+        # buckets by dtype: one kernel call per (group, dtype)
+        buckets = {}
+        writeback = []
+        for i, p in enumerate(group["params"]):
+            g = _grad_array(p)
+            if g is None:
+                continue
+            data = p.data
+            if g.dtype != data.dtype:
+                raise TypeError(f"the gradient of params[{i}] has dtype {g.dtype} but the param has dtype "
+                                f"{data.dtype}")
+            if g.shape != data.shape:
+                raise ValueError(f"the gradient of params[{i}] has shape {g.shape} but the param has shape "
+                                 f"{data.shape}")
+            if not (data.flags.c_contiguous and data.flags.writeable):
+                if not data.flags.writeable:
+                    raise ValueError(f"params[{i}].data is read-only; the optimizer updates it in place")
+                work = np.ascontiguousarray(data)
+                writeback.append((data, work))
+                data = work
+            state = self.state.get_state(p)
+            if not state:
+                state = self.state[p]
+                self._init_state(p, state, group)
+            b = buckets.get(data.dtype)
+            if b is None:
+                b = buckets[data.dtype] = ([], [], [])
+            b[0].append(data)
+            b[1].append(g)
+            b[2].append(state)
+        for params, grads, states in buckets.values():
+            self._update(group, params, grads, states)
+        for data, work in writeback:
+            data[...] = work
+
+    # ---- state_dict ---------------------------------------------------------
+    def state_dict(self):
+        """{'state': {index: state}, 'param_groups': [{..., 'params': [index]}]},
+        PyTorch's layout: params are numbered in group order; state arrays
+        are the live arrays (copy.deepcopy the result to keep a snapshot)."""
+        index = {}
+        groups = []
+        for g in self.param_groups:
+            packed = {k: v for k, v in g.items() if k != "params"}
+            for p in g["params"]:
+                index.setdefault(id(p), len(index))
+            packed["params"] = [index[id(p)] for p in g["params"]]
+            groups.append(packed)
+        state = {index[id(p)]: s for p, s in self.state.items() if id(p) in index and s}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict):
+        """Restore a state_dict() of an optimizer over params of the same
+        shapes; arrays are copied (cast to each param's dtype)."""
+        if not isinstance(state_dict, dict) or "state" not in state_dict or "param_groups" not in state_dict:
+            raise ValueError("state_dict must be a dict with keys 'state' and 'param_groups'")
+        saved_groups = state_dict["param_groups"]
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(f"loaded state dict has {len(saved_groups)} parameter groups, "
+                             f"the optimizer has {len(self.param_groups)}")
+        for i, (ours, theirs) in enumerate(zip(self.param_groups, saved_groups)):
+            if len(ours["params"]) != len(theirs["params"]):
+                raise ValueError(f"loaded state dict contains a parameter group ({i}) that doesn't match the "
+                                 f"size of optimizer's group: {len(theirs['params'])} vs {len(ours['params'])}")
+        id_map = {}
+        for ours, theirs in zip(self.param_groups, saved_groups):
+            id_map.update(zip(theirs["params"], ours["params"]))
+        new_state = _State()
+        for k, s in state_dict["state"].items():
+            if k not in id_map:
+                continue
+            p = id_map[k]
+            copied = {}
+            for name, value in s.items():
+                if name == "step":
+                    value = float(np.asarray(value))
+                elif isinstance(value, np.ndarray):
+                    if value.shape != p.data.shape:
+                        raise ValueError(f"state {name!r} of param {k} has shape {value.shape} but the param has "
+                                         f"shape {p.data.shape}")
+                    value = np.array(value, dtype=p.data.dtype, order="C", copy=True)
+                elif value is not None and not isinstance(value, (int, float, bool)):
+                    value = float(np.asarray(value))
+                copied[name] = value
+            new_state[p] = copied
+        new_groups = []
+        for ours, theirs in zip(self.param_groups, saved_groups):
+            g = {k: v for k, v in theirs.items() if k != "params"}
+            g["params"] = ours["params"]
+            for k, v in self.defaults.items():
+                g.setdefault(k, v)
+            self._validate(g)
+            new_groups.append(g)
+        self.state = new_state
+        self.param_groups = new_groups
+
+    # ---- subclass hooks ------------------------------------------------------
+    def _validate(self, group):
+        raise NotImplementedError
+
+    def _init_state(self, p, state, group):
+        raise NotImplementedError
+
+    def _update(self, group, params, grads, states):
+        raise NotImplementedError
+
+
+def _next_steps(states):
+    """The step counts after this step (committed by _commit_steps once the
+    kernel has run)."""
+    return [int(s["step"]) + 1 for s in states]
+
+
+def _commit_steps(states, steps):
+    for s, t in zip(states, steps):
+        s["step"] = float(t)
+
+
+class SGD(Optimizer):
+    r"""SGD(params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *, maximize=False)
+
+    PyTorch's algorithm (seed 000 §1.3.1-2, seed 001 §10.1), per element:
+
+        g = -∇ if maximize else ∇;  g += weight_decay · θ
+        b₁ = g;  b_t = momentum · b_{t-1} + (1 - dampening) · g     (momentum ≠ 0)
+        g = g + momentum · b_t  (nesterov)  or  g = b_t
+        θ ← θ - lr · g
+
+    Seed 000 §1.3.2 writes momentum as an exponential average,
+    v_t = β v_{t-1} + (1 - β) ∇, θ ← θ - η v_t: that is
+    ``SGD(params, lr=η, momentum=β, dampening=β)``, except that, as in
+    PyTorch, the first step sets v₁ = ∇ rather than (1 - β)∇ (the average
+    starts from the first gradient instead of from 0).
+    """
+
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
+                 maximize=False):
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov, maximize=maximize))
+
+    def _validate(self, group):
+        _check_lr(group["lr"])
+        _check_nonneg(group["momentum"], "momentum value")
+        _real(group["dampening"], "dampening")
+        _check_nonneg(group["weight_decay"], "weight_decay value")
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+
+    _needs_state = False
+
+    def _init_state(self, p, state, group):
+        pass
+
+    def _update(self, group, params, grads, states):
+        mom = group["momentum"]
+        bufs = fresh = None
+        new = []
+        if mom != 0:
+            bufs, fresh = [], []
+            for p, s in zip(params, states):
+                b = s.get("momentum_buffer")
+                fresh.append(b is None)
+                if b is None:
+                    b = np.empty_like(p)
+                    new.append((s, b))
+                bufs.append(b)
+        _kernels.sgd_step(params, grads, bufs, lr=group["lr"], momentum=mom, dampening=group["dampening"],
+                          weight_decay=group["weight_decay"], nesterov=group["nesterov"],
+                          maximize=group["maximize"], fresh=fresh)
+        # stored only now: a buffer is "fresh" until a kernel has filled it
+        for s, b in new:
+            s["momentum_buffer"] = b
+
+
+class Adagrad(Optimizer):
+    r"""Adagrad(params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10, *, maximize=False, eps_inside_sqrt=False)
+
+    PyTorch's algorithm, per element, t the step:
+
+        g = -∇ if maximize else ∇;  g += weight_decay · θ
+        η_t = lr / (1 + (t - 1) · lr_decay)
+        G_t = G_{t-1} + g²          (G₀ = initial_accumulator_value)
+        θ ← θ - η_t · g / (√G_t + ε)
+
+    Seed 000 §1.3.3 puts ε inside the root, θ ← θ - η g / √(G_t + ε):
+    ``Adagrad(..., eps_inside_sqrt=True)``.
+    """
+
+    def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10, *,
+                 maximize=False, eps_inside_sqrt=False):
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value, eps=eps,
+                                      maximize=maximize, eps_inside_sqrt=eps_inside_sqrt))
+
+    def _validate(self, group):
+        _check_lr(group["lr"])
+        _check_nonneg(group["lr_decay"], "lr_decay value")
+        _check_nonneg(group["weight_decay"], "weight_decay value")
+        _check_nonneg(group["initial_accumulator_value"], "initial_accumulator_value")
+        _check_eps(group["eps"])
+
+    def _eager_state(self, p, group):
+        self._init_state(p, self.state[p], group)
+
+    def _init_state(self, p, state, group):
+        state["step"] = 0.0
+        state["sum"] = np.full(p.data.shape, group["initial_accumulator_value"], dtype=p.data.dtype)
+
+    def _update(self, group, params, grads, states):
+        steps = _next_steps(states)
+        _kernels.adagrad_step(params, grads, [s["sum"] for s in states], steps, lr=group["lr"],
+                              lr_decay=group["lr_decay"], weight_decay=group["weight_decay"], eps=group["eps"],
+                              maximize=group["maximize"], eps_inside_sqrt=group["eps_inside_sqrt"])
+        _commit_steps(states, steps)
+
+
+class RMSprop(Optimizer):
+    r"""RMSprop(params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False, *, maximize=False, eps_inside_sqrt=False)
+
+    PyTorch's algorithm, per element:
+
+        g = -∇ if maximize else ∇;  g += weight_decay · θ
+        v_t = α v_{t-1} + (1 - α) g²
+        centered: ḡ_t = α ḡ_{t-1} + (1 - α) g,  ṽ = v_t - ḡ_t²  (else ṽ = v_t)
+        d = √ṽ + ε
+        momentum > 0: b_t = momentum · b_{t-1} + g / d,  θ ← θ - lr · b_t
+        otherwise:    θ ← θ - lr · g / d
+
+    Seed 000 §1.3.4, E[g²]_t = β E[g²]_{t-1} + (1 - β) g², θ ← θ - η g / √(E[g²]_t + ε),
+    is ``RMSprop(params, lr=η, alpha=β, eps=ε, eps_inside_sqrt=True)``.
+    """
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False, *,
+                 maximize=False, eps_inside_sqrt=False):
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                                      momentum=momentum, centered=centered, maximize=maximize,
+                                      eps_inside_sqrt=eps_inside_sqrt))
+
+    def _validate(self, group):
+        _check_lr(group["lr"])
+        _check_eps(group["eps"])
+        _check_nonneg(group["momentum"], "momentum value")
+        _check_nonneg(group["weight_decay"], "weight_decay value")
+        if not 0.0 <= _real(group["alpha"], "alpha value") <= 1.0:
+            raise ValueError(f"Invalid alpha value: {group['alpha']!r} (must be in [0, 1])")
+
+    def _init_state(self, p, state, group):
+        state["step"] = 0.0
+        state["square_avg"] = np.zeros_like(p.data, order="C")
+        if group["momentum"] > 0:
+            state["momentum_buffer"] = np.zeros_like(p.data, order="C")
+        if group["centered"]:
+            state["grad_avg"] = np.zeros_like(p.data, order="C")
+
+    def _update(self, group, params, grads, states):
+        steps = _next_steps(states)
+        mom, centered = group["momentum"], group["centered"]
+        bufs = [s.setdefault("momentum_buffer", np.zeros_like(p)) for p, s in zip(params, states)] if mom else None
+        avgs = [s.setdefault("grad_avg", np.zeros_like(p)) for p, s in zip(params, states)] if centered else None
+        _kernels.rmsprop_step(params, grads, [s["square_avg"] for s in states], bufs, avgs, lr=group["lr"],
+                              alpha=group["alpha"], eps=group["eps"], weight_decay=group["weight_decay"],
+                              momentum=mom, centered=centered, maximize=group["maximize"],
+                              eps_inside_sqrt=group["eps_inside_sqrt"])
+        _commit_steps(states, steps)
+
+
+class Adam(Optimizer):
+    r"""Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *, maximize=False, eps_inside_sqrt=False)
+
+    PyTorch's algorithm, per element, t the step (bias corrections in double,
+    once per tensor and step):
+
+        g = -∇ if maximize else ∇;  g += weight_decay · θ   (L2, coupled)
+        m_t = β₁ m_{t-1} + (1 - β₁) g;   v_t = β₂ v_{t-1} + (1 - β₂) g²
+        amsgrad: v̂max_t = max(v̂max_{t-1}, v_t), used in place of v_t
+        θ ← θ - lr / (1 - β₁ᵗ) · m_t / (√v_t / √(1 - β₂ᵗ) + ε)
+
+    i.e. θ ← θ - lr · m̂_t / (√v̂_t + ε).  Seed 000 §1.3.5 puts ε inside the
+    root, θ ← θ - η m̂_t / √(v̂_t + ε): ``Adam(..., eps_inside_sqrt=True)``.
+    """
+
+    _decoupled = False
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
+                 maximize=False, eps_inside_sqrt=False):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                                      maximize=maximize, eps_inside_sqrt=eps_inside_sqrt))
+
+    def _validate(self, group):
+        _check_lr(group["lr"])
+        _check_eps(group["eps"])
+        _check_betas(group["betas"])
+        _check_nonneg(group["weight_decay"], "weight_decay value")
+
+    def _init_state(self, p, state, group):
+        state["step"] = 0.0
+        state["exp_avg"] = np.zeros_like(p.data, order="C")
+        state["exp_avg_sq"] = np.zeros_like(p.data, order="C")
+        if group["amsgrad"]:
+            state["max_exp_avg_sq"] = np.zeros_like(p.data, order="C")
+
+    def _update(self, group, params, grads, states):
+        steps = _next_steps(states)
+        vmax = None
+        if group["amsgrad"]:
+            vmax = [s.setdefault("max_exp_avg_sq", np.zeros_like(p)) for p, s in zip(params, states)]
+        b1, b2 = group["betas"]
+        _kernels.adam_step(params, grads, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states], steps,
+                           vmax, lr=group["lr"], beta1=b1, beta2=b2, eps=group["eps"],
+                           weight_decay=group["weight_decay"], amsgrad=group["amsgrad"], decoupled=self._decoupled,
+                           maximize=group["maximize"], eps_inside_sqrt=group["eps_inside_sqrt"])
+        _commit_steps(states, steps)
+
+
+class AdamW(Adam):
+    r"""AdamW(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, *, maximize=False, eps_inside_sqrt=False)
+
+    Adam with decoupled weight decay (Loshchilov & Hutter; PyTorch's AdamW):
+    first θ ← θ (1 - lr · weight_decay), then Adam's step without the L2
+    term.  Seed 000 §1.3.6 writes θ ← θ - η (m̂/√(v̂ + ε) + λθ):
+    ``AdamW(params, lr=η, weight_decay=λ, eps_inside_sqrt=True)`` (the decay
+    is applied to θ before the Adam step, as in PyTorch; both use θ_t).
+    """
+
+    _decoupled = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, *,
+                 maximize=False, eps_inside_sqrt=False):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                         maximize=maximize, eps_inside_sqrt=eps_inside_sqrt)
+
+
+class LAMB(Optimizer):
+    r"""LAMB(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-6, weight_decay=0, *, maximize=False, eps_inside_sqrt=False)
+
+    You et al. 2019 ("Large Batch Optimization for Deep Learning"), per
+    tensor, t the step:
+
+        m_t, v_t as in Adam;  m̂ = m_t / (1 - β₁ᵗ),  v̂ = v_t / (1 - β₂ᵗ)
+        r = m̂ / (√v̂ + ε) + weight_decay · θ      (decoupled decay)
+        θ ← θ - lr · (‖θ‖ / ‖r‖) · r              (ratio 1 where a norm is 0)
+
+    Seed 000 §1.3.7 writes r = m̂ / √(v̂ + ε) with no decay:
+    ``LAMB(params, lr=η, eps=ε, eps_inside_sqrt=True)``.  The norms are
+    summed in a fixed order, so results do not depend on the thread count.
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-6, weight_decay=0, *, maximize=False,
+                 eps_inside_sqrt=False):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize,
+                                      eps_inside_sqrt=eps_inside_sqrt))
+
+    _validate = Adam._validate
+
+    def _init_state(self, p, state, group):
+        state["step"] = 0.0
+        state["exp_avg"] = np.zeros_like(p.data, order="C")
+        state["exp_avg_sq"] = np.zeros_like(p.data, order="C")
+
+    def _update(self, group, params, grads, states):
+        steps = _next_steps(states)
+        b1, b2 = group["betas"]
+        _kernels.lamb_step(params, grads, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states], steps,
+                           lr=group["lr"], beta1=b1, beta2=b2, eps=group["eps"], weight_decay=group["weight_decay"],
+                           maximize=group["maximize"], eps_inside_sqrt=group["eps_inside_sqrt"])
+        _commit_steps(states, steps)

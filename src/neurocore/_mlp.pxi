@@ -1,0 +1,241 @@
+# The whole Linear chain of nn.MLP (functional._ops.LinearChain) in one
+# wrapper call each way: the same kernels as linear_forward/linear_backward
+# (nc_gemm_fused, nc_act_grad, nc_gemm, nc_sum_rows) with the per-call
+# Python entry paid once per chain instead of once per layer, which is what
+# dominates small batches.  Private to the autograd layer: these return None
+# (and run nothing) whenever an argument is off their fast path (not a 2-D
+# C-contiguous native float array, mixed dtypes, mismatched shapes), and the
+# caller then takes the per-layer route, whose wrappers raise the
+# informative errors.
+
+from libc.string cimport memcpy
+
+
+cdef inline bint _chain_array(object a, int typenum):
+    """a is an exact ndarray of dtype typenum, native byte order, C-contiguous."""
+    return (type(a) is cnp.ndarray and cnp.PyArray_TYPE(<cnp.ndarray>a) == typenum
+            and cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>a) and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>a))
+
+
+cdef inline bint _relu_like(int act, double slope):
+    # y > 0 exactly where z > 0, so the output doubles as the derivative's mask
+    return act == NC_ACT_RELU or (act == NC_ACT_LEAKY_RELU and slope >= 0.0)
+
+
+def _linear_chain_forward(x, params, activations, double slope, bint keep):
+    """(y, layer_inputs, saved) of the chain y = act_L(... act_1(x W_1^T + b_1) ...)
+    with params = [W_1, b_1, W_2, b_2, ...] (arrays; a bias may be None), or
+    None when an argument is off the fast path.  With keep, layer_inputs[i]
+    is layer i's input and saved[i] its (preact or None, output) as
+    LinearChain's backward expects; else both are empty lists."""
+    cdef Py_ssize_t nl = len(activations), i
+    if len(params) != 2 * nl or nl == 0 or type(x) is not cnp.ndarray:
+        return None
+    cdef int typenum = cnp.PyArray_TYPE(<cnp.ndarray>x)
+    if not (typenum == cnp.NPY_FLOAT32 or typenum == cnp.NPY_FLOAT64):
+        return None
+    if not _chain_array(x, typenum) or cnp.PyArray_NDIM(<cnp.ndarray>x) != 2:
+        return None
+    cdef cnp.npy_intp m = cnp.PyArray_DIM(<cnp.ndarray>x, 0)
+    cdef cnp.npy_intp nin = cnp.PyArray_DIM(<cnp.ndarray>x, 1), nout
+    cdef int[64] acts
+    if nl > 64:
+        return None
+    for i in range(nl):
+        a = activations[i]
+        if type(a) is not str or a not in _GEMM_ACTIVATIONS:
+            return None
+        acts[i] = _GEMM_ACTIVATIONS[a]
+        W = params[2 * i]
+        B = params[2 * i + 1]
+        if not _chain_array(W, typenum) or cnp.PyArray_NDIM(<cnp.ndarray>W) != 2:
+            return None
+        if cnp.PyArray_DIM(<cnp.ndarray>W, 1) != nin:
+            return None
+        nout = cnp.PyArray_DIM(<cnp.ndarray>W, 0)
+        if B is not None and (not _chain_array(B, typenum) or cnp.PyArray_NDIM(<cnp.ndarray>B) != 1
+                              or cnp.PyArray_DIM(<cnp.ndarray>B, 0) != nout):
+            return None
+        nin = nout
+    if slope != slope or slope - slope != 0.0:
+        return None
+    cdef bint f32 = typenum == cnp.NPY_FLOAT32
+    cdef list inputs = [], saved = []
+    cdef cnp.npy_intp dims[2]
+    cdef void *px
+    cdef void *pw
+    cdef void *pb
+    cdef void *po
+    cdef void *pz
+    cdef int act
+    h = x
+    for i in range(nl):
+        W = params[2 * i]
+        B = params[2 * i + 1]
+        act = acts[i]
+        nin = cnp.PyArray_DIM(<cnp.ndarray>W, 1)
+        nout = cnp.PyArray_DIM(<cnp.ndarray>W, 0)
+        dims[0] = m
+        dims[1] = nout
+        O = cnp.PyArray_EMPTY(2, dims, typenum, 0)
+        Z = None
+        if act != NC_ACT_IDENTITY and not _relu_like(act, slope) and keep:
+            Z = cnp.PyArray_EMPTY(2, dims, typenum, 0)
+        px = _data(h)
+        pw = _data(W)
+        pb = NULL if B is None else _data(B)
+        po = _data(O)
+        pz = NULL if Z is None else _data(Z)
+        if m > 0 and nout > 0:
+            with nogil:
+                if f32:
+                    nc_gemm_fused_f32(0, 1, m, nout, nin, 1.0, <float *>px, max(nin, 1), <float *>pw,
+                                      max(nin, 1), 0.0, <float *>po, nout, <float *>pb, act, <float>slope,
+                                      <float *>pz, nout)
+                else:
+                    nc_gemm_fused_f64(0, 1, m, nout, nin, 1.0, <double *>px, max(nin, 1), <double *>pw,
+                                      max(nin, 1), 0.0, <double *>po, nout, <double *>pb, act, slope,
+                                      <double *>pz, nout)
+        if keep:
+            inputs.append(h)
+            if act == NC_ACT_IDENTITY:
+                saved.append((None, O))
+            elif Z is None:
+                saved.append((O, O))
+            else:
+                saved.append((Z, O))
+        h = O
+    return h, inputs, saved
+
+
+def _linear_chain_backward(g, inputs, params, saved, activations, double slope, needs):
+    """Gradients of the chain for grad_output g: a list [grad_x, grad_W_1,
+    grad_b_1, ...] (None where needs, a sequence like LinearChain's
+    needs_input_grad, says no), or None when an argument is off the fast path."""
+    cdef Py_ssize_t nl = len(activations), i
+    if len(params) != 2 * nl or len(inputs) != nl or len(saved) != nl or len(needs) != 2 * nl + 1:
+        return None
+    if type(g) is not cnp.ndarray or cnp.PyArray_NDIM(<cnp.ndarray>g) != 2 or nl == 0:
+        return None
+    X0 = inputs[0]
+    if type(X0) is not cnp.ndarray:
+        return None
+    cdef int typenum = cnp.PyArray_TYPE(<cnp.ndarray>X0)
+    if not (typenum == cnp.NPY_FLOAT32 or typenum == cnp.NPY_FLOAT64):
+        return None
+    if cnp.PyArray_TYPE(<cnp.ndarray>g) != typenum or not cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>g):
+        return None
+    if not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>g):
+        g = np.ascontiguousarray(g)
+    cdef cnp.npy_intp m = cnp.PyArray_DIM(<cnp.ndarray>g, 0)
+    cdef cnp.npy_intp nin, nout
+    cdef int[64] acts
+    if nl > 64:
+        return None
+    for i in range(nl):
+        a = activations[i]
+        if type(a) is not str or a not in _GEMM_ACTIVATIONS:
+            return None
+        acts[i] = _GEMM_ACTIVATIONS[a]
+        W = params[2 * i]
+        X = inputs[i]
+        if not _chain_array(W, typenum) or cnp.PyArray_NDIM(<cnp.ndarray>W) != 2:
+            return None
+        if not _chain_array(X, typenum) or cnp.PyArray_NDIM(<cnp.ndarray>X) != 2:
+            return None
+        nout = cnp.PyArray_DIM(<cnp.ndarray>W, 0)
+        nin = cnp.PyArray_DIM(<cnp.ndarray>W, 1)
+        if cnp.PyArray_DIM(<cnp.ndarray>X, 0) != m or cnp.PyArray_DIM(<cnp.ndarray>X, 1) != nin:
+            return None
+        if acts[i] != NC_ACT_IDENTITY:
+            Z = saved[i][0]
+            if (not _chain_array(Z, typenum) or cnp.PyArray_NDIM(<cnp.ndarray>Z) != 2
+                    or cnp.PyArray_DIM(<cnp.ndarray>Z, 0) != m or cnp.PyArray_DIM(<cnp.ndarray>Z, 1) != nout):
+                return None
+    W = params[2 * nl - 2]
+    if cnp.PyArray_DIM(<cnp.ndarray>g, 1) != cnp.PyArray_DIM(<cnp.ndarray>W, 0):
+        return None
+    cdef bint f32 = typenum == cnp.NPY_FLOAT32
+    cdef list grads = [None] * (2 * nl + 1)
+    cdef cnp.npy_intp dims[2]
+    cdef cnp.npy_intp total
+    cdef void *pg
+    cdef void *pz
+    cdef void *pd
+    cdef void *px
+    cdef void *pw
+    cdef void *pgx
+    cdef void *pgw
+    cdef void *pgb
+    cdef int act
+    cdef bint need_x, need_w, need_b
+    for i in range(nl - 1, -1, -1):
+        W = params[2 * i]
+        X = inputs[i]
+        act = acts[i]
+        nout = cnp.PyArray_DIM(<cnp.ndarray>W, 0)
+        nin = cnp.PyArray_DIM(<cnp.ndarray>W, 1)
+        need_x = i > 0 or bool(needs[0])
+        need_w = bool(needs[1 + 2 * i])
+        need_b = params[2 * i + 1] is not None and bool(needs[2 + 2 * i])
+        D = g
+        if act != NC_ACT_IDENTITY:
+            # delta = g * act'(z): one pass (seed 000 §2.9)
+            dims[0] = m
+            dims[1] = nout
+            D = cnp.PyArray_EMPTY(2, dims, typenum, 0)
+            Z = saved[i][0]
+            total = m * nout
+            pg = _data(g)
+            pz = _data(Z)
+            pd = _data(D)
+            with nogil:
+                if f32: nc_act_grad_f32(total, act, <float>slope, <float *>pg, <float *>pz, <float *>pd)
+                else: nc_act_grad_f64(total, act, slope, <double *>pg, <double *>pz, <double *>pd)
+        pd = _data(D)
+        px = _data(X)
+        pw = _data(W)
+        if need_w:
+            # grad_weight (out, in) = delta^T (out, m) @ x (m, in)
+            dims[0] = nout
+            dims[1] = nin
+            GW = cnp.PyArray_EMPTY(2, dims, typenum, 0)
+            pgw = _data(GW)
+            with nogil:
+                if f32:
+                    nc_gemm_f32(1, 0, nout, nin, m, 1.0, <float *>pd, max(nout, 1), <float *>px, max(nin, 1),
+                                0.0, <float *>pgw, max(nin, 1))
+                else:
+                    nc_gemm_f64(1, 0, nout, nin, m, 1.0, <double *>pd, max(nout, 1), <double *>px, max(nin, 1),
+                                0.0, <double *>pgw, max(nin, 1))
+            grads[1 + 2 * i] = GW
+        if need_b:
+            dims[0] = nout
+            GB = cnp.PyArray_EMPTY(1, dims, typenum, 0)
+            pgb = _data(GB)
+            if m == 1:
+                # the sum over one row is the row (a batch of one: no kernel call)
+                memcpy(pgb, pd, <size_t>nout * (4 if f32 else 8))
+            else:
+                with nogil:
+                    if f32: nc_sum_rows_f32(m, nout, <float *>pd, nout, 0.0, <float *>pgb)
+                    else: nc_sum_rows_f64(m, nout, <double *>pd, nout, 0.0, <double *>pgb)
+            grads[2 + 2 * i] = GB
+        if not need_x:
+            g = None
+            break
+        # grad_x (m, in) = delta (m, out) @ weight (out, in)
+        dims[0] = m
+        dims[1] = nin
+        GX = cnp.PyArray_EMPTY(2, dims, typenum, 0)
+        pgx = _data(GX)
+        with nogil:
+            if f32:
+                nc_gemm_f32(0, 0, m, nin, nout, 1.0, <float *>pd, max(nout, 1), <float *>pw, max(nin, 1),
+                            0.0, <float *>pgx, max(nin, 1))
+            else:
+                nc_gemm_f64(0, 0, m, nin, nout, 1.0, <double *>pd, max(nout, 1), <double *>pw, max(nin, 1),
+                            0.0, <double *>pgx, max(nin, 1))
+        g = GX
+    grads[0] = g if needs[0] else None
+    return grads

@@ -1,0 +1,199 @@
+"""The MLP training step's fast paths (one-call LinearChain, plain
+cross-entropy, the engine's scalar backward) against the general routes they
+shortcut: same values and gradients, same errors, and the fallbacks taken
+whenever an argument is off the fast path."""
+import numpy as np
+import pytest
+
+import neurocore as nc
+from neurocore import _kernels
+from neurocore import functional as F
+from neurocore.functional import _ops
+from conftest import TOL
+
+ACTS = ["relu", "leaky_relu", "gelu", "gelu_tanh", "sigmoid", "tanh", "identity"]
+
+
+def _params(sizes, dtype, rng, bias=True):
+    out = []
+    for i, o in zip(sizes[:-1], sizes[1:]):
+        out.append((rng.standard_normal((o, i)) / np.sqrt(i)).astype(dtype))
+        out.append(rng.standard_normal(o).astype(dtype) if bias else None)
+    return out
+
+
+def _reference(x, params, acts, slope):
+    """Layer by layer through the public per-layer kernels (float64 oracle path)."""
+    inputs, saved, h = [], [], x
+    for i, act in enumerate(acts):
+        inputs.append(h)
+        h, z = _ops._linear_forward(h, params[2 * i], params[2 * i + 1], act, slope)
+        saved.append((z, h))
+    return h, inputs, saved
+
+
+@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("batch", [1, 5])
+def test_chain_matches_layer_by_layer(act, batch, dtype, rng):
+    sizes = [6, 7, 5, 3]
+    acts = (act, act, "identity")
+    params = _params(sizes, dtype, rng, bias=(act != "tanh"))
+    x = rng.standard_normal((batch, sizes[0])).astype(dtype)
+    y, inputs, saved = _kernels._linear_chain_forward(x, params, acts, 0.1, True)
+    y_ref, inputs_ref, saved_ref = _reference(x, params, acts, 0.1)
+    np.testing.assert_allclose(y, y_ref, **TOL[dtype])
+    assert y.dtype == dtype and len(inputs) == len(saved) == 3
+    g = rng.standard_normal(y.shape).astype(dtype)
+    needs = (True,) + (True,) * 6
+    grads = _kernels._linear_chain_backward(g, inputs, params, saved, acts, 0.1, needs)
+    gd = g
+    for i in range(2, -1, -1):
+        preact, output = saved_ref[i]
+        gx, gw, gb = _ops._linear_backward(gd, inputs_ref[i], params[2 * i], params[2 * i + 1] is not None,
+                                           preact, output, acts[i], 0.1, True, True)
+        np.testing.assert_allclose(grads[1 + 2 * i], gw, **TOL[dtype])
+        if params[2 * i + 1] is None:
+            assert grads[2 + 2 * i] is None
+        else:
+            np.testing.assert_allclose(grads[2 + 2 * i], gb, **TOL[dtype])
+        gd = gx
+    np.testing.assert_allclose(grads[0], gd, **TOL[dtype])
+
+
+def test_chain_skips_unneeded_gradients(rng):
+    params = _params([4, 3, 2], np.float32, rng)
+    x = rng.standard_normal((2, 4)).astype(np.float32)
+    y, inputs, saved = _kernels._linear_chain_forward(x, params, ("relu", "identity"), 0.01, True)
+    g = np.ones_like(y)
+    grads = _kernels._linear_chain_backward(g, inputs, params, saved, ("relu", "identity"), 0.01,
+                                            (False, True, False, False, True))
+    assert grads[0] is None and grads[2] is None and grads[3] is None
+    assert grads[1].shape == (3, 4) and grads[4].shape == (2,)
+
+
+def test_chain_under_no_grad_keeps_nothing(rng):
+    params = _params([4, 3, 2], np.float64, rng)
+    x = rng.standard_normal((2, 4))
+    y, inputs, saved = _kernels._linear_chain_forward(x, params, ("gelu", "identity"), 0.01, False)
+    assert inputs == [] and saved == []
+    np.testing.assert_allclose(y, _reference(x, params, ("gelu", "identity"), 0.01)[0], **TOL[np.float64])
+
+
+@pytest.mark.parametrize("case", ["strided_x", "mixed_dtype", "bad_shape", "3d_x", "swapped", "bad_act"])
+def test_chain_returns_none_off_the_fast_path(case, rng):
+    params = _params([4, 3, 2], np.float32, rng)
+    x = rng.standard_normal((2, 4)).astype(np.float32)
+    acts = ("relu", "identity")
+    if case == "strided_x":
+        x = np.asfortranarray(x)
+    elif case == "mixed_dtype":
+        params[2] = params[2].astype(np.float64)
+    elif case == "bad_shape":
+        params[2] = params[2][:, :2].copy()
+    elif case == "3d_x":
+        x = x.reshape(1, 2, 4)
+    elif case == "swapped":
+        x = x.astype(x.dtype.newbyteorder())
+    else:
+        acts = ("relu", "swish")
+    assert _kernels._linear_chain_forward(x, params, acts, 0.01, True) is None
+
+
+def test_mlp_off_fast_path_still_trains_like_the_fast_path(rng):
+    """A strided input takes the per-layer route: same loss and gradients."""
+    nc.manual_seed(3)
+    model = nc.nn.MLP([4, 5, 3])
+    x = rng.standard_normal((4, 6)).astype(np.float32)[:, :4]       # not C-contiguous
+    y = np.array([0, 2, 1, 2])
+    grads = []
+    for data in (x, np.ascontiguousarray(x)):
+        model.zero_grad()
+        loss = F.cross_entropy(model(nc.tensor(data)), y)
+        loss.backward()
+        grads.append([p.grad.numpy().copy() for p in model.parameters()] + [loss.item()])
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+# ---- plain cross-entropy --------------------------------------------------------------
+
+def _ce_general(logits, target, reduction, ignore_index=-100):
+    """The validating route (an int32 target is off the plain path)."""
+    return F.cross_entropy(logits, target.astype(np.int32), reduction=reduction, ignore_index=ignore_index)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_plain_cross_entropy_matches_general_route(reduction, dtype, rng):
+    z = rng.standard_normal((7, 5)).astype(dtype)
+    t = rng.integers(0, 5, 7)
+    t[2] = -100
+    losses, grads = [], []
+    for fn in (F.cross_entropy, _ce_general):
+        zt = nc.tensor(z, requires_grad=True)
+        loss = fn(zt, t, reduction=reduction)
+        loss.backward()
+        losses.append(loss.item())
+        grads.append(zt.grad.numpy())
+    assert losses[0] == pytest.approx(losses[1], rel=TOL[dtype]["rtol"] * 10)
+    np.testing.assert_allclose(grads[0], grads[1], **TOL[dtype])
+    # float64 reference: mean over the 6 kept rows of lse - z_t
+    z64 = z.astype(np.float64)
+    lse = np.log(np.exp(z64 - z64.max(1, keepdims=True)).sum(1)) + z64.max(1)
+    keep = t != -100
+    per_row = (lse - z64[np.arange(7), np.where(keep, t, 0)])[keep]
+    expected = per_row.mean() if reduction == "mean" else per_row.sum()
+    assert losses[0] == pytest.approx(expected, rel=1e-5 if dtype == np.float32 else 1e-12)
+
+
+def test_plain_cross_entropy_all_ignored_mean_is_nan():
+    z = nc.tensor(np.zeros((3, 4), np.float32), requires_grad=True)
+    loss = F.cross_entropy(z, np.full(3, -100))
+    assert np.isnan(loss.item())
+    loss.backward()
+    assert (z.grad.numpy() == 0).all()          # ignored rows get no gradient
+
+
+def test_plain_cross_entropy_rejects_out_of_range_targets_with_the_same_message():
+    z = nc.tensor(np.zeros((3, 4), np.float32), requires_grad=True)
+    with pytest.raises(ValueError, match=r"target holds class indices outside \[0, 4\): \[4, 7\]"):
+        F.cross_entropy(z, np.array([0, 4, 7]))
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        F.cross_entropy(z, np.array([0, 1, 2]), reduction="avg")
+
+
+def test_plain_helpers_return_none_off_their_case():
+    z = np.zeros((3, 4), np.float32)
+    assert _kernels._cross_entropy_plain(z, np.array([0, 1, 2], np.int32), -100, True) is None
+    assert _kernels._cross_entropy_plain(z, np.array([0, 1, 4]), -100, True) is None
+    assert _kernels._cross_entropy_plain(z, np.array([0, 1]), -100, True) is None
+    assert _kernels._cross_entropy_plain(z[:, :3], np.array([0, 1, 2]), -100, True) is None
+    assert _kernels._cross_entropy_plain(z, np.array([0, 1, 2]), 1 << 70, True) is None
+    loss, lse, count = _kernels._cross_entropy_plain(z, np.array([0, -100, 2]), -100, True)
+    assert count == 2 and loss.shape == () and lse.shape == (3,)
+    assert loss.item() == pytest.approx(np.log(4), rel=1e-6)
+    assert _kernels._cross_entropy_plain_backward(z, np.array([0, 1, 9]), lse, -100, 1.0) is None
+
+
+# ---- engine ---------------------------------------------------------------------------
+
+def test_scalar_backward_accumulates_and_frees_like_the_general_engine(rng):
+    a = nc.tensor(rng.standard_normal(3), requires_grad=True)
+    for _ in range(2):                       # second call accumulates into .grad
+        (a * a).sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), 4 * a.numpy(), rtol=1e-12)
+    y = (a * 2).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        y.backward()
+    y = (a * 2).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    np.testing.assert_allclose(a.grad.numpy(), 4 * a.numpy() + 6, rtol=1e-12)
+
+
+def test_shared_gradient_array_gives_each_leaf_its_own_grad(rng):
+    a = nc.tensor(np.ones(3), requires_grad=True)
+    b = nc.tensor(np.ones(3), requires_grad=True)
+    (a + b).sum().backward()                 # add's backward hands one array to both
+    a.grad.data[0] = 5
+    assert b.grad.numpy()[0] == 1
