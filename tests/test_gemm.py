@@ -112,6 +112,21 @@ def test_batched_matmul(isa, dtype, shape_a, shape_b, rng):
                    b, False, False, dtype)
 
 
+def test_four_dimensional_batches(dtype, rng):
+    # (batch, heads, tokens, head_dim): attention's layout
+    q, k = _rand(rng, (2, 3, 11, 8), dtype), _rand(rng, (2, 3, 13, 8), dtype)
+    got = K.gemm(q, k, trans_b=True, alpha=0.5)
+    assert got.shape == (2, 3, 11, 13)
+    for i in range(2):
+        _check_product(got[i], q[i], k[i], False, True, dtype, 0.5)
+    out = np.empty((2, 3, 11, 8), dtype)
+    assert K.matmul(got, k, out=out) is out
+    w = _rand(rng, (13, 4), dtype)
+    assert K.matmul(got, w).shape == (2, 3, 11, 4)
+    with pytest.raises(ValueError, match="batch dimensions differ"):
+        K.matmul(q, _rand(rng, (3, 2, 8, 5), dtype))
+
+
 def test_batched_gemm_transposes(isa, dtype, rng):
     # attention-shaped: scores = q k^T, grad = p^T v, on (batch, n, d)
     q, k = _rand(rng, (6, 37, 16), dtype), _rand(rng, (6, 41, 16), dtype)
@@ -307,7 +322,7 @@ def test_bad_input():
         K.gemm(f32, f64)
     with pytest.raises(ValueError, match="inner dimensions differ"):
         K.gemm(f32, np.ones((3, 2), np.float32))
-    with pytest.raises(ValueError, match="a must be 2-D or 3-D"):
+    with pytest.raises(ValueError, match="a must have at least 2 dimensions"):
         K.matmul(np.ones(3, np.float32), f32)
     with pytest.raises(TypeError, match="a must have dtype float32 or float64, got int64"):
         K.gemm(np.ones((2, 2), np.int64), np.ones((2, 2), np.int64))
