@@ -9,14 +9,13 @@ tolerance that grows with K.
 """
 import itertools
 import math
-import threading
 
 import numpy as np
 import pytest
 
 from neurocore import kernels as K
 
-from conftest import TOL
+from conftest import TOL, assert_same_in_threads
 
 EPS = {np.float32: np.finfo(np.float32).eps, np.float64: np.finfo(np.float64).eps}
 _erf = np.vectorize(math.erf, otypes=[np.float64])
@@ -300,20 +299,7 @@ def test_threads_bitwise_identical(isa, dtype, threads, rng):
 
 def test_concurrent_python_threads(dtype, rng):
     a, b = _rand(rng, (150, 300), dtype), _rand(rng, (300, 200), dtype)
-    expected = K.gemm(a, b)
-    errors = []
-
-    def work():
-        for _ in range(10):
-            if not np.array_equal(K.gemm(a, b), expected):
-                errors.append("mismatch")
-
-    workers = [threading.Thread(target=work) for _ in range(4)]
-    for t in workers:
-        t.start()
-    for t in workers:
-        t.join()
-    assert not errors
+    assert_same_in_threads(lambda: K.gemm(a, b), workers=4)
 
 
 def test_bad_input():
