@@ -267,7 +267,11 @@ def test_bad_input_is_rejected(rng):
         K.attention_forward(q, k, v, scale=np.nan)
     with pytest.raises(ValueError, match="out"):
         K.attention_forward(q, k, v, out=np.empty((1, 2, 5, 4), np.float32))
+    with pytest.raises(ValueError, match="overlaps q"):
+        K.attention_forward(q, k, v[..., :3], out=q[..., :3])
     out, lse = K.attention_forward(q, k, v)
+    with pytest.raises(ValueError, match="grad_k overlaps k"):
+        K.attention_backward(out, q, k, v, out, lse, grad_k=k)
     with pytest.raises(ValueError, match="lse"):
         K.attention_backward(out, q, k, v, out, lse[..., :2])
     with pytest.raises(ValueError, match="grad_out"):

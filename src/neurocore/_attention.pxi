@@ -39,10 +39,20 @@ cdef object _strided_output(object out, tuple shape, object dtype, str name):
     if out.shape != shape:
         raise ValueError(f"{name} must have shape {shape}, got {out.shape}")
     cdef Py_ssize_t item = out.itemsize
-    if not out.flags.writeable or (shape[3] > 1 and out.strides[3] != item) \
-            or any(s % item for s in out.strides):
+    # (an empty array's strides are arbitrary, often 0: nothing to check)
+    if not out.flags.writeable or (out.size and ((shape[3] > 1 and out.strides[3] != item)
+                                                 or any(s % item for s in out.strides))):
         raise ValueError(f"{name} must be writable with a contiguous last axis")
     return out
+
+
+cdef _check_no_overlap(object outputs, object inputs):
+    """An output that shares memory with an input would be overwritten
+    while the tiles still read it: refuse instead of computing garbage."""
+    for oname, o in outputs:
+        for iname, a in inputs:
+            if a is not None and np.may_share_memory(o, a):
+                raise ValueError(f"{oname} overlaps {iname} in memory; pass a separate array")
 
 
 cdef object _attention_mask(object mask, tuple target, object dtype, nc_int *ms):
@@ -122,6 +132,8 @@ def attention_forward(q, k, v, mask=None, is_causal=False, scale=None, out=None,
         M4 = _attention_mask(mask, (B, H, N, M), Q.dtype, ms)
         pm = _data(M4)
     O = _strided_output(out, (B, H, N, DV), Q.dtype, "out")
+    if out is not None:
+        _check_no_overlap((("out", O),), (("q", Q), ("k", K), ("v", V), ("mask", M4)))
     L = np.empty((B, H, N), dtype=Q.dtype)
     _fill_strides(Q, qs); _fill_strides(K, ks); _fill_strides(V, vs); _fill_strides(O, os)
     cdef int causal = 1 if is_causal else 0
@@ -183,6 +195,13 @@ def attention_backward(grad_out, q, k, v, out, lse, mask=None, is_causal=False, 
     GQ = _strided_output(grad_q, Q.shape, Q.dtype, "grad_q")
     GK = _strided_output(grad_k, K.shape, Q.dtype, "grad_k")
     GV = _strided_output(grad_v, V.shape, Q.dtype, "grad_v")
+    if grad_q is not None or grad_k is not None or grad_v is not None:
+        _check_no_overlap((("grad_q", GQ), ("grad_k", GK), ("grad_v", GV)),
+                          (("q", Q), ("k", K), ("v", V), ("out", O), ("grad_out", GO), ("lse", L),
+                           ("mask", M4)))
+        if np.may_share_memory(GQ, GK) or np.may_share_memory(GQ, GV) or np.may_share_memory(GK, GV):
+            if any(np.shares_memory(a, b) for a, b in ((GQ, GK), (GQ, GV), (GK, GV))):
+                raise ValueError("grad_q, grad_k and grad_v must not overlap each other")
     _fill_strides(Q, qs); _fill_strides(K, ks); _fill_strides(V, vs); _fill_strides(O, os)
     _fill_strides(GO, gos); _fill_strides(GQ, gqs); _fill_strides(GK, gks); _fill_strides(GV, gvs)
     cdef int causal = 1 if is_causal else 0

@@ -69,8 +69,12 @@ def load(path):
         raise ValueError(f"{path}: header length {n} exceeds the file size {len(raw)}")
     try:
         header = json.loads(raw[8:8 + n].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path}: malformed safetensors header ({e})") from None
+    except (ValueError, RecursionError) as e:   # bad UTF-8 or JSON, huge int literals, deep nesting
+        raise ValueError(f"{path}: malformed safetensors header ({type(e).__name__}: {e})") from None
+    if not isinstance(header, dict):
+        raise ValueError(f"{path}: the safetensors header must be a JSON object, got {type(header).__name__}")
+    if not isinstance(header.get("__metadata__", {}), dict):
+        raise ValueError(f"{path}: __metadata__ must be a JSON object, got {header['__metadata__']!r}")
     data = memoryview(raw)[8 + n:]
     out = {}
     for name, info in header.items():
@@ -78,11 +82,18 @@ def load(path):
             continue
         try:
             dtype = _FROM_SAFETENSORS[info["dtype"]]
-            shape = tuple(int(s) for s in info["shape"])
-            begin, end = (int(o) for o in info["data_offsets"])
+            shape, offsets = info["shape"], info["data_offsets"]
+            # exact non-negative JSON integers only: no bools, floats or strings
+            if not isinstance(shape, list) or not isinstance(offsets, list) or not all(
+                    type(v) is int and v >= 0 for v in shape + offsets):
+                raise ValueError
+            shape = tuple(shape)
+            begin, end = offsets
         except (KeyError, TypeError, ValueError):
             raise ValueError(f"{path}: bad header entry for {name!r}: {info!r}") from None
-        count = int(np.prod(shape, dtype=np.int64))
+        count = 1
+        for d in shape:                 # Python ints: no int64 wrap-around
+            count *= d
         if not 0 <= begin <= end <= len(data) or end - begin != count * dtype.itemsize:
             raise ValueError(f"{path}: data_offsets {[begin, end]} of {name!r} do not match "
                              f"shape {shape} and dtype {info['dtype']} (data size {len(data)})")

@@ -166,7 +166,10 @@ cdef double _finite_scalar(object value, str name) except? -1.0:
         return v
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    v = <double>value
+    try:
+        v = <double>value
+    except OverflowError:                   # an int beyond the double range
+        raise ValueError(f"{name} must be finite, got an int of {value.bit_length()} bits") from None
     if v != v or v == float("inf") or v == -float("inf"):
         raise ValueError(f"{name} must be finite, got {value}")
     return v

@@ -54,7 +54,10 @@ cdef object _grad_rows(object grad_loss, object ref, str ref_name, tuple shape, 
         grad_loss = grad_loss.item()
     if isinstance(grad_loss, (bool, np.bool_)) or not isinstance(grad_loss, (int, float, np.integer, np.floating)):
         raise TypeError(f"grad_loss must be a real number or an array, got {type(grad_loss).__name__}")
-    scale[0] = <double>grad_loss
+    try:
+        scale[0] = <double>grad_loss
+    except OverflowError:                   # an int beyond the double range
+        raise ValueError(f"grad_loss must fit in a double, got an int of {grad_loss.bit_length()} bits") from None
     return None
 
 
@@ -86,6 +89,8 @@ def cross_entropy_forward(logits, target, label_smoothing=0.0, weight=None, igno
     cdef double eps = _label_smoothing(label_smoothing)
     if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(ignore_index, (int, np.integer)):
         raise TypeError(f"ignore_index must be an int, got {type(ignore_index).__name__}")
+    if not -2**63 <= ignore_index < 2**63:
+        raise ValueError(f"ignore_index must fit in int64, got {ignore_index}")
     cdef long long ign = ignore_index
     W = _class_weight(weight, Z, n)
     cdef bint soft = isinstance(target, np.ndarray) and target.dtype.kind == "f"
@@ -138,6 +143,8 @@ def cross_entropy_backward(logits, target, lse, grad_loss=1.0, label_smoothing=0
     cdef double eps = _label_smoothing(label_smoothing)
     if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(ignore_index, (int, np.integer)):
         raise TypeError(f"ignore_index must be an int, got {type(ignore_index).__name__}")
+    if not -2**63 <= ignore_index < 2**63:
+        raise ValueError(f"ignore_index must fit in int64, got {ignore_index}")
     cdef long long ign = ignore_index
     W = _class_weight(weight, Z, n)
     cdef bint soft = isinstance(target, np.ndarray) and target.dtype.kind == "f"

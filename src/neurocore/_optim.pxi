@@ -125,13 +125,15 @@ cdef class _Group:
             raise ValueError(f"steps has {len(S)} entries but params has {self.n}")
         for i in range(self.n):
             s = S[i]
-            if type(s) is int and s >= 1:
+            if type(s) is int and 1 <= s <= 2**62:
                 self.steps[i] = <nc_int>s
                 continue
             if isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, np.integer)):
                 raise TypeError(f"steps[{i}] must be an int, got {type(s).__name__}")
             if s < 1:
                 raise ValueError(f"steps[{i}] must be >= 1 (the count after this step), got {s}")
+            if s > 2**62:
+                raise ValueError(f"steps[{i}] must be < 2**62, got {s}")
             self.steps[i] = <nc_int>s
 
     cdef void **slot(self, int k):
@@ -145,7 +147,11 @@ cdef class _Group:
 cdef double _hp_real(object value, str name) except? -1.0:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    cdef double v = <double>value
+    cdef double v
+    try:
+        v = <double>value
+    except OverflowError:                   # an int beyond the double range
+        raise ValueError(f"Invalid {name}: an int of {value.bit_length()} bits (must be finite)") from None
     if v != v or v == float("inf") or v == -float("inf"):
         raise ValueError(f"Invalid {name}: {value!r} (must be finite)")
     return v

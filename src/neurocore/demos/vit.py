@@ -6,7 +6,7 @@ of 8×8 pixels cut into 2×2 patches: 16 patch tokens + [CLS] = 17 tokens
 (seed 000 eq. 4.1-4.2).  The model (dim 64, depth 4, 4 heads of 16) trains
 with cross-entropy, dropout 0.1 and AdamW under a warm-up + cosine learning
 rate, one progress bar per epoch, and prints the test accuracy (96.7-97.2%
-over the seeds tried; about 45 s on one core).
+over the seeds tried; about 30-45 s on one core).
 """
 import math
 import time

@@ -30,8 +30,12 @@ required = _Required()
 def _real(value, what):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{what} must be a real number, got {type(value).__name__}")
-    if not math.isfinite(value):
-        raise ValueError(f"Invalid {what}: {value!r} (must be finite)")
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:       # an int beyond the double range (10**400)
+        finite = False
+    if not finite:
+        raise ValueError(f"Invalid {what}: {value!r:.40} (must be finite)")
     return float(value)
 
 
