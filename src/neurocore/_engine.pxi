@@ -154,3 +154,22 @@ def _backward_nodes(root, seed, bint retain, accumulate, str freed_message):
         if not retain:
             node._release()
         _deliver_plain(parents, parent_grads, needs, grads, owned, accumulate, None)
+
+
+def _op_apply(cls, tuple args, dict settings, mode):
+    """Op.apply (neurocore._tensor): run cls.forward on the raw arrays and,
+    when grad mode is on (mode.enabled) and some Tensor argument requires
+    grad, record the node (parents, needs_input_grad, raw inputs, output)."""
+    ctx = object.__new__(cls)
+    raw, needs = _split_args(args, _tensor_type)
+    forward = cls.forward
+    if needs is not None and mode.enabled:
+        ctx.recording = True
+        out = forward(ctx, *raw, **settings)
+        ctx.parents = args                  # non-Tensor arguments never get a gradient
+        ctx.needs_input_grad = needs
+        ctx._raw = raw
+        if cls.save_output:
+            ctx._out = out
+        return _wrap_array(out, ctx)
+    return _wrap_array(forward(ctx, *raw, **settings), None)

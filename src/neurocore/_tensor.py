@@ -657,6 +657,8 @@ class Op(Function):
 
     @classmethod
     def apply(cls, *args, **settings):
+        if _op_apply is not None:
+            return _op_apply(cls, args, settings, _mode)    # the same steps, compiled
         ctx = _new(cls)
         raw, needs = _split_args(args, Tensor)     # needs: None when no arg requires grad
         if needs is not None and _mode.enabled:
@@ -869,6 +871,7 @@ _split_args = getattr(_kernels, "_split_args", _split_args_py)
 _deliver_plain = getattr(_kernels, "_deliver_plain", _deliver_plain_py)
 _toposort_nodes = getattr(_kernels, "_toposort_nodes", None)
 _backward_nodes = getattr(_kernels, "_backward_nodes", _backward_nodes_py)
+_op_apply = getattr(_kernels, "_op_apply", None)
 
 
 def _accumulate_leaf(t, g, graph, owned):
