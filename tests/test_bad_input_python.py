@@ -246,3 +246,36 @@ def test_load_rejects_truncated_files(tmp_path):
         with pytest.raises(ValueError):
             nc.load(str(bad))
     assert os.path.getsize(good) == len(raw)
+
+
+@pytest.mark.parametrize("data", [None, "abc", [object()], [1 + 1j], 10**400, [[1, 2], [3]]])
+def test_tensor_rejects_non_numeric_data(data):
+    with pytest.raises((TypeError, ValueError)):
+        nc.tensor(data)
+
+
+@pytest.mark.parametrize("other", [1 + 1j, "x", None, np.array(["a"])])
+def test_tensor_ops_reject_non_real_operands(other):
+    x = t32(3)
+    with pytest.raises(TypeError, match="operand"):
+        x * other
+    with pytest.raises(TypeError, match="operand"):
+        x + other
+
+
+def test_hyperparameters_beyond_the_double_range():
+    huge = 10**400
+    with pytest.raises(ValueError, match="negative_slope"):
+        F.leaky_relu(t32(3), negative_slope=huge)
+    with pytest.raises(ValueError, match="negative_slope"):
+        nn.LeakyReLU(huge)
+    with pytest.raises(ValueError, match="eps"):
+        nn.LayerNorm(3, eps=huge)
+    with pytest.raises(ValueError, match="eps"):
+        F.layer_norm(t32(2, 3), (3,), eps=huge)
+    with pytest.raises(ValueError, match="scale"):
+        F.scaled_dot_product_attention(t32(1, 1, 3, 4), t32(1, 1, 3, 4), t32(1, 1, 3, 4), scale=huge)
+    with pytest.raises(ValueError, match="learning rate"):
+        nc.optim.Adam(_params(), lr=huge)
+    with pytest.raises(ValueError, match="gamma"):
+        nc.optim.lr_scheduler.StepLR(nc.optim.SGD(_params(), lr=0.1), step_size=1, gamma=huge)

@@ -283,8 +283,11 @@ class Tensor:
             # np.float64 is a float subclass but NumPy 2 treats it as "strong"
             return other if type(other) in (int, float, bool) else other.item()
         arr = np.asarray(other)
+        if arr.dtype.kind not in "biuf":     # complex, str, object, None: never silently
+            raise TypeError(f"operand must be a real number, array or Tensor, got "
+                            f"{type(other).__name__} (dtype {arr.dtype})")
         if arr.ndim == 0:
-            return arr.item() if arr.dtype.kind in "biuf" else arr
+            return arr.item()
         if arr.dtype != self.data.dtype:
             return self._mixed(_wrap(arr, None))
         return _wrap(arr, None)
@@ -1407,6 +1410,9 @@ def tensor(data, dtype=None, requires_grad=False):
             arr = arr.astype(np.float32)
     else:
         arr = np.array(data, dtype=dtype, copy=True)
+    if arr.dtype.kind not in "biuf":        # complex, str, object (None, ragged lists)
+        raise TypeError(f"tensor data must be real numbers (bool, int or float), got "
+                        f"{type(data).__name__} giving dtype {arr.dtype}")
     return Tensor(arr, requires_grad=requires_grad)
 
 

@@ -19,6 +19,7 @@ Both ops have a ``composite`` (the same function in Tensor ops) that the
 engine differentiates when the backward itself is recorded (create_graph).
 """
 import math
+import sys
 
 import numpy as np
 
@@ -167,7 +168,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         raise ValueError(f"dropout_p must be in [0, 1), got {dropout_p!r}")
     if scale is None:
         scale = 1.0 / math.sqrt(query.shape[-1]) if query.shape[-1] > 0 else 1.0
-    elif not (isinstance(scale, (int, float)) and math.isfinite(scale)):
+    elif not (isinstance(scale, (int, float)) and abs(scale) <= sys.float_info.max):  # not NaN, inf, 10**400
         raise ValueError(f"scale must be a finite number, got {scale!r}")
     if dropout_p > 0.0:
         return _dropout_attention(query, key, value, mask, is_causal, float(scale), dropout_p)
@@ -302,6 +303,6 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
             raise _tensor._dtype_error(input.dtype, p.dtype)
         if p.shape != normalized_shape:
             raise ValueError(f"{name} must have shape {normalized_shape}, got {p.shape}")
-    if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps >= 0):
+    if not (isinstance(eps, (int, float)) and 0 <= eps <= sys.float_info.max):
         raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
     return LayerNorm.apply(input, weight, bias, norm_ndim=nd, eps=float(eps))

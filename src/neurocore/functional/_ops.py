@@ -183,8 +183,12 @@ def relu(x):
 
 
 def leaky_relu(x, negative_slope=0.01):
-    if not math.isfinite(negative_slope):
-        raise ValueError(f"negative_slope must be finite, got {negative_slope}")
+    try:
+        finite = math.isfinite(negative_slope)
+    except OverflowError:      # an int beyond the double range (10**400)
+        finite = False
+    if not finite:
+        raise ValueError(f"negative_slope must be finite, got {negative_slope!r:.40}")
     return _activation(x, "leaky_relu", float(negative_slope))
 
 

@@ -16,6 +16,7 @@ mlp.fc2, norm, head), so their weights load unchanged.  LayerNorm eps 1e-6,
 exact GELU, qkv laid out [3][heads][d_h].
 """
 import math
+import sys
 from typing import NamedTuple
 
 import numpy as np
@@ -84,7 +85,7 @@ class LayerNorm(Module):
         if isinstance(normalized_shape, (int, np.integer)):
             normalized_shape = (normalized_shape,)
         self.normalized_shape = tuple(_positive_int(s, "normalized_shape") for s in normalized_shape)
-        if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps >= 0):
+        if not (isinstance(eps, (int, float)) and 0 <= eps <= sys.float_info.max):
             raise ValueError(f"Invalid eps value: {eps!r}")
         self.eps = float(eps)
         self.elementwise_affine = bool(elementwise_affine)

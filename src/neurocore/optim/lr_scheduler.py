@@ -7,6 +7,7 @@ and stepped once per epoch after ``optimizer.step()``.  As in PyTorch,
 schedulers can be chained), and ``step(epoch)`` jumps with the closed form.
 """
 import math
+import sys
 from bisect import bisect_right
 
 __all__ = ["LRScheduler", "StepLR", "MultiStepLR", "ConstantLR", "ExponentialLR", "CosineAnnealingLR", "LinearLR",
@@ -78,7 +79,7 @@ def _check_positive_int(value, name):
 
 
 def _check_finite(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not abs(value) <= sys.float_info.max:
         raise ValueError(f"{name} must be a finite number, got {value!r}")
 
 
