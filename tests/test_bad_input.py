@@ -672,3 +672,77 @@ def test_concurrent_python_threads():
     for t in threads:
         t.join()
     assert not errors, errors[:3]
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_output_aliasing_an_input(name):
+    """An out buffer that IS one of the inputs (same shape and dtype): either
+    the right result (as with a separate buffer holding the same values) or a
+    ValueError saying they overlap."""
+    spec = SPECS[name]
+    fn = getattr(K, name)
+    for w in spec.written:
+        for a in spec.inputs:
+            kw = spec.build(3, F32)
+            if not isinstance(kw.get(w), np.ndarray) or not isinstance(kw.get(a), np.ndarray):
+                continue
+            if kw[w].shape != kw[a].shape or kw[w].dtype != kw[a].dtype:
+                continue
+            clean = spec.build(3, F32)
+            clean[w] = clean[a].copy()
+            want = _snapshot(fn(**clean), {})
+            kw[w] = kw[a]
+            try:
+                got = _snapshot(fn(**kw), {})
+            except ValueError as e:
+                assert w in str(e) and a in str(e), e
+                continue
+            for g, x in zip(got, want):
+                np.testing.assert_allclose(g, x, rtol=1e-5, atol=1e-6, err_msg=f"{w}={a}")
+
+
+def test_sgd_fresh_must_be_a_sequence():
+    kw = SPECS["sgd_step"].build(3, F32)
+    with pytest.raises(TypeError, match="fresh"):
+        K.sgd_step(**kw, fresh=5)
+    with pytest.raises(ValueError, match="fresh"):
+        K.sgd_step(**kw, fresh=[True])
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_output_partially_overlapping_an_input(name):
+    """An output (or in/out) buffer sharing one element with an input in one
+    buffer: the right result or a ValueError naming both (PyTorch refuses
+    it too)."""
+    spec = SPECS[name]
+    fn = getattr(K, name)
+
+    def copies(kw):
+        return {k: (np.array(v) if isinstance(v, np.ndarray) else
+                    [np.array(x) for x in v] if isinstance(v, list) else v) for k, v in kw.items()}
+
+    for w in spec.written:
+        for a in spec.inputs:
+            kw = spec.build(3, F32)
+            if not isinstance(kw.get(w), np.ndarray) or not isinstance(kw.get(a), np.ndarray):
+                continue
+            if kw[w].dtype != kw[a].dtype or kw[a].size == 0 or kw[w].size == 0:
+                continue
+            na, nw = kw[a].size, kw[w].size
+            for start in sorted({1, na - 1}):       # w from a's second or last element on
+                kw = spec.build(3, F32)
+                buf = np.zeros(max(na, start + nw), kw[a].dtype)
+                wview = buf[start:start + nw].reshape(kw[w].shape)
+                wview[...] = kw[w]
+                aview = buf[:na].reshape(kw[a].shape)
+                aview[...] = kw[a]
+                kw[w], kw[a] = wview, aview
+                want = _snapshot(fn(**copies(kw)), {})
+                try:
+                    got = _snapshot(fn(**kw), {})
+                except ValueError as e:
+                    assert w in str(e) and (a in str(e) or spec.aliases.get(a, a) in str(e)), e
+                    continue
+                for g, x in zip(got, want):
+                    np.testing.assert_allclose(g, x, rtol=1e-5, atol=1e-6,
+                                               err_msg=f"{w} overlapping {a} from element {start}")

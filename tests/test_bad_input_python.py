@@ -279,3 +279,20 @@ def test_hyperparameters_beyond_the_double_range():
         nc.optim.Adam(_params(), lr=huge)
     with pytest.raises(ValueError, match="gamma"):
         nc.optim.lr_scheduler.StepLR(nc.optim.SGD(_params(), lr=0.1), step_size=1, gamma=huge)
+
+
+def test_fused_mlp_rejects_bad_input_and_takes_strided_input():
+    mlp = nn.MLP([4, 8, 3])
+    with pytest.raises(ValueError, match=r"\(2, 5\)"):
+        mlp(t32(2, 5))
+    with pytest.raises(TypeError, match="float64 and float32"):
+        mlp(t64(2, 4))
+    with pytest.raises(TypeError, match="int64"):
+        mlp(nc.tensor(np.zeros((2, 4), np.int64)))
+    assert mlp(t32(0, 4)).shape == (0, 3)
+    data = np.random.default_rng(1).standard_normal((3, 4)).astype(np.float32)
+    x = nc.tensor(data[::-1, ::-1], requires_grad=True)
+    mlp(x).sum().backward()
+    x2 = nc.tensor(np.ascontiguousarray(data[::-1, ::-1]), requires_grad=True)
+    mlp(x2).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), x2.grad.numpy())

@@ -25,6 +25,8 @@ cdef int _activation_code(object activation) except -1:
 cdef _act_forward(int act, double slope, object x, object out):
     X = _float_input(x, "x")
     O = _output(out, X.shape, X.dtype)
+    if out is not None:
+        _no_partial_overlap(O, "out", ((X, "x"),))
     cdef nc_int n = X.size
     cdef void *px = _data(X)
     cdef void *po = _data(O)
@@ -72,6 +74,8 @@ def activation_backward(grad_output, x, activation, negative_slope=0.01, output=
         if Y.shape != G.shape:
             raise ValueError(f"output and grad_output must have the same shape, got {Y.shape} and {G.shape}")
     O = _output(out, G.shape, G.dtype)
+    if out is not None:
+        _no_partial_overlap(O, "out", ((G, "grad_output"), (X, "x"), (Y, "output")))
     cdef nc_int n = G.size
     cdef void *pg = _data(G)
     cdef void *px = _data(X)
@@ -124,6 +128,8 @@ cdef enum _MathOp:
 cdef _math(int op, object x, object out):
     X = _float_input(x, "x")
     O = _output(out, X.shape, X.dtype)
+    if out is not None:
+        _no_partial_overlap(O, "out", ((X, "x"),))
     cdef nc_int n = X.size
     cdef void *px = _data(X)
     cdef void *po = _data(O)

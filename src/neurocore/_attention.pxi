@@ -261,6 +261,8 @@ def layer_norm_forward(x, weight=None, bias=None, eps=1e-5, out=None):
     if e < 0:
         raise ValueError(f"eps must be >= 0, got {eps}")
     Y = _output(out, X.shape, X.dtype)
+    if out is not None:
+        _no_partial_overlap(Y, "out", ((X, "x"), (W, "weight"), (Bi, "bias")))
     Mu = np.empty(X.shape[:X.ndim - 1], dtype=X.dtype)
     Rs = np.empty(X.shape[:X.ndim - 1], dtype=X.dtype)
     cdef nc_int cols = X.shape[X.ndim - 1]  # (wraparound is off in this module)

@@ -12,6 +12,8 @@ cdef _binary(int op, object a, object b, object out):
     if A.shape != B.shape:
         raise ValueError(f"a and b must have the same shape, got {A.shape} and {B.shape}")
     O = _output(out, A.shape, A.dtype)
+    if out is not None:
+        _no_partial_overlap(O, "out", ((A, "a"), (B, "b")))
     cdef nc_int n = A.size
     cdef void *pa = _data(A)
     cdef void *pb = _data(B)
@@ -65,6 +67,8 @@ def scale(alpha, x, out=None):
     cdef double al = _finite_scalar(alpha, "alpha")
     X = _float_input(x, "x")
     O = _output(out, X.shape, X.dtype)
+    if out is not None:
+        _no_partial_overlap(O, "out", ((X, "x"),))
     cdef nc_int n = X.size
     cdef void *px = _data(X)
     cdef void *po = _data(O)
@@ -87,6 +91,7 @@ def axpy(alpha, x, y):
     if not isinstance(y, np.ndarray):
         raise TypeError(f"y must be a numpy.ndarray, got {type(y).__name__}")
     Y = _output(y, X.shape, X.dtype, "y")
+    _no_partial_overlap(Y, "y", ((X, "x"),))
     cdef nc_int n = X.size
     cdef void *px = _data(X)
     cdef void *py = _data(Y)
@@ -109,6 +114,8 @@ def fma(a, b, c, out=None):
     if A.shape != B.shape or A.shape != C.shape:
         raise ValueError(f"a, b and c must have the same shape, got {A.shape}, {B.shape} and {C.shape}")
     O = _output(out, A.shape, A.dtype)
+    if out is not None:
+        _no_partial_overlap(O, "out", ((A, "a"), (B, "b"), (C, "c")))
     cdef nc_int n = A.size
     cdef void *pa = _data(A)
     cdef void *pb = _data(B)
@@ -136,6 +143,8 @@ def sum_rows(x, out=None, accumulate=False):
     if accumulate and out is None:
         raise ValueError("accumulate=True needs an out array to add to")
     O = _output(out, (X.shape[1],), X.dtype)
+    if out is not None:
+        _no_partial_overlap(O, "out", ((X, "x"),))
     cdef nc_int m = X.shape[0], n = X.shape[1]
     cdef double beta = 1.0 if accumulate else 0.0
     cdef void *px = _data(X)

@@ -184,6 +184,20 @@ cdef inline void *_data(object a):
     return cnp.PyArray_DATA(<cnp.ndarray>a)
 
 
+cdef _no_partial_overlap(object o, str o_name, tuple inputs):
+    """A caller's output may BE an input (in place) but not partly overlap
+    one: the kernels stream in vector chunks, so a shifted view would read
+    values already overwritten (PyTorch refuses such arguments too).
+    inputs: ((array or None, name), ...), the validated (copied) inputs."""
+    for a, a_name in inputs:
+        if a is None or a is o or not np.may_share_memory(o, a):
+            continue
+        if _data(o) == _data(a) and o.nbytes == a.nbytes:
+            continue                        # the very same buffer: in place
+        raise ValueError(f"{o_name} partially overlaps {a_name} in memory; pass a separate "
+                         f"array (or {a_name} itself)")
+
+
 # ---- kernel families -------------------------------------------------------
 include "_elementwise.pxi"
 include "_activation.pxi"

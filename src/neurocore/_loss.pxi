@@ -101,6 +101,10 @@ def cross_entropy_forward(logits, target, label_smoothing=0.0, weight=None, igno
         T = _class_targets(target, m, n, ign)
     L = _output(out, (m,), Z.dtype)
     S = _output(lse_out, (m,), Z.dtype, "lse_out")
+    if out is not None:
+        _no_partial_overlap(L, "out", ((Z, "logits"), (S, "lse_out"), (W, "weight")))
+    if lse_out is not None:
+        _no_partial_overlap(S, "lse_out", ((Z, "logits"), (W, "weight")))
     cdef void *pz = _data(Z)
     cdef void *pt = _data(T)
     cdef void *pw = _data_or_null(W)
@@ -158,6 +162,9 @@ def cross_entropy_backward(logits, target, lse, grad_loss=1.0, label_smoothing=0
     cdef double scale = 1.0
     G = _grad_rows(grad_loss, Z, "logits", (m,), &scale)
     O = _output(out, (m, n), Z.dtype)
+    if out is not None:
+        _no_partial_overlap(O, "out", ((Z, "logits"), (T, "target"), (S, "lse"), (G, "grad_loss"),
+                                      (W, "weight")))
     cdef void *pz = _data(Z)
     cdef void *pt = _data(T)
     cdef void *pw = _data_or_null(W)
@@ -236,6 +243,8 @@ def bce_with_logits_forward(x, y, pos_weight=None, out=None):
     m, n = _rows_cols(X.shape)
     P = _pos_weight_rows(pos_weight, X, m, n, &ldp)
     O = _output(out, X.shape, X.dtype)
+    if out is not None:
+        _no_partial_overlap(O, "out", ((X, "input"), (Y, "target"), (P, "pos_weight")))
     cdef void *px = _data(X)
     cdef void *py = _data(Y)
     cdef void *pp = _data_or_null(P)
@@ -270,6 +279,8 @@ def bce_with_logits_backward(x, y, grad_loss=1.0, pos_weight=None, out=None):
     cdef double scale = 1.0
     G = _grad_rows(grad_loss, X, "input", X.shape, &scale)
     O = _output(out, X.shape, X.dtype)
+    if out is not None:
+        _no_partial_overlap(O, "out", ((X, "input"), (Y, "target"), (P, "pos_weight"), (G, "grad_loss")))
     cdef void *px = _data(X)
     cdef void *py = _data(Y)
     cdef void *pp = _data_or_null(P)

@@ -207,6 +207,8 @@ def sgd_step(params, grads, momentum_buffers=None, *, lr, momentum=0.0, dampenin
             raise ValueError("momentum_buffers are needed when momentum != 0")
         G.set_role(2, momentum_buffers, "momentum_buffers", True)
         if fresh is not None:
+            if not isinstance(fresh, (list, tuple, np.ndarray)):
+                raise TypeError(f"fresh must be a sequence of bools, got {type(fresh).__name__}")
             F = list(fresh)
             if len(F) != G.n:
                 raise ValueError(f"fresh has {len(F)} entries but params has {G.n}")

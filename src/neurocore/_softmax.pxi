@@ -14,6 +14,8 @@ cdef _softmax_forward(int op, object x, object out):
     if X.ndim == 0:
         raise ValueError("x must have at least 1 dimension, got a 0-d array")
     O = _output(out, X.shape, X.dtype)
+    if out is not None:
+        _no_partial_overlap(O, "out", ((X, "x"),))
     cdef nc_int n = X.shape[X.ndim - 1]
     cdef nc_int m = _rows(X)
     cdef void *px = _data(X)
@@ -37,6 +39,8 @@ cdef _softmax_backward(int op, object output, object grad_output, object out):
     if G.shape != Y.shape:
         raise ValueError(f"grad_output and output must have the same shape, got {G.shape} and {Y.shape}")
     O = _output(out, Y.shape, Y.dtype)
+    if out is not None:
+        _no_partial_overlap(O, "out", ((Y, "output"), (G, "grad_output")))
     cdef nc_int n = Y.shape[Y.ndim - 1]
     cdef nc_int m = _rows(Y)
     cdef void *py = _data(Y)
