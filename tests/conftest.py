@@ -41,3 +41,33 @@ def threads():
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+def assert_same_in_threads(compute, workers=2, rounds=10):
+    """Runs compute() `rounds` times on each of `workers` Python threads at
+    once and asserts every result is bitwise the result of a first, lone call
+    (an array or a tuple of arrays) and that no call raised: the kernels
+    release the GIL and must be reentrant."""
+    import threading
+
+    def as_tuple(r):
+        return r if isinstance(r, tuple) else (r,)
+
+    expected = as_tuple(compute())
+    problems = []
+
+    def work():
+        try:
+            for _ in range(rounds):
+                got = as_tuple(compute())
+                if not all(np.array_equal(a, b, equal_nan=True) for a, b in zip(got, expected)):
+                    problems.append("mismatch")
+        except Exception as exc:  # reported below, with the thread's error
+            problems.append(repr(exc))
+
+    threads = [threading.Thread(target=work) for _ in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not problems, problems[:3]

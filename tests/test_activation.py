@@ -2,14 +2,13 @@
 and central finite differences, per ISA path and dtype."""
 import functools
 import math
-import threading
 
 import numpy as np
 import pytest
 
 from neurocore import kernels as K
 
-from conftest import TOL
+from conftest import TOL, assert_same_in_threads
 
 SIZES = [0, 1, 3, 15, 16, 17, 1000, 4097, 1 << 20]
 ACTIVATIONS = ["identity", "relu", "leaky_relu", "gelu", "gelu_tanh", "sigmoid", "tanh"]
@@ -208,21 +207,7 @@ def test_threads_bitwise_identical(isa, dtype, threads, activation):
 
 def test_concurrent_python_threads(dtype):
     x, g, _, _ = _case(4097 * 8, dtype, "gelu")
-    expected = (K.gelu(x), K.activation_backward(g, x, "gelu_tanh"))
-    errors = []
-
-    def work():
-        for _ in range(10):
-            if not (np.array_equal(K.gelu(x), expected[0])
-                    and np.array_equal(K.activation_backward(g, x, "gelu_tanh"), expected[1])):
-                errors.append("mismatch")
-
-    workers = [threading.Thread(target=work) for _ in range(2)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    assert not errors
+    assert_same_in_threads(lambda: (K.gelu(x), K.activation_backward(g, x, "gelu_tanh")))
 
 
 def test_bad_input():

@@ -1,14 +1,13 @@
 """Fused attention kernels against the unfused NumPy program (seed 000
 section 4.4, equation 4.5), per ISA path and dtype, and their gradients
 against float64 central finite differences."""
-import threading
 
 import numpy as np
 import pytest
 
 from neurocore import kernels as K
 
-from conftest import TOL
+from conftest import TOL, assert_same_in_threads
 
 # (B, H, N, M, D, DV): the ViT-Tiny head, N != M both ways, N = 1, feature
 # sizes off the vector width, sizes that leave partial row and key tiles.
@@ -227,20 +226,7 @@ def test_threads_bitwise_identical(isa, dtype, threads, rng, shape, kind):
 
 def test_concurrent_python_threads(rng):
     q, k, v = operands((1, 3, 120, 120, 16, 16), np.float32, rng)
-    expected = K.attention_forward(q, k, v)[0]
-    errors = []
-
-    def work():
-        for _ in range(5):
-            if not np.array_equal(K.attention_forward(q, k, v)[0], expected):
-                errors.append("mismatch")
-
-    workers = [threading.Thread(target=work) for _ in range(4)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    assert not errors
+    assert_same_in_threads(lambda: K.attention_forward(q, k, v)[0], workers=4, rounds=5)
 
 
 def test_bad_input_is_rejected(rng):

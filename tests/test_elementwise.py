@@ -1,12 +1,11 @@
 """The Hadamard family against NumPy, per ISA path and dtype."""
-import threading
 
 import numpy as np
 import pytest
 
 from neurocore import kernels as K
 
-from conftest import TOL
+from conftest import TOL, assert_same_in_threads
 
 SIZES = [0, 1, 3, 15, 16, 17, 1000, 4097, 1 << 20]
 BINARY = [(K.add, np.add), (K.sub, np.subtract), (K.mul, np.multiply), (K.div, np.divide)]
@@ -75,20 +74,7 @@ def test_threads_bitwise_identical(isa, dtype, threads, rng):
 
 def test_concurrent_python_threads(dtype, rng):
     x = rng.standard_normal((2000, 300)).astype(dtype)
-    expected = K.sum_rows(x)
-    errors = []
-
-    def work():
-        for _ in range(20):
-            if not np.array_equal(K.sum_rows(x), expected):
-                errors.append("mismatch")
-
-    workers = [threading.Thread(target=work) for _ in range(4)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    assert not errors
+    assert_same_in_threads(lambda: K.sum_rows(x), workers=4, rounds=20)
 
 
 def test_bad_input():

@@ -9,14 +9,13 @@ tolerance that grows with K.
 """
 import itertools
 import math
-import threading
 
 import numpy as np
 import pytest
 
 from neurocore import kernels as K
 
-from conftest import TOL
+from conftest import TOL, assert_same_in_threads
 
 EPS = {np.float32: np.finfo(np.float32).eps, np.float64: np.finfo(np.float64).eps}
 _erf = np.vectorize(math.erf, otypes=[np.float64])
@@ -110,6 +109,21 @@ def test_batched_matmul(isa, dtype, shape_a, shape_b, rng):
     got = K.matmul(a, b)
     _check_product(got, np.broadcast_to(a, got.shape[:1] + a.shape[-2:]) if a.ndim == 3 else a,
                    b, False, False, dtype)
+
+
+def test_four_dimensional_batches(dtype, rng):
+    # (batch, heads, tokens, head_dim): attention's layout
+    q, k = _rand(rng, (2, 3, 11, 8), dtype), _rand(rng, (2, 3, 13, 8), dtype)
+    got = K.gemm(q, k, trans_b=True, alpha=0.5)
+    assert got.shape == (2, 3, 11, 13)
+    for i in range(2):
+        _check_product(got[i], q[i], k[i], False, True, dtype, 0.5)
+    out = np.empty((2, 3, 11, 8), dtype)
+    assert K.matmul(got, k, out=out) is out
+    w = _rand(rng, (13, 4), dtype)
+    assert K.matmul(got, w).shape == (2, 3, 11, 4)
+    with pytest.raises(ValueError, match="batch dimensions differ"):
+        K.matmul(q, _rand(rng, (3, 2, 8, 5), dtype))
 
 
 def test_batched_gemm_transposes(isa, dtype, rng):
@@ -285,20 +299,7 @@ def test_threads_bitwise_identical(isa, dtype, threads, rng):
 
 def test_concurrent_python_threads(dtype, rng):
     a, b = _rand(rng, (150, 300), dtype), _rand(rng, (300, 200), dtype)
-    expected = K.gemm(a, b)
-    errors = []
-
-    def work():
-        for _ in range(10):
-            if not np.array_equal(K.gemm(a, b), expected):
-                errors.append("mismatch")
-
-    workers = [threading.Thread(target=work) for _ in range(4)]
-    for t in workers:
-        t.start()
-    for t in workers:
-        t.join()
-    assert not errors
+    assert_same_in_threads(lambda: K.gemm(a, b), workers=4)
 
 
 def test_bad_input():
@@ -307,7 +308,7 @@ def test_bad_input():
         K.gemm(f32, f64)
     with pytest.raises(ValueError, match="inner dimensions differ"):
         K.gemm(f32, np.ones((3, 2), np.float32))
-    with pytest.raises(ValueError, match="a must be 2-D or 3-D"):
+    with pytest.raises(ValueError, match="a must have at least 2 dimensions"):
         K.matmul(np.ones(3, np.float32), f32)
     with pytest.raises(TypeError, match="a must have dtype float32 or float64, got int64"):
         K.gemm(np.ones((2, 2), np.int64), np.ones((2, 2), np.int64))

@@ -213,8 +213,7 @@ def test_module_to_dtype():
 
 
 def test_mlp_demo_reaches_97_percent_on_digits():
-    pytest.importorskip("sklearn", reason="the [demo] extra (scikit-learn) is optional")
-    pytest.importorskip("tqdm", reason="the [demo] extra (tqdm) is optional")
+    # needs the [demo] extra (scikit-learn, tqdm): the README's test command installs it
     from neurocore.demos import mlp
 
     assert mlp.main(epochs=30, quiet=True) >= 0.97

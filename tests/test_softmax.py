@@ -1,13 +1,12 @@
 """Softmax and log-softmax over the last axis, forward and backward, per ISA
 path and dtype, against float64 NumPy and central finite differences."""
-import threading
 
 import numpy as np
 import pytest
 
 from neurocore import kernels as K
 
-from conftest import TOL
+from conftest import TOL, assert_same_in_threads
 
 SIZES = [0, 1, 3, 15, 16, 17, 1000, 4097, 1 << 20]
 
@@ -164,20 +163,7 @@ def test_threads_bitwise_identical(isa, dtype, threads, rng):
 
 def test_concurrent_python_threads(dtype, rng):
     x = rng.standard_normal((600, 197)).astype(dtype)
-    expected = K.softmax(x)
-    errors = []
-
-    def work():
-        for _ in range(20):
-            if not np.array_equal(K.softmax(x), expected):
-                errors.append("mismatch")
-
-    workers = [threading.Thread(target=work) for _ in range(2)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    assert not errors
+    assert_same_in_threads(lambda: K.softmax(x), rounds=20)
 
 
 def test_bad_input():

@@ -281,3 +281,10 @@ def test_mhsa_double_backward(rng):
         m[idx] -= eps
         numeric[idx] = ((gradient(p)[1].numpy() - gradient(m)[1].numpy()) * u).sum() / (2 * eps)
     np.testing.assert_allclose(hvp.numpy(), numeric, rtol=1e-5, atol=1e-7)
+
+
+def test_vit_demo_reaches_95_percent_on_digits():
+    # needs the [demo] extra (scikit-learn, tqdm): the README's test command installs it
+    from neurocore.demos import vit
+
+    assert vit.main(quiet=True) >= 0.95

@@ -126,3 +126,50 @@ def _deliver_plain(parents, parent_grads, needs, dict grads, set owned, accumula
             slots = grads[target] = [None] * target.n_outputs
         i = t._idx
         slots[i] = g if slots[i] is None else slots[i] + g
+
+
+def _backward_nodes(root, seed, bint retain, accumulate, str freed_message):
+    """The node loop of _tensor._backward_scalar (root.backward() for a
+    one-element root, no create_graph, no capture; grad mode already off):
+    every node after all its consumers, each node's backward once, its
+    gradients handed over by _deliver_plain, its saved state released unless
+    retain."""
+    root_node = root._node
+    cdef list slots = [None] * root_node.n_outputs
+    slots[root._idx] = seed
+    cdef dict grads = {root_node: slots}
+    cdef set owned = set()
+    cdef list order = _toposort_nodes([root_node], _tensor_type)
+    cdef Py_ssize_t k
+    for k in range(len(order) - 1, -1, -1):
+        node = order[k]
+        node_grads = grads.pop(node, None)
+        if node_grads is None:
+            continue
+        parents = node.parents
+        if parents is None:
+            raise RuntimeError(freed_message)
+        parent_grads = node._backward_impl(node_grads, False)
+        needs = node.needs_input_grad
+        if not retain:
+            node._release()
+        _deliver_plain(parents, parent_grads, needs, grads, owned, accumulate, None)
+
+
+def _op_apply(cls, tuple args, dict settings, mode):
+    """Op.apply (neurocore._tensor): run cls.forward on the raw arrays and,
+    when grad mode is on (mode.enabled) and some Tensor argument requires
+    grad, record the node (parents, needs_input_grad, raw inputs, output)."""
+    ctx = object.__new__(cls)
+    raw, needs = _split_args(args, _tensor_type)
+    forward = cls.forward
+    if needs is not None and mode.enabled:
+        ctx.recording = True
+        out = forward(ctx, *raw, **settings)
+        ctx.parents = args                  # non-Tensor arguments never get a gradient
+        ctx.needs_input_grad = needs
+        ctx._raw = raw
+        if cls.save_output:
+            ctx._out = out
+        return _wrap_array(out, ctx)
+    return _wrap_array(forward(ctx, *raw, **settings), None)

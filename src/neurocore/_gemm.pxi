@@ -133,14 +133,46 @@ cdef _gemm_call(bint f32, int ta, int tb, nc_int batch, nc_int m, nc_int n, nc_i
 
 cdef object _gemm_impl(object a, object b, object c, object alpha, object beta,
                        bint trans_a, bint trans_b, object out, str what):
-    cdef double al = _gemm_scalar(alpha, "alpha")
-    cdef double be = _gemm_scalar(beta, "beta")
+    """Operands with more than one leading (batch) dimension, e.g. attention's
+    (batch, heads, tokens, head_dim), are flattened to one batch dimension."""
     A = _gemm_array(a, "a")
     B = _gemm_like(b, "b", A, "a")
-    if A.ndim not in (2, 3):
-        raise ValueError(f"a must be 2-D or 3-D, got shape {A.shape}")
-    if B.ndim not in (2, 3):
-        raise ValueError(f"b must be 2-D or 3-D, got shape {B.shape}")
+    if A.ndim < 2:
+        raise ValueError(f"a must have at least 2 dimensions, got shape {A.shape}")
+    if B.ndim < 2:
+        raise ValueError(f"b must have at least 2 dimensions, got shape {B.shape}")
+    if A.ndim <= 3 and B.ndim <= 3:
+        return _gemm_impl3(A, B, c, alpha, beta, trans_a, trans_b, out, what)
+    lead_a, lead_b = A.shape[:A.ndim - 2], B.shape[:B.ndim - 2]
+    if A.ndim > 2 and B.ndim > 2 and lead_a != lead_b:
+        raise ValueError(f"{what}: batch dimensions differ: a {A.shape}, b {B.shape}")
+    lead = lead_a if A.ndim > 2 else lead_b
+    cdef nc_int batch = 1
+    for d in lead:
+        batch *= d
+    m = A.shape[A.ndim - 1] if trans_a else A.shape[A.ndim - 2]
+    n = B.shape[B.ndim - 2] if trans_b else B.shape[B.ndim - 1]
+    shape = lead + (m, n)
+    A3 = A.reshape((batch,) + A.shape[A.ndim - 2:]) if A.ndim > 2 else A
+    B3 = B.reshape((batch,) + B.shape[B.ndim - 2:]) if B.ndim > 2 else B
+    C3 = None
+    if c is not None:
+        C = _gemm_like(c, "c", A, "a")
+        if C.shape != shape:
+            raise ValueError(f"c must have shape {shape}, got {C.shape}")
+        C3 = C.reshape((batch, m, n))
+    O3 = None
+    if out is not None:
+        _output(out, shape, A.dtype)
+        O3 = out.reshape((batch, m, n))  # a view: out is C-contiguous
+    R = _gemm_impl3(A3, B3, C3, alpha, beta, trans_a, trans_b, O3, what)
+    return out if out is not None else R.reshape(shape)
+
+
+cdef object _gemm_impl3(object A, object B, object c, object alpha, object beta,
+                        bint trans_a, bint trans_b, object out, str what):
+    cdef double al = _gemm_scalar(alpha, "alpha")
+    cdef double be = _gemm_scalar(beta, "beta")
     cdef nc_int ar = A.shape[A.ndim - 2], ac = A.shape[A.ndim - 1]
     cdef nc_int br = B.shape[B.ndim - 2], bc = B.shape[B.ndim - 1]
     cdef nc_int m = ac if trans_a else ar
@@ -199,9 +231,10 @@ def gemm(a, b, c=None, alpha=1.0, beta=0.0, trans_a=False, trans_b=False, out=No
     -> alpha * op(a) @ op(b) + beta * c, op(x) = x or x.T per the flags.
 
     a     : IN, array of shape (m, k) (or (k, m) with trans_a), or a batch
-            (batch, m, k); float32 or float64.
+            (batch, m, k) or (..., m, k); float32 or float64.
     b     : IN, array of shape (k, n) (or (n, k) with trans_b), or a batch
-            (batch, k, n); a 2-D operand is shared by every product of a batch.
+            (batch, k, n) or (..., k, n); a 2-D operand is shared by every
+            product of a batch; 3-D batches of size 1 broadcast.
     c     : IN, optional array of the result's shape, scaled by beta (beta != 0
             needs c; beta == 0 ignores c, NaN included, as BLAS).
     out   : OUT, optional C-contiguous array of the result's shape; may be c.
@@ -211,10 +244,12 @@ def gemm(a, b, c=None, alpha=1.0, beta=0.0, trans_a=False, trans_b=False, out=No
 
 
 def matmul(a, b, out=None):
-    """matmul(a, b, out=None) -> a @ b, as numpy.matmul for 2-D and 3-D arrays.
+    """matmul(a, b, out=None) -> a @ b, as numpy.matmul for arrays of 2 or more
+    dimensions (leading dimensions must match, or one operand be 2-D; with
+    3-D operands a batch of size 1 also broadcasts).
 
-    a   : IN, array of shape (m, k) or (batch, m, k).
-    b   : IN, array of shape (k, n) or (batch, k, n); batches of size 1 broadcast.
+    a   : IN, array of shape (m, k), (batch, m, k) or (..., m, k).
+    b   : IN, array of shape (k, n), (batch, k, n) or (..., k, n).
     out : OUT, optional C-contiguous array of the result's shape.
     """
     return _gemm_impl(a, b, None, 1.0, 0.0, False, False, out, "matmul")

@@ -660,6 +660,8 @@ class Op(Function):
 
     @classmethod
     def apply(cls, *args, **settings):
+        if _op_apply is not None:
+            return _op_apply(cls, args, settings, _mode)    # the same steps, compiled
         ctx = _new(cls)
         raw, needs = _split_args(args, Tensor)     # needs: None when no arg requires grad
         if needs is not None and _mode.enabled:
@@ -807,29 +809,33 @@ def _backward_scalar(root, retain_graph):
     data = root.data
     seed = np.empty(data.shape, data.dtype)
     seed.fill(1)
-    retain = bool(retain_graph)
+    previous = _mode.enabled
+    _mode.enabled = False
+    try:
+        _backward_nodes(root, seed, bool(retain_graph), _accumulate_leaf, _FREED_MESSAGE)
+    finally:
+        _mode.enabled = previous
+
+
+def _backward_nodes_py(root, seed, retain, accumulate, freed_message):
+    """Python reference of _kernels._backward_nodes (used without it)."""
     root_node = root._node
     slots = [None] * root_node.n_outputs
     slots[root._idx] = seed
     grads = {root_node: slots}
     owned = set()
-    previous = _mode.enabled
-    _mode.enabled = False
-    try:
-        for node in reversed(_toposort([root_node])):
-            node_grads = grads.pop(node, None)
-            if node_grads is None:
-                continue
-            parents = node.parents
-            if parents is None:
-                raise RuntimeError(_FREED_MESSAGE)
-            parent_grads = node._backward_impl(node_grads, False)
-            needs = node.needs_input_grad
-            if not retain:
-                node._release()
-            _deliver_plain(parents, parent_grads, needs, grads, owned, _accumulate_leaf, _wrap)
-    finally:
-        _mode.enabled = previous
+    for node in reversed(_toposort([root_node])):
+        node_grads = grads.pop(node, None)
+        if node_grads is None:
+            continue
+        parents = node.parents
+        if parents is None:
+            raise RuntimeError(freed_message)
+        parent_grads = node._backward_impl(node_grads, False)
+        needs = node.needs_input_grad
+        if not retain:
+            node._release()
+        _deliver_plain(parents, parent_grads, needs, grads, owned, accumulate, _wrap)
 
 
 def _deliver_plain_py(parents, parent_grads, needs, grads, owned, accumulate, wrap):
@@ -867,6 +873,8 @@ _wrap = getattr(_kernels, "_wrap_array", _wrap_py)
 _split_args = getattr(_kernels, "_split_args", _split_args_py)
 _deliver_plain = getattr(_kernels, "_deliver_plain", _deliver_plain_py)
 _toposort_nodes = getattr(_kernels, "_toposort_nodes", None)
+_backward_nodes = getattr(_kernels, "_backward_nodes", _backward_nodes_py)
+_op_apply = getattr(_kernels, "_op_apply", None)
 
 
 def _accumulate_leaf(t, g, graph, owned):
