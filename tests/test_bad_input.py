@@ -522,6 +522,17 @@ def test_sweep_does_not_crash():
     assert not crashed, f"hostile calls that crash the process: {crashed}"
 
 
+@pytest.mark.parametrize("isa", [i for i in K.supported_isas() if i != K.get_isa()])
+def test_sweep_does_not_crash_on_other_isas(isa):
+    """The same sweep on every other ISA path (NEUROCORE_ISA), in a subprocess."""
+    proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--sweep", ""],
+                          capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, NEUROCORE_ISA=isa))
+    lines = proc.stdout.splitlines()
+    assert proc.returncode == 0 and lines[-1:] == ["DONE"], \
+        f"{isa}: crashed (rc={proc.returncode}) at {lines[-1:]}: {proc.stderr[-1000:]}"
+
+
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_hostile_arguments(name):
     crashed = crashed_cases()
