@@ -42,6 +42,23 @@ def test_seed_2_11_1_quadratic_hvp(point):
     np.testing.assert_allclose([uh[0].item(), uh[1].item()], [-1.0, -1.0], atol=1e-14)
 
 
+def _fd_curvature(closure, params, u, eps):
+    """uᵀHu by central differences of the gradient along u (parameters restored)."""
+    start = [p.numpy().copy() for p in params]
+
+    def grad_dot_u(sign):
+        for p, p0, d in zip(params, start, u):
+            p.data[...] = p0 + sign * eps * d
+        gs = nc.grad([closure()], params)
+        return sum(float((g.numpy() * d).sum()) for g, d in zip(gs, u))
+
+    try:
+        return (grad_dot_u(1) - grad_dot_u(-1)) / (2 * eps)
+    finally:
+        for p, p0 in zip(params, start):
+            p.data[...] = p0
+
+
 def test_seed_2_11_1_vector_form_and_curvature_diagnostics():
     def f(w):
         return w[0] * w[0] + 3 * w[0] * w[1] + 2 * w[1] * w[1]
@@ -505,18 +522,7 @@ def test_curvature_transformer_block_against_finite_differences():
     closure = lambda: (block(x) * C).sum()  # noqa: E731
     u = [rng.standard_normal(p.shape) for p in params]
     curv = AF.directional_curvature(closure, params, u)
-    start = [p.numpy().copy() for p in params]
-    eps = 1e-5
-
-    def grad_dot_u(sign):
-        for p, p0, d in zip(params, start, u):
-            p.data[...] = p0 + sign * eps * d
-        gs = nc.grad([closure()], params)
-        return sum(float((g.numpy() * d).sum()) for g, d in zip(gs, u))
-
-    fd = (grad_dot_u(1) - grad_dot_u(-1)) / (2 * eps)
-    for p, p0 in zip(params, start):
-        p.data[...] = p0
+    fd = _fd_curvature(closure, params, u, eps=1e-5)
     assert curv == pytest.approx(fd, rel=1e-6, abs=1e-8)
 
 
@@ -546,18 +552,7 @@ def test_curvature_nn_mlp_against_finite_differences(activation):
     closure = lambda: F.mse_loss(model(x), y)  # noqa: E731
     u = [rng.standard_normal(p.shape) for p in params]
     curv = AF.directional_curvature(closure, params, u)
-    start = [p.numpy().copy() for p in params]
-    eps = 1e-5
-
-    def grad_dot_u(sign):
-        for p, p0, d in zip(params, start, u):
-            p.data[...] = p0 + sign * eps * d
-        gs = nc.grad([closure()], params)
-        return sum(float((g.numpy() * d).sum()) for g, d in zip(gs, u))
-
-    fd = (grad_dot_u(1) - grad_dot_u(-1)) / (2 * eps)
-    for p, p0 in zip(params, start):
-        p.data[...] = p0
+    fd = _fd_curvature(closure, params, u, eps=1e-5)
     assert curv == pytest.approx(fd, rel=1e-6, abs=1e-9)
 
 
@@ -649,16 +644,5 @@ def test_curvature_vision_transformer_against_finite_differences():
     closure = lambda: F.cross_entropy(model(x), labels)  # noqa: E731
     u = [rng.standard_normal(p.shape) for p in params]
     curv = AF.directional_curvature(closure, params, u)
-    start = [p.numpy().copy() for p in params]
-    eps = 1e-6
-
-    def grad_dot_u(sign):
-        for p, p0, d in zip(params, start, u):
-            p.data[...] = p0 + sign * eps * d
-        gs = nc.grad([closure()], params)
-        return sum(float((g.numpy() * d).sum()) for g, d in zip(gs, u))
-
-    fd = (grad_dot_u(1) - grad_dot_u(-1)) / (2 * eps)
-    for p, p0 in zip(params, start):
-        p.data[...] = p0
+    fd = _fd_curvature(closure, params, u, eps=1e-6)
     assert curv == pytest.approx(fd, rel=1e-6)

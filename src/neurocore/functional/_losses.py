@@ -429,6 +429,17 @@ class _CrossEntropy(Op):
         return _reduce(loss, ctx.reduction)
 
 
+def _class_loss_weight(input, weight, ignore_index):
+    """Checks what cross_entropy and nll_loss share (ignore_index an int, a
+    class dimension) and returns the per-class weight array or None."""
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+        raise TypeError(f"ignore_index must be an int, got {type(ignore_index).__name__}")
+    if input.ndim == 0:
+        raise ValueError("input must have a class dimension, got a 0-d tensor")
+    num_classes = input.shape[1] if input.ndim >= 2 else input.shape[0]
+    return _class_weight(weight, input.dtype, num_classes)
+
+
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
     """Cross-entropy between logits and a target (seed 000 §1.2.4):
     -sum_k q_k log softmax(input)_k, fused log-softmax + NLL.
@@ -460,12 +471,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     eps = _finite(label_smoothing, "label_smoothing")
     if not 0.0 <= eps <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
-        raise TypeError(f"ignore_index must be an int, got {type(ignore_index).__name__}")
-    if input.ndim == 0:
-        raise ValueError("input must have a class dimension, got a 0-d tensor")
-    num_classes = input.shape[1] if input.ndim >= 2 else input.shape[0]
-    w = _class_weight(weight, input.dtype, num_classes)
+    w = _class_loss_weight(input, weight, ignore_index)
     soft = (isinstance(target, Tensor) and target.dtype.kind == "f") or \
         (isinstance(target, np.ndarray) and target.dtype.kind == "f")
     if soft:
@@ -492,12 +498,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     """
     _check_reduction(reduction)
     input = _as_float_tensor(input, "input")
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
-        raise TypeError(f"ignore_index must be an int, got {type(ignore_index).__name__}")
-    if input.ndim == 0:
-        raise ValueError("input must have a class dimension, got a 0-d tensor")
-    num_classes = input.shape[1] if input.ndim >= 2 else input.shape[0]
-    w = _class_weight(weight, input.dtype, num_classes)
+    w = _class_loss_weight(input, weight, ignore_index)
     t = _class_indices(target, input, int(ignore_index))
     rows, _, out_shape = _class_rows(input, None, soft=False)
     keep = t != ignore_index
