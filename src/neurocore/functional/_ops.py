@@ -267,11 +267,12 @@ def log_softmax(x, axis=-1, *, dim=None):
     return LogSoftmax.apply(x, _check_axis(x, axis if dim is None else dim))
 
 
-def _linear_forward(x, weight, bias, activation, slope):
-    """(y, preact) of y = act(x Wᵀ + b); preact is what _linear_backward needs."""
+def _linear_forward(x, weight, bias, activation, slope, need_preact=True):
+    """(y, preact) of y = act(x Wᵀ + b); preact is what _linear_backward needs
+    (None when need_preact is false: nothing will be differentiated)."""
     if _HAS_LINEAR_KERNELS and x.dtype in _KERNEL_DTYPES:
-        if activation == "identity":
-            return K.linear_forward(x, weight, bias), None
+        if activation == "identity" or not need_preact:
+            return K.linear_forward(x, weight, bias, activation=activation, negative_slope=slope), None
         if activation == "relu" or (activation == "leaky_relu" and slope >= 0):
             # y > 0 exactly where z > 0, so the output doubles as the mask
             y = K.linear_forward(x, weight, bias, activation=activation, negative_slope=slope)
@@ -306,7 +307,8 @@ class Linear(Op):
     @staticmethod
     def forward(ctx, x, weight, bias, activation, slope):
         ctx.activation, ctx.slope = activation, slope
-        y, ctx.preact = _linear_forward(x, weight, bias, activation, slope)
+        # under no_grad the pre-activation copy (a second output) is not written
+        y, ctx.preact = _linear_forward(x, weight, bias, activation, slope, ctx.recording)
         ctx.y = y
         return y
 
@@ -371,7 +373,7 @@ class LinearChain(Op):
         for i, act in enumerate(activations):
             if ctx.recording:                   # under no_grad nothing is kept (seed 000 Table 2.10)
                 inputs.append(h)
-            h, preact = _linear_forward(h, params[2 * i], params[2 * i + 1], act, slope)
+            h, preact = _linear_forward(h, params[2 * i], params[2 * i + 1], act, slope, ctx.recording)
             if ctx.recording:
                 saved.append((preact, h))
         ctx.layer_inputs, ctx.saved = inputs, saved
