@@ -278,6 +278,8 @@ def test_threads_bitwise_identical(isa, dtype, threads, rng):
     g = _rand(rng, (203, 130), dtype)
     vec = _rand(rng, 2000, dtype)
     mat = _rand(rng, (2000, 700), dtype)
+    # ViT-Tiny token products (197 = 32 x 6 + 5 rows): the team shares packed B
+    tok, tok_w, tok_w2 = _rand(rng, (197, 192), dtype), _rand(rng, (576, 192), dtype), _rand(rng, (192, 576), dtype)
     results = []
     for n in (1, 2, 3):
         threads(n)
@@ -290,6 +292,8 @@ def test_threads_bitwise_identical(isa, dtype, threads, rng):
             *K.linear_forward(a, w, bias, "gelu", return_preact=True),
             *K.linear_backward(g, a, w, a @ w.T, "tanh")[:2],
             K.matvec(mat, vec[:700]), K.matvec(mat, vec, trans=True),
+            K.linear_forward(tok, tok_w, tok_w[:, 0], "gelu"),
+            K.linear_forward(K.linear_forward(tok, tok_w), tok_w2, tok_w2[:, 0]),  # K = 576: 3 blocks
             K.outer_acc(mat.copy(), vec, vec[:700]),
         ))
     for other in results[1:]:
