@@ -117,7 +117,11 @@ cdef class _Group:
 
     cdef set_steps(self, object steps):
         cdef nc_int i
-        if type(steps) is int or (isinstance(steps, (int, np.integer)) and not isinstance(steps, (bool, np.bool_))):
+        if type(steps) is int and 1 <= steps <= 2**62:
+            for i in range(self.n):
+                self.steps[i] = <nc_int>steps
+            return
+        if isinstance(steps, (int, np.integer)) and not isinstance(steps, (bool, np.bool_)):
             S = [steps] * self.n
         elif isinstance(steps, (list, tuple, np.ndarray)):
             S = list(steps)
@@ -477,8 +481,9 @@ def _group_arrays(list params, dict entries, tuple roles, bint stateful, bint co
     .grad is None are skipped; a grad is an ndarray or has one in .data.
     With stateful, entries maps id(param) -> (param, state dict) (optim's
     _State) and each state must hold the arrays named by roles and, with
-    counted, a float or int "step" (steps: the counts after this step);
-    None is returned
+    counted, a float or int "step" (steps: the counts after this step, one
+    int where they are all equal, the usual case, else a list); None is
+    returned
     where one does not, so the caller's general path creates or diagnoses
     it.  Nothing is cached and nothing validated here: the step kernels
     validate every array before any C runs.  grad_property: Tensor.grad,
@@ -488,7 +493,8 @@ def _group_arrays(list params, dict entries, tuple roles, bint stateful, bint co
     cdef list lists = [[] for _ in roles]
     cdef Py_ssize_t k, nroles = len(roles)
     cdef object g, entry, s, a, t, tp, last_type = None
-    cdef bint plain = False
+    cdef bint plain = False, same = True
+    cdef long long step, step0 = -1
     for p in params:
         tp = type(p)
         if tp is not last_type:
@@ -519,16 +525,57 @@ def _group_arrays(list params, dict entries, tuple roles, bint stateful, bint co
             continue
         t = (<dict>s).get("step")
         if type(t) is float and 0.0 <= <double>t < 4e18:
-            steps.append(<long long>(<double>t) + 1)
+            step = <long long>(<double>t) + 1
         elif type(t) is int and 0 <= t < 2**62:
-            steps.append(t + 1)
+            step = <long long>t + 1
         else:
             return None
+        steps.append(step)
+        if step0 < 0:
+            step0 = step
+        same = same and step == step0
+    if counted and same and step0 >= 0:
+        return datas, grads, states, lists, step0
     return datas, grads, states, lists, steps
 
 
-def _commit_steps(list states, list steps):
-    """state["step"] = float(step) for each pair (after the kernel ran)."""
+def _commit_steps(list states, object steps):
+    """state["step"] = float(step) for each state (after the kernel ran);
+    steps: one int for all, or one per state."""
     cdef Py_ssize_t i
+    if type(steps) is int:
+        t = float(steps)
+        for i in range(len(states)):
+            (<dict?>states[i])["step"] = t
+        return
     for i in range(len(states)):
         (<dict?>states[i])["step"] = float(steps[i])
+
+
+def _zero_grads(list params, bint set_to_none, object grad_property):
+    """Optimizer.zero_grad over one group's params in one C loop: .grad set
+    to None, or its array zeroed in place (memset for a writable contiguous
+    float array: +0.0 is all zero bits).  grad_property: as _group_arrays."""
+    cdef object g, tp, last_type = None
+    cdef bint plain = False
+    for p in params:
+        tp = type(p)
+        if tp is not last_type:
+            last_type = tp
+            plain = grad_property is not None and getattr(tp, "grad", None) is grad_property
+        g = p._grad if plain else p.grad
+        if g is None:
+            continue
+        if set_to_none:
+            if plain:
+                p._grad = None
+            else:
+                p.grad = None
+            continue
+        if not cnp.PyArray_Check(g):
+            g = g.data
+        if (cnp.PyArray_Check(g) and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>g)
+                and cnp.PyArray_ISWRITEABLE(<cnp.ndarray>g) and _is_float_type(cnp.PyArray_TYPE(<cnp.ndarray>g))):
+            memset(cnp.PyArray_DATA(<cnp.ndarray>g), 0, <size_t>cnp.PyArray_NBYTES(<cnp.ndarray>g))
+        else:
+            g[...] = 0

@@ -185,14 +185,7 @@ class Optimizer:
     def zero_grad(self, set_to_none=True):
         """Reset the gradients: to None (default, as PyTorch), or to zeros."""
         for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if set_to_none:
-                    p.grad = None
-                else:
-                    g = _grad_array(p)
-                    g[...] = 0
+            _kernels._zero_grads(group["params"], set_to_none, _TENSOR_GRAD)
 
     def step(self, closure=None):
         """One update of every param with a gradient.  closure: an optional
