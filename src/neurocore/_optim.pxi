@@ -530,10 +530,13 @@ def _group_arrays(list params, dict entries, tuple roles, bint stateful, bint co
             step = <long long>t + 1
         else:
             return None
-        steps.append(step)
         if step0 < 0:
             step0 = step
-        same = same and step == step0
+        if same and step != step0:
+            same = False
+            steps = [step0] * (len(states) - 1)   # the list only once they differ
+        if not same:
+            steps.append(step)
     if counted and same and step0 >= 0:
         return datas, grads, states, lists, step0
     return datas, grads, states, lists, steps
