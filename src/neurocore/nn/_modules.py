@@ -35,6 +35,10 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
+if hasattr(_tensor._kernels, "_register_tensor_subtype"):
+    _tensor._kernels._register_tensor_subtype(Parameter)    # the engine's direct slot access
+
+
 _IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
