@@ -296,6 +296,22 @@ def _backward_scalar(root, bint retain, mode, accumulate, str freed_message):
         mode.enabled = previous
 
 
+cdef object _apply_mode = None
+
+
+def _op_apply_method(cls, *args, **settings):
+    """Op.apply itself (installed as a classmethod by _tensor when the
+    extension is present): _op_apply with the engine's grad mode, one Python
+    frame less per recorded op."""
+    return _op_apply(cls, args, settings, _apply_mode)
+
+
+def _set_apply_mode(mode):
+    """Register neurocore._tensor's grad-mode object (thread-local)."""
+    global _apply_mode
+    _apply_mode = mode
+
+
 def _op_apply(cls, tuple args, dict settings, mode):
     """Op.apply (neurocore._tensor): run cls.forward on the raw arrays and,
     when grad mode is on (mode.enabled) and some Tensor argument requires

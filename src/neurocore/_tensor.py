@@ -878,6 +878,9 @@ _toposort_nodes = getattr(_kernels, "_toposort_nodes", None)
 _backward_nodes = getattr(_kernels, "_backward_nodes", _backward_nodes_py)
 _backward_scalar = getattr(_kernels, "_backward_scalar", _backward_scalar_py)
 _op_apply = getattr(_kernels, "_op_apply", None)
+if hasattr(_kernels, "_op_apply_method"):
+    _kernels._set_apply_mode(_mode)
+    Op.apply = classmethod(_kernels._op_apply_method)   # Op.apply's steps, compiled
 
 
 def _accumulate_leaf(t, g, graph, owned):
