@@ -62,8 +62,10 @@ def _linear_chain_forward(x, params, activations, double slope, bint keep):
     cdef bint f32 = typenum == cnp.NPY_FLOAT32
     cdef list inputs = [], saved = []
     cdef cnp.npy_intp dims[2]
-    # every output is allocated first, then all layers run in ONE nogil
-    # block: a small network pays one GIL hand-over per pass, not one per layer
+    # training (keep): every output is allocated first, then all layers run
+    # in ONE nogil block, so a small network pays one GIL hand-over per pass;
+    # inference runs layer by layer so that only two outputs are ever alive
+    # (seed 000 Table 2.10)
     cdef void *px[64]
     cdef void *pw[64]
     cdef void *pb[64]
@@ -72,7 +74,8 @@ def _linear_chain_forward(x, params, activations, double slope, bint keep):
     cdef cnp.npy_intp ins[64]
     cdef cnp.npy_intp outs[64]
     cdef int act
-    cdef list alive = []        # every output stays referenced until the kernels ran
+    cdef Py_ssize_t lo
+    cdef float slope32 = <float>slope
     h = x
     for i in range(nl):
         W = params[2 * i]
@@ -83,7 +86,6 @@ def _linear_chain_forward(x, params, activations, double slope, bint keep):
         dims[0] = m
         dims[1] = outs[i]
         O = cnp.PyArray_EMPTY(2, dims, typenum, 0)
-        alive.append(O)
         Z = None
         if act != NC_ACT_IDENTITY and not _relu_like(act, slope) and keep:
             Z = cnp.PyArray_EMPTY(2, dims, typenum, 0)
@@ -100,21 +102,21 @@ def _linear_chain_forward(x, params, activations, double slope, bint keep):
                 saved.append((O, O))
             else:
                 saved.append((Z, O))
+        lo = 0 if keep else i
+        if m > 0 and (not keep or i == nl - 1):
+            with nogil:
+                for j in range(lo, i + 1):
+                    if outs[j] == 0:
+                        continue
+                    if f32:
+                        nc_gemm_fused_f32(0, 1, m, outs[j], ins[j], 1.0, <float *>px[j], max(ins[j], 1),
+                                          <float *>pw[j], max(ins[j], 1), 0.0, <float *>po[j], outs[j],
+                                          <float *>pb[j], acts[j], slope32, <float *>pz[j], outs[j])
+                    else:
+                        nc_gemm_fused_f64(0, 1, m, outs[j], ins[j], 1.0, <double *>px[j], max(ins[j], 1),
+                                          <double *>pw[j], max(ins[j], 1), 0.0, <double *>po[j], outs[j],
+                                          <double *>pb[j], acts[j], slope, <double *>pz[j], outs[j])
         h = O
-    cdef float slope32 = <float>slope
-    if m > 0:
-        with nogil:
-            for i in range(nl):
-                if outs[i] == 0:
-                    continue
-                if f32:
-                    nc_gemm_fused_f32(0, 1, m, outs[i], ins[i], 1.0, <float *>px[i], max(ins[i], 1),
-                                      <float *>pw[i], max(ins[i], 1), 0.0, <float *>po[i], outs[i],
-                                      <float *>pb[i], acts[i], slope32, <float *>pz[i], outs[i])
-                else:
-                    nc_gemm_fused_f64(0, 1, m, outs[i], ins[i], 1.0, <double *>px[i], max(ins[i], 1),
-                                      <double *>pw[i], max(ins[i], 1), 0.0, <double *>po[i], outs[i],
-                                      <double *>pb[i], acts[i], slope, <double *>pz[i], outs[i])
     return h, inputs, saved
 
 
