@@ -263,7 +263,12 @@ def _backward_nodes(root, seed, bint retain, accumulate, str freed_message):
         cls = type(node)
         if _op_backward_impl is not None and cls._backward_impl is _op_backward_impl:
             node._graph = False
-            parent_grads = node.backward((<list>node_grads)[0])
+            # an Op may name a compiled plain backward (ctx, g) -> tuple, or
+            # None when the call is off its fast path
+            plain = getattr(cls, "_plain_backward", None)
+            parent_grads = None if plain is None else plain(node, (<list>node_grads)[0])
+            if parent_grads is None:
+                parent_grads = node.backward((<list>node_grads)[0])
             if type(parent_grads) is not tuple:
                 parent_grads = (parent_grads,)
         else:

@@ -265,3 +265,12 @@ def _linear_chain_backward(g, inputs, params, saved, activations, double slope, 
                                 max(ins[i], 1), 0.0, <double *>pgx[i], max(ins[i], 1))
     grads[0] = g if needs[0] else None
     return grads
+
+
+def _linear_chain_plain_backward(ctx, g):
+    """functional._ops.LinearChain's backward without create_graph, as the
+    engine's node loop calls it (see _backward_nodes): the Python method's
+    fast branch without its frame; None when off the fast path."""
+    grads = _linear_chain_backward(g, ctx.layer_inputs, ctx._raw[1:], ctx.saved, ctx.activations, ctx.slope,
+                                   ctx.needs_input_grad)
+    return None if grads is None else tuple(grads)
