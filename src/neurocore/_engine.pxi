@@ -177,7 +177,7 @@ def _toposort_nodes(list root_nodes, type tensor_type):
             while pos < len(parents):
                 p = parents[pos]
                 pos += 1
-                n = p._node if isinstance(p, tensor_type) else None
+                n = _get_slot(p, _OFF_NODE, "_node") if isinstance(p, tensor_type) else None
                 if n is not None and n not in visited:
                     visited.add(n)
                     entry_l[2] = pos
