@@ -207,16 +207,20 @@ def sgd_step(params, grads, momentum_buffers=None, *, lr, momentum=0.0, dampenin
     momentum_buffers: IN/OUT arrays like params (needed when momentum != 0).
     fresh: optional sequence of bools, True where the buffer is new.
     """
-    return _sgd_step(params, grads, momentum_buffers, lr, momentum, dampening, weight_decay, nesterov, maximize, fresh)
+    return _sgd_step(params, grads, momentum_buffers, lr, momentum, dampening, weight_decay, nesterov,
+                     maximize, fresh)
 
 
-def _sgd_step_p(params, grads, momentum_buffers, lr, momentum, dampening, weight_decay, nesterov, maximize, fresh):
+def _sgd_step_p(params, grads, momentum_buffers, lr, momentum, dampening, weight_decay, nesterov, maximize,
+                fresh):
     """sgd_step with every argument positional, for neurocore.optim (keyword
     parsing costs ~60 ns per argument, a tenth of a small model's step)."""
-    return _sgd_step(params, grads, momentum_buffers, lr, momentum, dampening, weight_decay, nesterov, maximize, fresh)
+    return _sgd_step(params, grads, momentum_buffers, lr, momentum, dampening, weight_decay, nesterov,
+                     maximize, fresh)
 
 
-cdef object _sgd_step(params, grads, momentum_buffers, lr, momentum, dampening, weight_decay, nesterov, maximize, fresh):
+cdef object _sgd_step(params, grads, momentum_buffers, lr, momentum, dampening, weight_decay, nesterov,
+                      maximize, fresh):
     cdef double lr_ = _hp_nonneg(lr, "lr")
     cdef double mom = _hp_nonneg(momentum, "momentum")
     cdef double damp = _hp_real(dampening, "dampening")
@@ -268,16 +272,20 @@ def adagrad_step(params, grads, state_sums, steps, *, lr, lr_decay=0.0, weight_d
     eps_inside_sqrt).  steps: the step count after this step (int or one per
     tensor).
     """
-    return _adagrad_step(params, grads, state_sums, steps, lr, lr_decay, weight_decay, eps, maximize, eps_inside_sqrt)
+    return _adagrad_step(params, grads, state_sums, steps, lr, lr_decay, weight_decay, eps, maximize,
+                         eps_inside_sqrt)
 
 
-def _adagrad_step_p(params, grads, state_sums, steps, lr, lr_decay, weight_decay, eps, maximize, eps_inside_sqrt):
+def _adagrad_step_p(params, grads, state_sums, steps, lr, lr_decay, weight_decay, eps, maximize,
+                    eps_inside_sqrt):
     """adagrad_step with every argument positional, for neurocore.optim (keyword
     parsing costs ~60 ns per argument, a tenth of a small model's step)."""
-    return _adagrad_step(params, grads, state_sums, steps, lr, lr_decay, weight_decay, eps, maximize, eps_inside_sqrt)
+    return _adagrad_step(params, grads, state_sums, steps, lr, lr_decay, weight_decay, eps, maximize,
+                         eps_inside_sqrt)
 
 
-cdef object _adagrad_step(params, grads, state_sums, steps, lr, lr_decay, weight_decay, eps, maximize, eps_inside_sqrt):
+cdef object _adagrad_step(params, grads, state_sums, steps, lr, lr_decay, weight_decay, eps, maximize,
+                          eps_inside_sqrt):
     cdef double lr_ = _hp_nonneg(lr, "lr")
     cdef double lrd = _hp_nonneg(lr_decay, "lr_decay")
     cdef double wd = _hp_nonneg(weight_decay, "weight_decay")
@@ -314,16 +322,20 @@ def rmsprop_step(params, grads, square_avgs, momentum_buffers=None, grad_avgs=No
     sqrt(avg) + eps (or sqrt(avg + eps)); with momentum b = momentum b +
     g / denom, p -= lr b; else p -= lr g / denom.
     """
-    return _rmsprop_step(params, grads, square_avgs, momentum_buffers, grad_avgs, lr, alpha, eps, weight_decay, momentum, centered, maximize, eps_inside_sqrt)
+    return _rmsprop_step(params, grads, square_avgs, momentum_buffers, grad_avgs, lr, alpha, eps,
+                         weight_decay, momentum, centered, maximize, eps_inside_sqrt)
 
 
-def _rmsprop_step_p(params, grads, square_avgs, momentum_buffers, grad_avgs, lr, alpha, eps, weight_decay, momentum, centered, maximize, eps_inside_sqrt):
+def _rmsprop_step_p(params, grads, square_avgs, momentum_buffers, grad_avgs, lr, alpha, eps, weight_decay,
+                    momentum, centered, maximize, eps_inside_sqrt):
     """rmsprop_step with every argument positional, for neurocore.optim (keyword
     parsing costs ~60 ns per argument, a tenth of a small model's step)."""
-    return _rmsprop_step(params, grads, square_avgs, momentum_buffers, grad_avgs, lr, alpha, eps, weight_decay, momentum, centered, maximize, eps_inside_sqrt)
+    return _rmsprop_step(params, grads, square_avgs, momentum_buffers, grad_avgs, lr, alpha, eps,
+                         weight_decay, momentum, centered, maximize, eps_inside_sqrt)
 
 
-cdef object _rmsprop_step(params, grads, square_avgs, momentum_buffers, grad_avgs, lr, alpha, eps, weight_decay, momentum, centered, maximize, eps_inside_sqrt):
+cdef object _rmsprop_step(params, grads, square_avgs, momentum_buffers, grad_avgs, lr, alpha, eps,
+                          weight_decay, momentum, centered, maximize, eps_inside_sqrt):
     cdef double lr_ = _hp_nonneg(lr, "lr")
     cdef double al = _hp_nonneg(alpha, "alpha")
     if al > 1.0:
@@ -376,16 +388,20 @@ def adam_step(params, grads, exp_avgs, exp_avg_sqs, steps, max_exp_avg_sqs=None,
     (eps_inside_sqrt: denominator sqrt(v / (1 - beta2^t) + eps), the seeds').
     steps: t after this step, an int or one per tensor.
     """
-    return _adam_step(params, grads, exp_avgs, exp_avg_sqs, steps, max_exp_avg_sqs, lr, beta1, beta2, eps, weight_decay, amsgrad, decoupled, maximize, eps_inside_sqrt)
+    return _adam_step(params, grads, exp_avgs, exp_avg_sqs, steps, max_exp_avg_sqs, lr, beta1, beta2, eps,
+                      weight_decay, amsgrad, decoupled, maximize, eps_inside_sqrt)
 
 
-def _adam_step_p(params, grads, exp_avgs, exp_avg_sqs, steps, max_exp_avg_sqs, lr, beta1, beta2, eps, weight_decay, amsgrad, decoupled, maximize, eps_inside_sqrt):
+def _adam_step_p(params, grads, exp_avgs, exp_avg_sqs, steps, max_exp_avg_sqs, lr, beta1, beta2, eps,
+                 weight_decay, amsgrad, decoupled, maximize, eps_inside_sqrt):
     """adam_step with every argument positional, for neurocore.optim (keyword
     parsing costs ~60 ns per argument, a tenth of a small model's step)."""
-    return _adam_step(params, grads, exp_avgs, exp_avg_sqs, steps, max_exp_avg_sqs, lr, beta1, beta2, eps, weight_decay, amsgrad, decoupled, maximize, eps_inside_sqrt)
+    return _adam_step(params, grads, exp_avgs, exp_avg_sqs, steps, max_exp_avg_sqs, lr, beta1, beta2, eps,
+                      weight_decay, amsgrad, decoupled, maximize, eps_inside_sqrt)
 
 
-cdef object _adam_step(params, grads, exp_avgs, exp_avg_sqs, steps, max_exp_avg_sqs, lr, beta1, beta2, eps, weight_decay, amsgrad, decoupled, maximize, eps_inside_sqrt):
+cdef object _adam_step(params, grads, exp_avgs, exp_avg_sqs, steps, max_exp_avg_sqs, lr, beta1, beta2, eps,
+                       weight_decay, amsgrad, decoupled, maximize, eps_inside_sqrt):
     cdef double lr_ = _hp_nonneg(lr, "lr")
     cdef double b1 = _hp_unit(beta1, "beta1")
     cdef double b2 = _hp_unit(beta2, "beta2")
@@ -428,16 +444,20 @@ def lamb_step(params, grads, exp_avgs, exp_avg_sqs, steps, *, lr, beta1=0.9, bet
         m, v as in Adam;  r = m / (1 - beta1^t) / (sqrt(v / (1 - beta2^t)) + eps) + wd p
         p -= lr * (||p|| / ||r||) * r   (ratio 1 where a norm is 0)
     """
-    return _lamb_step(params, grads, exp_avgs, exp_avg_sqs, steps, lr, beta1, beta2, eps, weight_decay, maximize, eps_inside_sqrt)
+    return _lamb_step(params, grads, exp_avgs, exp_avg_sqs, steps, lr, beta1, beta2, eps, weight_decay,
+                      maximize, eps_inside_sqrt)
 
 
-def _lamb_step_p(params, grads, exp_avgs, exp_avg_sqs, steps, lr, beta1, beta2, eps, weight_decay, maximize, eps_inside_sqrt):
+def _lamb_step_p(params, grads, exp_avgs, exp_avg_sqs, steps, lr, beta1, beta2, eps, weight_decay, maximize,
+                 eps_inside_sqrt):
     """lamb_step with every argument positional, for neurocore.optim (keyword
     parsing costs ~60 ns per argument, a tenth of a small model's step)."""
-    return _lamb_step(params, grads, exp_avgs, exp_avg_sqs, steps, lr, beta1, beta2, eps, weight_decay, maximize, eps_inside_sqrt)
+    return _lamb_step(params, grads, exp_avgs, exp_avg_sqs, steps, lr, beta1, beta2, eps, weight_decay,
+                      maximize, eps_inside_sqrt)
 
 
-cdef object _lamb_step(params, grads, exp_avgs, exp_avg_sqs, steps, lr, beta1, beta2, eps, weight_decay, maximize, eps_inside_sqrt):
+cdef object _lamb_step(params, grads, exp_avgs, exp_avg_sqs, steps, lr, beta1, beta2, eps, weight_decay,
+                       maximize, eps_inside_sqrt):
     cdef double lr_ = _hp_nonneg(lr, "lr")
     cdef double b1 = _hp_unit(beta1, "beta1")
     cdef double b2 = _hp_unit(beta2, "beta2")
@@ -474,7 +494,8 @@ cdef object _lamb_step(params, grads, exp_avgs, exp_avg_sqs, steps, lr, beta1, b
 
 # ---- the optimizers' per-step gathering (neurocore.optim) -------------------
 def _group_arrays(list params, dict entries, tuple roles, bint stateful, bint counted, object grad_property):
-    """_group_arrays(params, entries, roles, stateful, counted, grad_property) -> (datas, grads, states, role_lists, steps) or None
+    """_group_arrays(params, entries, roles, stateful, counted, grad_property)
+        -> (datas, grads, states, role_lists, steps) or None
 
     One param group's arrays for a step, in one C loop (the per-param
     Python loop cost microseconds per step on small models).  Params whose
