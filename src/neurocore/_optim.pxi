@@ -570,10 +570,10 @@ def _commit_steps(list states, object steps):
     if type(steps) is int:
         t = float(steps)
         for i in range(len(states)):
-            (<dict?>states[i])["step"] = t
+            states[i]["step"] = t
         return
     for i in range(len(states)):
-        (<dict?>states[i])["step"] = float(steps[i])
+        states[i]["step"] = float(steps[i])
 
 
 def _zero_grads(list params, bint set_to_none, object grad_property):

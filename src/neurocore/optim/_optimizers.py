@@ -125,7 +125,8 @@ class Optimizer:
         self.state = _State()
         self.param_groups = []
         # per param group (by position): (group, its _hyper values when last
-        # validated), so that step() validates a group only when it changed
+        # validated, whether its update keeps state), so that step()
+        # validates a group only when it changed
         self._checked = []
         if isinstance(params, np.ndarray) or hasattr(params, "data") and not isinstance(params, (list, tuple, dict)):
             raise TypeError("params argument given to the optimizer should be an iterable of Tensors or dicts, "
