@@ -349,6 +349,10 @@ def test_hyperparameters_changed_between_steps_are_checked():
     group["eps"] = True        # equal to a valid 1, but not a real number
     with pytest.raises(TypeError, match="eps"):
         opt.step()
+    group["eps"] = 1e-8
+    group["lr"] = np.array([0.1, 0.2])
+    with pytest.raises(TypeError, match="learning rate must be a real number"):
+        opt.step()
 
 
 def test_scheduler_lr_changes_take_effect():

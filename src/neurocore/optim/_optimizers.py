@@ -217,7 +217,11 @@ class Optimizer:
         checked = self._checked
         for i, group in enumerate(self.param_groups):
             hp = self._hyper_values(group)
-            if i < len(checked) and checked[i][0] is group and checked[i][1] == hp:
+            try:
+                same = i < len(checked) and checked[i][0] is group and checked[i][1] == hp
+            except (TypeError, ValueError):     # a value set to an array, say: validation names it
+                same = False
+            if same:
                 stateful = checked[i][2]
             else:
                 hp, stateful = self._checked_values(i, group)
