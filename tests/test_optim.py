@@ -421,3 +421,18 @@ def test_zero_grad_strided_and_foreign_grads():
     np.testing.assert_array_equal(p.grad.data, 0.0)
     opt.zero_grad()
     assert p.grad is None
+
+
+def test_sgd_momentum_buffer_created_when_a_grad_first_appears():
+    p, q = make_param(np.zeros(2)), make_param(np.zeros(2))
+    opt = optim.SGD([p, q], lr=1.0, momentum=0.5)
+    set_grad(p, np.ones(2))
+    opt.step()                          # p: b = 1, p = -1; q untouched, no buffer
+    assert "momentum_buffer" not in opt.state[q]
+    set_grad(q, np.ones(2))
+    opt.step()                          # p: b = 0.5 + 1, p = -2.5; q: fresh b = 1, q = -1
+    np.testing.assert_array_equal(p.data, -2.5)
+    np.testing.assert_array_equal(q.data, -1.0)
+    opt.step()                          # both from their buffers: p -= 1.75, q -= 1.5
+    np.testing.assert_array_equal(p.data, -4.25)
+    np.testing.assert_array_equal(q.data, -2.5)

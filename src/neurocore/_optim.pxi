@@ -605,14 +605,19 @@ def _zero_grads(list params, bint set_to_none, object grad_property):
             g[...] = 0
 
 
-def _sgd_group(list params, tuple hp, object grad_property):
-    """SGD without momentum on one group, gathering and running in one call
-    (the B=1 MLP step's optimizer: a Python frame and the lists of
-    _group_arrays are a fifth of its cost).  hp: (lr, momentum, dampening,
-    weight_decay, nesterov, maximize), momentum 0.  Params whose .grad is None
-    are skipped; the arrays are checked as sgd_step checks them."""
-    cdef list datas = [], grads = []
-    cdef object g, tp, last_type = None
+def _sgd_group(list params, dict entries, tuple hp, bint stateful, object grad_property):
+    """_sgd_group(params, entries, hp, stateful, grad_property) -> bool
+
+    SGD on one group, gathering and running in one call (the B=1 MLP step's
+    optimizer: a Python frame and the lists of _group_arrays were a fifth of
+    its cost).  hp: (lr, momentum, dampening, weight_decay, nesterov,
+    maximize); stateful: momentum != 0, each param's state (entries: as
+    _group_arrays) then holding its "momentum_buffer".  Params whose .grad is
+    None are skipped.  Returns False, having done nothing, where a param with
+    a grad has no buffer yet (the caller's general path creates it, fresh);
+    the arrays are checked as sgd_step checks them."""
+    cdef list datas = [], grads = [], bufs = []
+    cdef object g, b, entry, s, tp, last_type = None
     cdef bint plain = False
     for p in params:
         tp = type(p)
@@ -624,8 +629,21 @@ def _sgd_group(list params, tuple hp, object grad_property):
             continue
         if not cnp.PyArray_Check(g):
             g = g.data
+        if stateful:
+            entry = entries.get(id(p))
+            if entry is None:
+                return False
+            s = (<tuple?>entry)[1]
+            if type(s) is not dict:
+                return False
+            b = (<dict>s).get("momentum_buffer")
+            if b is None:
+                return False
+            bufs.append(b)
         datas.append(p.data)
         grads.append(g)
     if datas:
         lr, momentum, dampening, weight_decay, nesterov, maximize = hp
-        _sgd_step(datas, grads, None, lr, momentum, dampening, weight_decay, nesterov, maximize, None)
+        _sgd_step(datas, grads, bufs if stateful else None, lr, momentum, dampening, weight_decay, nesterov,
+                  maximize, None)
+    return True

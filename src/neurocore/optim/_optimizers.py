@@ -225,12 +225,14 @@ class Optimizer:
                 stateful = checked[i][2]
             else:
                 hp, stateful = self._checked_values(i, group)
-            if not stateful and self._stateless_step is not None:
+            if self._direct_step is not None:
                 try:
-                    self._stateless_step(group["params"], hp, _TENSOR_GRAD)
+                    done = self._direct_step(group["params"], self.state._d, hp, stateful, _TENSOR_GRAD)
                 except (TypeError, ValueError):
                     self._step_group_general(group, hp)
-                continue
+                    continue
+                if done:
+                    continue
             # the common case in one kernel call (see _step_group_general)
             got = _kernels._group_arrays(group["params"], self.state._d, self._roles, stateful, self._counted,
                                          _TENSOR_GRAD)
@@ -283,7 +285,9 @@ class Optimizer:
 
     _roles = ()         # the state arrays _update takes, one list per name
     _counted = True     # whether the state has a "step" count
-    _stateless_step = None  # (params, hp, grad property) -> None: a stateless update in one C call
+    # (params, state entries, hp, stateful, grad property) -> bool: the whole
+    # step of a group in one C call, False where it cannot (see SGD)
+    _direct_step = None
 
     def _step_group_general(self, group, hp):
         """step() for one group when its fast path (one kernel call on the
@@ -496,7 +500,7 @@ class SGD(Optimizer):
         return hp[1] == 0
 
     _counted = False  # the momentum buffer is created by _update
-    _stateless_step = staticmethod(_kernels._sgd_group)
+    _direct_step = staticmethod(_kernels._sgd_group)
 
     def _update(self, hp, params, grads, states, roles, steps):
         lr, mom, dampening, weight_decay, nesterov, maximize = hp
