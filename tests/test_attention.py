@@ -87,6 +87,20 @@ def test_forward_matches_numpy(isa, dtype, shape, kind, rng):
     np.testing.assert_allclose(lse, ref_lse, **tol(dtype))
 
 
+@pytest.mark.parametrize("kind", ["none", "causal", "float", "bool_broadcast"])
+def test_forward_many_key_chunks_and_wide_features(isa, dtype, kind, rng):
+    # M > 256 keys: several chunks of the online softmax (rescaled by
+    # exp(m_old - m_new)); D > 128: the scores accumulate over feature chunks
+    shape = (1, 2, 37, 600, 150, 20)
+    q, k, v = operands(shape, dtype, rng)
+    mask = make_mask(kind, shape[:4], dtype, rng)
+    causal = kind == "causal"
+    out, lse = K.attention_forward(q, k, v, mask=mask, is_causal=causal, scale=0.05)
+    ref_out, ref_lse, _, _ = reference(q, k, v, mask, causal, 0.05)
+    np.testing.assert_allclose(out, ref_out, **tol(dtype))
+    np.testing.assert_allclose(lse, ref_lse, **tol(dtype))
+
+
 def test_without_workspace_same_bits(isa, dtype, rng):
     # the stack-only path (keys transposed per tile pair, in feature chunks
     # when D > 64) computes the same FMA chains as the workspace path
@@ -206,7 +220,9 @@ def test_nan_inf_propagate(dtype, rng):
 
 @pytest.mark.parametrize("shape,kind", [((2, 3, 150, 150, 32, 32), "causal"),
                                         ((1, 1, 150, 170, 32, 24), "causal"),
-                                        ((1, 1, 170, 150, 24, 32), "float")])
+                                        ((1, 1, 170, 150, 24, 32), "float"),
+                                        ((1, 2, 150, 300, 24, 40), "none"),
+                                        ((1, 1, 300, 520, 16, 16), "causal")])
 def test_threads_bitwise_identical(isa, dtype, threads, rng, shape, kind):
     # (1, 1, ...) takes the one-pass backward on one thread and the two-pass
     # one on two or three: both must give the same bits

@@ -325,3 +325,114 @@ def test_add_param_group_later():
     np.testing.assert_allclose(q.data, 0.8)
     with pytest.raises(ValueError, match="Invalid learning rate: -1"):
         opt.add_param_group({"params": [make_param(np.ones(1))], "lr": -1})
+
+
+# ---- step() validates a group only when it changed; nothing else is cached ----
+def test_hyperparameters_changed_between_steps_are_checked():
+    p = make_param(np.ones(2))
+    opt = optim.Adam([p], lr=0.1, betas=[0.9, 0.999])  # a list: mutable in place
+    set_grad(p, np.ones(2))
+    opt.step()
+    group = opt.param_groups[0]
+    group["lr"] = -1.0
+    with pytest.raises(ValueError, match="Invalid learning rate: -1.0"):
+        opt.step()
+    group["lr"] = 0.1
+    group["betas"][0] = 1.5
+    with pytest.raises(ValueError, match="Invalid beta parameter at index 0: 1.5"):
+        opt.step()
+    group["betas"][0] = 0.9
+    before = p.data.copy()
+    opt.step()
+    assert opt.state[p]["step"] == 2
+    assert np.all(p.data < before)
+    group["eps"] = True        # equal to a valid 1, but not a real number
+    with pytest.raises(TypeError, match="eps"):
+        opt.step()
+    group["eps"] = 1e-8
+    group["lr"] = np.array([0.1, 0.2])
+    with pytest.raises(TypeError, match="learning rate must be a real number"):
+        opt.step()
+
+
+def test_scheduler_lr_changes_take_effect():
+    p = make_param(np.zeros(1))
+    opt = optim.SGD([p], lr=1.0)
+    sched = optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    for expected in (-1.0, -1.5, -1.75):
+        set_grad(p, np.ones(1))
+        opt.step()
+        sched.step()
+        np.testing.assert_allclose(p.data, expected)
+
+
+def test_grads_data_and_params_replaced_between_steps():
+    p, q = make_param(np.ones(3)), make_param(np.ones(2))
+    opt = optim.SGD([p, q], lr=0.5)
+    set_grad(p, np.ones(3))
+    set_grad(q, np.ones(2))
+    opt.step()
+    q.grad = None                     # skipped now
+    set_grad(p, np.full(3, 2.0))      # a new grad Tensor
+    opt.step()
+    np.testing.assert_allclose(p.data, -0.5)
+    np.testing.assert_allclose(q.data, 0.5)
+    p.data = np.zeros(3)              # a new array behind the param
+    p.grad.data = np.ones(3)          # a new array behind the grad
+    opt.step()
+    np.testing.assert_allclose(p.data, -0.5)
+    r = make_param(np.ones(1))
+    opt.add_param_group({"params": [r], "lr": 1.0})
+    set_grad(r, np.ones(1))
+    opt.step()
+    np.testing.assert_allclose(r.data, 0.0)
+
+
+def test_step_after_load_state_dict_and_state_replaced(rng):
+    shapes = [(3,), (2, 2)]
+    a = [make_param(rng.standard_normal(s)) for s in shapes]
+    b = [make_param(x.data.copy()) for x in a]
+    opt_a, opt_b = optim.Adam(a, lr=0.1), optim.Adam(b, lr=0.1)
+    grads = [rng.standard_normal(s) for s in shapes]
+    for x, g in zip(a, grads):
+        set_grad(x, g)
+    opt_a.step()
+    opt_b.load_state_dict(copy.deepcopy(opt_a.state_dict()))
+    for x, y, g in zip(a, b, grads):
+        y.data[...] = x.data
+        set_grad(y, g)
+    opt_a.step()
+    opt_b.step()
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x.data, y.data)
+    # a state array replaced by the user is the one updated next
+    fresh = np.zeros_like(a[0].data)
+    opt_a.state[a[0]]["exp_avg"] = fresh
+    opt_a.step()
+    assert np.any(fresh != 0)
+
+
+def test_zero_grad_strided_and_foreign_grads():
+    p = make_param(np.ones((3, 3)))
+    p.grad = nc.tensor(np.ones((3, 3)))
+    p.grad.data = np.ones((3, 6))[:, ::2]   # a strided array behind the grad
+    opt = optim.SGD([p], lr=0.1)
+    opt.zero_grad(set_to_none=False)
+    np.testing.assert_array_equal(p.grad.data, 0.0)
+    opt.zero_grad()
+    assert p.grad is None
+
+
+def test_sgd_momentum_buffer_created_when_a_grad_first_appears():
+    p, q = make_param(np.zeros(2)), make_param(np.zeros(2))
+    opt = optim.SGD([p, q], lr=1.0, momentum=0.5)
+    set_grad(p, np.ones(2))
+    opt.step()                          # p: b = 1, p = -1; q untouched, no buffer
+    assert "momentum_buffer" not in opt.state[q]
+    set_grad(q, np.ones(2))
+    opt.step()                          # p: b = 0.5 + 1, p = -2.5; q: fresh b = 1, q = -1
+    np.testing.assert_array_equal(p.data, -2.5)
+    np.testing.assert_array_equal(q.data, -1.0)
+    opt.step()                          # both from their buffers: p -= 1.75, q -= 1.5
+    np.testing.assert_array_equal(p.data, -4.25)
+    np.testing.assert_array_equal(q.data, -2.5)

@@ -98,9 +98,10 @@ def test_kernel_matches_reference(isa, dtype, case, rng):
 @pytest.mark.parametrize("case", ["sgd_nesterov", "adagrad", "rmsprop_all", "adamw_amsgrad", "lamb_wd"])
 def test_kernel_threads_bitwise(dtype, case, threads):
     results = []
-    for nt in (1, 2, 3):
+    for nt in (1, 2, 3, 6):
         threads(nt)
-        # several tasks per thread, and LAMB segments of one and of several tensors
+        # several tasks per thread, LAMB segments of one and of several tensors, and
+        # (6 threads) LAMB threads past its scratch slots, which recompute r instead
         params, _, states, _ = run_both(case, dtype, np.random.default_rng(7),
                                         sizes=[600001, 3, 0, 300000, 250000], steps=2, reference=False)
         results.append((params, states))
@@ -110,6 +111,20 @@ def test_kernel_threads_bitwise(dtype, case, threads):
         for sa, sb in zip(states, results[0][1]):
             for name in sa:
                 assert np.array_equal(sa[name], sb[name])
+
+
+def test_lamb_stored_and_recomputed_r_agree(dtype, threads):
+    """LAMB's pass 2 reads r from a per-thread scratch slot (4 of them);
+    threads beyond recompute it: with 8 threads over 40 small tensors both
+    kinds run, and every result is the single thread's, bit for bit."""
+    results = []
+    for nt in (1, 8):
+        threads(nt)
+        params, _, states, _ = run_both("lamb_wd", dtype, np.random.default_rng(3), sizes=[5003] * 40, steps=2,
+                                        reference=False)
+        results.append(params + [s[name] for s in states for name in s])
+    for a, b in zip(*results):
+        assert np.array_equal(a, b)
 
 
 @pytest.mark.parametrize("case", ["lamb_wd"])

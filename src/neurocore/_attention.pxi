@@ -114,9 +114,9 @@ def attention_forward(q, k, v, mask=None, is_causal=False, scale=None, out=None,
     scale : default 1/sqrt(D).
     out   : OUT, optional array of shape (B, H, N, DV) (any strides with a
             contiguous last axis, e.g. a transposed (B, N, H, DV) buffer).
-    workspace : transpose each head's keys once into a temporary of
-            B*H*M*D elements (faster); False: only fixed stack buffers (the
-            same results, bit for bit).
+    workspace : accepted for symmetry with attention_backward; the forward
+            reads k and v in place and needs no workspace (the results do
+            not depend on it).
     Returns out and lse, the log-sum-exp of each score row, shape (B, H, N),
     which attention_backward needs.  Strided inputs with a contiguous last
     axis are used in place.
@@ -142,19 +142,16 @@ def attention_forward(q, k, v, mask=None, is_causal=False, scale=None, out=None,
     cdef void *pv = _data(V)
     cdef void *po = _data(O)
     cdef void *pl = _data(L)
-    # the kernel's workspace: each head's keys transposed once
-    W = np.empty(B * H * D * M, dtype=Q.dtype) if workspace else None
-    cdef void *pw = _data(W) if W is not None else NULL
     cdef bint f32 = _is_f32(Q)
     with nogil:
         if f32:
             nc_attention_forward_f32(B, H, N, M, D, DV, <float>sc, <float *>pq, qs, <float *>pk, ks,
                                      <float *>pv, vs, <float *>pm, ms, causal, <float *>po, os, <float *>pl,
-                                     <float *>pw)
+                                     NULL)
         else:
             nc_attention_forward_f64(B, H, N, M, D, DV, sc, <double *>pq, qs, <double *>pk, ks,
                                      <double *>pv, vs, <double *>pm, ms, causal, <double *>po, os, <double *>pl,
-                                     <double *>pw)
+                                     NULL)
     return O, L
 
 

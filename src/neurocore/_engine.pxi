@@ -6,26 +6,117 @@
 # The Tensor class is passed in (it lives in Python, in neurocore._tensor).
 
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
-from cpython.ref cimport Py_INCREF
+from cpython.ref cimport Py_INCREF, Py_DECREF, PyObject, PyTypeObject
+from cpython.long cimport PyLong_FromVoidPtr
+
+
+cdef extern from "Python.h":
+    PyObject *PyType_GenericAlloc(PyTypeObject *type, Py_ssize_t nitems) except NULL
+    ctypedef struct PyMemberDef:
+        Py_ssize_t offset
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef *d_member
+    object PyBool_FromLong(long v)
 
 
 cdef object _tensor_type = None
+cdef object _op_backward_impl = None      # _tensor.Op._backward_impl
+cdef object _function_release = None      # _tensor.Function._release
+cdef object _zero = 0
+
+# Tensor's __slots__ as offsets into the object, read from its member
+# descriptors: the engine's inner loops read and write them directly instead
+# of through the attribute protocol (a few hundred instructions each).  Only
+# for the exact types registered here (Tensor and Parameter, which adds no
+# slot and no descriptor); any other type takes getattr/setattr.
+cdef Py_ssize_t _OFF_DATA = -1, _OFF_GRAD = -1, _OFF_NODE = -1, _OFF_IDX = -1, _OFF_REQ = -1
+cdef set _slot_types = set()
 
 
-def _set_tensor_type(type tensor_type):
-    """Register neurocore._tensor.Tensor (done once, at its import)."""
-    global _tensor_type
+cdef Py_ssize_t _slot_offset(type cls, str name) except -1:
+    descr = cls.__dict__[name]
+    if type(descr).__name__ != "member_descriptor":
+        raise TypeError(f"{cls.__name__}.{name} is not a slot")
+    return (<PyMemberDescrObject *><PyObject *>descr).d_member.offset
+
+
+def _set_tensor_type(type tensor_type, op_backward_impl=None, function_release=None):
+    """Register neurocore._tensor.Tensor (done once, at its import), and the
+    engine methods _backward_nodes may run inline for the nodes that have
+    not overridden them."""
+    global _tensor_type, _op_backward_impl, _function_release
+    global _OFF_DATA, _OFF_GRAD, _OFF_NODE, _OFF_IDX, _OFF_REQ
     _tensor_type = tensor_type
+    _op_backward_impl = op_backward_impl
+    _function_release = function_release
+    _OFF_DATA = _slot_offset(tensor_type, "data")
+    _OFF_GRAD = _slot_offset(tensor_type, "_grad")
+    _OFF_NODE = _slot_offset(tensor_type, "_node")
+    _OFF_IDX = _slot_offset(tensor_type, "_idx")
+    _OFF_REQ = _slot_offset(tensor_type, "requires_grad")
+    _slot_types.clear()
+    _slot_types.add(tensor_type)
+
+
+def _register_tensor_subtype(type cls):
+    """A Tensor subclass with Tensor's slot layout and no descriptor of its
+    own for data, _grad, _node, _idx, requires_grad (nn.Parameter)."""
+    if _tensor_type is None or not issubclass(cls, _tensor_type):
+        raise TypeError(f"{cls!r} is not a Tensor subclass")
+    for name in ("data", "_grad", "_node", "_idx", "requires_grad"):
+        for klass in cls.__mro__:
+            if klass is _tensor_type:
+                break
+            if name in klass.__dict__:
+                raise TypeError(f"{cls.__name__} redefines {name}")
+    _slot_types.add(cls)
+
+
+cdef inline PyObject **_slot(object obj, Py_ssize_t off):
+    return <PyObject **>((<char *><PyObject *>obj) + off)
+
+
+cdef inline void _init_slot(object obj, Py_ssize_t off, object value):
+    # a slot of a freshly allocated object (still NULL)
+    Py_INCREF(value)
+    _slot(obj, off)[0] = <PyObject *>value
 
 
 cdef inline object _new_tensor(object data, object node):
-    t = object.__new__(_tensor_type)
-    t.data = data
-    t._grad = None
-    t._node = node
-    t._idx = 0
-    t.requires_grad = node is not None
+    # object.__new__(Tensor) without the method lookup: Tensor defines no
+    # __new__ and no custom allocator, so this is exactly what object_new does
+    cdef PyObject *p = PyType_GenericAlloc(<PyTypeObject *>_tensor_type, 0)
+    t = <object>p
+    Py_DECREF(t)
+    _init_slot(t, _OFF_DATA, data)
+    _init_slot(t, _OFF_GRAD, None)
+    _init_slot(t, _OFF_NODE, node)
+    _init_slot(t, _OFF_IDX, _zero)
+    _init_slot(t, _OFF_REQ, PyBool_FromLong(node is not None))
     return t
+
+
+cdef inline object _get_slot(object t, Py_ssize_t off, str name):
+    """getattr(t, name) for a registered type; NULL slots (never set) raise
+    AttributeError through getattr."""
+    cdef PyObject *v
+    if type(t) in _slot_types:
+        v = _slot(t, off)[0]
+        if v != NULL:
+            return <object>v
+    return getattr(t, name)
+
+
+cdef inline void _set_grad_slot(object t, object value) except *:
+    cdef PyObject *old
+    if type(t) in _slot_types:
+        old = _slot(t, _OFF_GRAD)[0]
+        Py_INCREF(value)
+        _slot(t, _OFF_GRAD)[0] = <PyObject *>value
+        if old != NULL:
+            Py_DECREF(<object>old)
+        return
+    t._grad = value
 
 
 def _wrap_array(object data, object node):
@@ -86,7 +177,7 @@ def _toposort_nodes(list root_nodes, type tensor_type):
             while pos < len(parents):
                 p = parents[pos]
                 pos += 1
-                n = p._node if isinstance(p, tensor_type) else None
+                n = _get_slot(p, _OFF_NODE, "_node") if isinstance(p, tensor_type) else None
                 if n is not None and n not in visited:
                     visited.add(n)
                     entry_l[2] = pos
@@ -104,20 +195,38 @@ def _deliver_plain(parents, parent_grads, needs, dict grads, set owned, accumula
     create_graph, no capture): a leaf whose .grad is None takes a fresh array
     as is, other leaves go through ``accumulate`` (_tensor._accumulate_leaf),
     and a non-leaf's contribution is summed into ``grads[its node]``."""
+    _deliver(parents, parent_grads, needs, grads, owned, accumulate)
+
+
+cdef inline bint _same_dtype(object g, object data):
+    if type(data) is not cnp.ndarray:
+        return g.dtype == data.dtype
+    # native builtin descriptors are shared objects: identity is the usual answer
+    return (<object>cnp.PyArray_DESCR(<cnp.ndarray>g) is <object>cnp.PyArray_DESCR(<cnp.ndarray>data)
+            or g.dtype == data.dtype)
+
+
+cdef int _deliver(parents, parent_grads, needs, dict grads, set owned, accumulate) except -1:
     cdef object t, g, need, target, slots, gid
-    cdef Py_ssize_t i
-    for t, g, need in zip(parents, parent_grads, needs):
+    cdef Py_ssize_t i, j, n
+    if type(parents) is not tuple or type(parent_grads) is not tuple or type(needs) is not tuple:
+        parents, parent_grads, needs = tuple(parents), tuple(parent_grads), tuple(needs)
+    n = min(len(<tuple>parents), len(<tuple>parent_grads), len(<tuple>needs))   # zip's length
+    for j in range(n):
+        t = (<tuple>parents)[j]
+        g = (<tuple>parent_grads)[j]
+        need = (<tuple>needs)[j]
         if not need or g is None:
             continue
-        target = t._node
+        target = _get_slot(t, _OFF_NODE, "_node")
         if target is None:
-            if (t._grad is None and type(g) is cnp.ndarray
+            if (_get_slot(t, _OFF_GRAD, "_grad") is None and type(g) is cnp.ndarray
                     and cnp.PyArray_BASE(<cnp.ndarray>g) == NULL
-                    and g.dtype == t.data.dtype):
-                gid = id(g)
+                    and _same_dtype(g, _get_slot(t, _OFF_DATA, "data"))):
+                gid = PyLong_FromVoidPtr(<void *>g)       # id(g)
                 if gid not in owned:
                     owned.add(gid)          # the usual first gradient: store as is
-                    t._grad = _new_tensor(g, None) if _tensor_type is not None else wrap(g, None)
+                    _set_grad_slot(t, _new_tensor(g, None))
                     continue
             accumulate(t, g, False, owned)
             continue
@@ -126,14 +235,16 @@ def _deliver_plain(parents, parent_grads, needs, dict grads, set owned, accumula
             slots = grads[target] = [None] * target.n_outputs
         i = t._idx
         slots[i] = g if slots[i] is None else slots[i] + g
+    return 0
 
 
 def _backward_nodes(root, seed, bint retain, accumulate, str freed_message):
     """The node loop of _tensor._backward_scalar (root.backward() for a
     one-element root, no create_graph, no capture; grad mode already off):
     every node after all its consumers, each node's backward once, its
-    gradients handed over by _deliver_plain, its saved state released unless
-    retain."""
+    gradients handed over by _deliver, its saved state released unless
+    retain.  A built-in Op's _backward_impl and Function._release run
+    inline here (the same steps) unless a class overrides them."""
     root_node = root._node
     cdef list slots = [None] * root_node.n_outputs
     slots[root._idx] = seed
@@ -149,11 +260,61 @@ def _backward_nodes(root, seed, bint retain, accumulate, str freed_message):
         parents = node.parents
         if parents is None:
             raise RuntimeError(freed_message)
-        parent_grads = node._backward_impl(node_grads, False)
+        cls = type(node)
+        if _op_backward_impl is not None and cls._backward_impl is _op_backward_impl:
+            node._graph = False
+            # an Op may name a compiled plain backward (ctx, g) -> tuple, or
+            # None when the call is off its fast path
+            plain = getattr(cls, "_plain_backward", None)
+            parent_grads = None if plain is None else plain(node, (<list>node_grads)[0])
+            if parent_grads is None:
+                parent_grads = node.backward((<list>node_grads)[0])
+            if type(parent_grads) is not tuple:
+                parent_grads = (parent_grads,)
+        else:
+            parent_grads = node._backward_impl(node_grads, False)
         needs = node.needs_input_grad
         if not retain:
-            node._release()
-        _deliver_plain(parents, parent_grads, needs, grads, owned, accumulate, None)
+            if _function_release is not None and cls._release is _function_release:
+                node.__dict__.clear()
+                node.parents = None
+            else:
+                node._release()
+        _deliver(parents, parent_grads, needs, grads, owned, accumulate)
+
+
+def _backward_scalar(root, bint retain, mode, accumulate, str freed_message):
+    """_tensor._backward_scalar: root.backward() for a one-element root with
+    a graph (seed 1, grad mode off while the nodes run)."""
+    data = root.data
+    if type(data) is cnp.ndarray and cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>data):
+        seed = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(<cnp.ndarray>data), cnp.PyArray_DIMS(<cnp.ndarray>data),
+                                 cnp.PyArray_TYPE(<cnp.ndarray>data), 0)
+    else:
+        seed = np.empty(data.shape, data.dtype)
+    seed.fill(1)
+    previous = mode.enabled
+    mode.enabled = False
+    try:
+        _backward_nodes(root, seed, retain, accumulate, freed_message)
+    finally:
+        mode.enabled = previous
+
+
+cdef object _apply_mode = None
+
+
+def _op_apply_method(cls, *args, **settings):
+    """Op.apply itself (installed as a classmethod by _tensor when the
+    extension is present): _op_apply with the engine's grad mode, one Python
+    frame less per recorded op."""
+    return _op_apply(cls, args, settings, _apply_mode)
+
+
+def _set_apply_mode(mode):
+    """Register neurocore._tensor's grad-mode object (thread-local)."""
+    global _apply_mode
+    _apply_mode = mode
 
 
 def _op_apply(cls, tuple args, dict settings, mode):

@@ -410,3 +410,17 @@ def _cross_entropy_plain_backward(logits, target, lse, ignore_index, double scal
             nc_cross_entropy_backward_f64(m, n, 0.0, ign, <double *>pz, n, pt, NULL, <double *>ps, NULL,
                                           scale, <double *>po, n)
     return O
+
+
+def _cross_entropy_node_plain_backward(ctx, g):
+    """functional._losses._CrossEntropy's backward without create_graph for
+    the plain forward (ctx.plain), as the engine's node loop calls it; None
+    when off that case (the Python method then runs)."""
+    if not ctx.plain or type(g) is not cnp.ndarray or cnp.PyArray_SIZE(<cnp.ndarray>g) != 1:
+        return None
+    cdef double scale = g.item()
+    if ctx.reduction == "mean":
+        scale = scale / ctx.denom if ctx.denom else float("nan")
+    raw = ctx._raw
+    gz = _cross_entropy_plain_backward(raw[0], raw[1], ctx.lse, ctx.ignore_index, scale)
+    return None if gz is None else (gz, None)

@@ -62,40 +62,38 @@ def _linear_chain_forward(x, params, activations, double slope, bint keep):
     cdef bint f32 = typenum == cnp.NPY_FLOAT32
     cdef list inputs = [], saved = []
     cdef cnp.npy_intp dims[2]
-    cdef void *px
-    cdef void *pw
-    cdef void *pb
-    cdef void *po
-    cdef void *pz
+    # training (keep): every output is allocated first, then all layers run
+    # in ONE nogil block, so a small network pays one GIL hand-over per pass;
+    # inference runs layer by layer so that only two outputs are ever alive
+    # (seed 000 Table 2.10)
+    cdef void *px[64]
+    cdef void *pw[64]
+    cdef void *pb[64]
+    cdef void *po[64]
+    cdef void *pz[64]
+    cdef cnp.npy_intp ins[64]
+    cdef cnp.npy_intp outs[64]
     cdef int act
+    cdef Py_ssize_t lo
+    cdef float slope32 = <float>slope
     h = x
     for i in range(nl):
         W = params[2 * i]
         B = params[2 * i + 1]
         act = acts[i]
-        nin = cnp.PyArray_DIM(<cnp.ndarray>W, 1)
-        nout = cnp.PyArray_DIM(<cnp.ndarray>W, 0)
+        ins[i] = cnp.PyArray_DIM(<cnp.ndarray>W, 1)
+        outs[i] = cnp.PyArray_DIM(<cnp.ndarray>W, 0)
         dims[0] = m
-        dims[1] = nout
+        dims[1] = outs[i]
         O = cnp.PyArray_EMPTY(2, dims, typenum, 0)
         Z = None
         if act != NC_ACT_IDENTITY and not _relu_like(act, slope) and keep:
             Z = cnp.PyArray_EMPTY(2, dims, typenum, 0)
-        px = _data(h)
-        pw = _data(W)
-        pb = NULL if B is None else _data(B)
-        po = _data(O)
-        pz = NULL if Z is None else _data(Z)
-        if m > 0 and nout > 0:
-            with nogil:
-                if f32:
-                    nc_gemm_fused_f32(0, 1, m, nout, nin, 1.0, <float *>px, max(nin, 1), <float *>pw,
-                                      max(nin, 1), 0.0, <float *>po, nout, <float *>pb, act, <float>slope,
-                                      <float *>pz, nout)
-                else:
-                    nc_gemm_fused_f64(0, 1, m, nout, nin, 1.0, <double *>px, max(nin, 1), <double *>pw,
-                                      max(nin, 1), 0.0, <double *>po, nout, <double *>pb, act, slope,
-                                      <double *>pz, nout)
+        px[i] = _data(h)
+        pw[i] = _data(W)
+        pb[i] = NULL if B is None else _data(B)
+        po[i] = _data(O)
+        pz[i] = NULL if Z is None else _data(Z)
         if keep:
             inputs.append(h)
             if act == NC_ACT_IDENTITY:
@@ -104,6 +102,20 @@ def _linear_chain_forward(x, params, activations, double slope, bint keep):
                 saved.append((O, O))
             else:
                 saved.append((Z, O))
+        lo = 0 if keep else i
+        if m > 0 and (not keep or i == nl - 1):
+            with nogil:
+                for j in range(lo, i + 1):
+                    if outs[j] == 0:
+                        continue
+                    if f32:
+                        nc_gemm_fused_f32(0, 1, m, outs[j], ins[j], 1.0, <float *>px[j], max(ins[j], 1),
+                                          <float *>pw[j], max(ins[j], 1), 0.0, <float *>po[j], outs[j],
+                                          <float *>pb[j], acts[j], slope32, <float *>pz[j], outs[j])
+                    else:
+                        nc_gemm_fused_f64(0, 1, m, outs[j], ins[j], 1.0, <double *>px[j], max(ins[j], 1),
+                                          <double *>pw[j], max(ins[j], 1), 0.0, <double *>po[j], outs[j],
+                                          <double *>pb[j], acts[j], slope, <double *>pz[j], outs[j])
         h = O
     return h, inputs, saved
 
@@ -159,83 +171,106 @@ def _linear_chain_backward(g, inputs, params, saved, activations, double slope, 
     cdef list grads = [None] * (2 * nl + 1)
     cdef cnp.npy_intp dims[2]
     cdef cnp.npy_intp total
-    cdef void *pg
-    cdef void *pz
-    cdef void *pd
-    cdef void *px
-    cdef void *pw
-    cdef void *pgx
-    cdef void *pgw
-    cdef void *pgb
-    cdef int act
+    # every result is allocated first (pointers per layer; NULL: not needed),
+    # then the layers run in ONE nogil block, as in the forward
+    cdef void *pg[64]          # the layer's incoming gradient (its output's)
+    cdef void *pz[64]
+    cdef void *pd[64]          # delta = g * act'(z), or g itself
+    cdef void *px[64]
+    cdef void *pw[64]
+    cdef void *pgw[64]
+    cdef void *pgb[64]
+    cdef void *pgx[64]         # grad of the layer input = the next g
+    cdef cnp.npy_intp ins[64]
+    cdef cnp.npy_intp outs[64]
+    cdef Py_ssize_t first = 0  # the lowest layer that runs
     cdef bint need_x, need_w, need_b
+    cdef list keep = []
+    pg[nl - 1] = _data(g)
     for i in range(nl - 1, -1, -1):
         W = params[2 * i]
         X = inputs[i]
-        act = acts[i]
-        nout = cnp.PyArray_DIM(<cnp.ndarray>W, 0)
-        nin = cnp.PyArray_DIM(<cnp.ndarray>W, 1)
+        outs[i] = cnp.PyArray_DIM(<cnp.ndarray>W, 0)
+        ins[i] = cnp.PyArray_DIM(<cnp.ndarray>W, 1)
         need_x = i > 0 or bool(needs[0])
         need_w = bool(needs[1 + 2 * i])
         need_b = params[2 * i + 1] is not None and bool(needs[2 + 2 * i])
-        D = g
-        if act != NC_ACT_IDENTITY:
-            # delta = g * act'(z): one pass (seed 000 §2.9)
-            dims[0] = m
-            dims[1] = nout
+        dims[0] = m
+        dims[1] = outs[i]
+        pz[i] = NULL
+        pd[i] = pg[i]
+        if acts[i] != NC_ACT_IDENTITY:
             D = cnp.PyArray_EMPTY(2, dims, typenum, 0)
-            Z = saved[i][0]
-            total = m * nout
-            pg = _data(g)
-            pz = _data(Z)
-            pd = _data(D)
-            with nogil:
-                if f32: nc_act_grad_f32(total, act, <float>slope, <float *>pg, <float *>pz, <float *>pd)
-                else: nc_act_grad_f64(total, act, slope, <double *>pg, <double *>pz, <double *>pd)
-        pd = _data(D)
-        px = _data(X)
-        pw = _data(W)
+            keep.append(D)              # alive until the kernels ran
+            pz[i] = _data(saved[i][0])
+            pd[i] = _data(D)
+        px[i] = _data(X)
+        pw[i] = _data(W)
+        pgw[i] = pgb[i] = pgx[i] = NULL
         if need_w:
-            # grad_weight (out, in) = delta^T (out, m) @ x (m, in)
-            dims[0] = nout
-            dims[1] = nin
+            dims[0] = outs[i]
+            dims[1] = ins[i]
             GW = cnp.PyArray_EMPTY(2, dims, typenum, 0)
-            pgw = _data(GW)
-            with nogil:
-                if f32:
-                    nc_gemm_f32(1, 0, nout, nin, m, 1.0, <float *>pd, max(nout, 1), <float *>px, max(nin, 1),
-                                0.0, <float *>pgw, max(nin, 1))
-                else:
-                    nc_gemm_f64(1, 0, nout, nin, m, 1.0, <double *>pd, max(nout, 1), <double *>px, max(nin, 1),
-                                0.0, <double *>pgw, max(nin, 1))
+            pgw[i] = _data(GW)
             grads[1 + 2 * i] = GW
         if need_b:
-            dims[0] = nout
+            dims[0] = outs[i]
             GB = cnp.PyArray_EMPTY(1, dims, typenum, 0)
-            pgb = _data(GB)
-            if m == 1:
-                # the sum over one row is the row (a batch of one: no kernel call)
-                memcpy(pgb, pd, <size_t>nout * (4 if f32 else 8))
-            else:
-                with nogil:
-                    if f32: nc_sum_rows_f32(m, nout, <float *>pd, nout, 0.0, <float *>pgb)
-                    else: nc_sum_rows_f64(m, nout, <double *>pd, nout, 0.0, <double *>pgb)
+            pgb[i] = _data(GB)
             grads[2 + 2 * i] = GB
+        first = i
         if not need_x:
             g = None
             break
-        # grad_x (m, in) = delta (m, out) @ weight (out, in)
         dims[0] = m
-        dims[1] = nin
+        dims[1] = ins[i]
         GX = cnp.PyArray_EMPTY(2, dims, typenum, 0)
-        pgx = _data(GX)
-        with nogil:
-            if f32:
-                nc_gemm_f32(0, 0, m, nin, nout, 1.0, <float *>pd, max(nout, 1), <float *>pw, max(nin, 1),
-                            0.0, <float *>pgx, max(nin, 1))
-            else:
-                nc_gemm_f64(0, 0, m, nin, nout, 1.0, <double *>pd, max(nout, 1), <double *>pw, max(nin, 1),
-                            0.0, <double *>pgx, max(nin, 1))
+        pgx[i] = _data(GX)
+        if i > 0:
+            pg[i - 1] = pgx[i]
+            keep.append(GX)
         g = GX
+    cdef float slope32 = <float>slope
+    cdef size_t esize = 4 if f32 else 8
+    with nogil:
+        for i in range(nl - 1, first - 1, -1):
+            total = m * outs[i]
+            if pz[i] != NULL:
+                # delta = g * act'(z): one pass (seed 000 §2.9)
+                if f32: nc_act_grad_f32(total, acts[i], slope32, <float *>pg[i], <float *>pz[i], <float *>pd[i])
+                else: nc_act_grad_f64(total, acts[i], slope, <double *>pg[i], <double *>pz[i], <double *>pd[i])
+            if pgw[i] != NULL:
+                # grad_weight (out, in) = delta^T (out, m) @ x (m, in)
+                if f32:
+                    nc_gemm_f32(1, 0, outs[i], ins[i], m, 1.0, <float *>pd[i], max(outs[i], 1), <float *>px[i],
+                                max(ins[i], 1), 0.0, <float *>pgw[i], max(ins[i], 1))
+                else:
+                    nc_gemm_f64(1, 0, outs[i], ins[i], m, 1.0, <double *>pd[i], max(outs[i], 1), <double *>px[i],
+                                max(ins[i], 1), 0.0, <double *>pgw[i], max(ins[i], 1))
+            if pgb[i] != NULL:
+                if m == 1:
+                    # the sum over one row is the row (a batch of one: no kernel call)
+                    memcpy(pgb[i], pd[i], <size_t>outs[i] * esize)
+                elif f32:
+                    nc_sum_rows_f32(m, outs[i], <float *>pd[i], outs[i], 0.0, <float *>pgb[i])
+                else:
+                    nc_sum_rows_f64(m, outs[i], <double *>pd[i], outs[i], 0.0, <double *>pgb[i])
+            if pgx[i] != NULL:
+                # grad_x (m, in) = delta (m, out) @ weight (out, in)
+                if f32:
+                    nc_gemm_f32(0, 0, m, ins[i], outs[i], 1.0, <float *>pd[i], max(outs[i], 1), <float *>pw[i],
+                                max(ins[i], 1), 0.0, <float *>pgx[i], max(ins[i], 1))
+                else:
+                    nc_gemm_f64(0, 0, m, ins[i], outs[i], 1.0, <double *>pd[i], max(outs[i], 1), <double *>pw[i],
+                                max(ins[i], 1), 0.0, <double *>pgx[i], max(ins[i], 1))
     grads[0] = g if needs[0] else None
     return grads
+
+
+def _linear_chain_plain_backward(ctx, g):
+    """functional._ops.LinearChain's backward without create_graph, as the
+    engine's node loop calls it (see _backward_nodes): the Python method's
+    fast branch without its frame; None when off the fast path."""
+    grads = _linear_chain_backward(g, ctx.layer_inputs, ctx._raw[1:], ctx.saved, ctx.activations, ctx.slope,
+                                   ctx.needs_input_grad)
+    return None if grads is None else tuple(grads)

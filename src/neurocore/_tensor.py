@@ -264,7 +264,8 @@ class Tensor:
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``."""
         if (gradient is None and inputs is None and not create_graph and self._node is not None
                 and self.requires_grad and self.data.size == 1):
-            _backward_scalar(self, retain_graph)    # loss.backward(): the common case
+            # loss.backward(): the common case
+            _backward_scalar(self, bool(retain_graph), _mode, _accumulate_leaf, _FREED_MESSAGE)
             return
         backward(self, gradient, retain_graph, create_graph, inputs)
 
@@ -802,19 +803,20 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, capture=None, s
     return captured
 
 
-def _backward_scalar(root, retain_graph):
+def _backward_scalar_py(root, retain_graph, mode, accumulate, freed_message):
     """``root.backward()`` for a one-element root with a graph, no
     create_graph and no capture: _run_backward's work with only the branches
-    that case takes (the training loop's per-step cost)."""
+    that case takes (the training loop's per-step cost).  Python reference
+    of _kernels._backward_scalar (used without it)."""
     data = root.data
     seed = np.empty(data.shape, data.dtype)
     seed.fill(1)
-    previous = _mode.enabled
-    _mode.enabled = False
+    previous = mode.enabled
+    mode.enabled = False
     try:
-        _backward_nodes(root, seed, bool(retain_graph), _accumulate_leaf, _FREED_MESSAGE)
+        _backward_nodes(root, seed, bool(retain_graph), accumulate, freed_message)
     finally:
-        _mode.enabled = previous
+        mode.enabled = previous
 
 
 def _backward_nodes_py(root, seed, retain, accumulate, freed_message):
@@ -868,13 +870,17 @@ def _split_args_py(args, tensor_type):
 
 # compiled versions of the hot-path helpers (neurocore/_engine.pxi)
 if hasattr(_kernels, "_set_tensor_type"):
-    _kernels._set_tensor_type(Tensor)
+    _kernels._set_tensor_type(Tensor, Op._backward_impl, Function._release)
 _wrap = getattr(_kernels, "_wrap_array", _wrap_py)
 _split_args = getattr(_kernels, "_split_args", _split_args_py)
 _deliver_plain = getattr(_kernels, "_deliver_plain", _deliver_plain_py)
 _toposort_nodes = getattr(_kernels, "_toposort_nodes", None)
 _backward_nodes = getattr(_kernels, "_backward_nodes", _backward_nodes_py)
+_backward_scalar = getattr(_kernels, "_backward_scalar", _backward_scalar_py)
 _op_apply = getattr(_kernels, "_op_apply", None)
+if hasattr(_kernels, "_op_apply_method"):
+    _kernels._set_apply_mode(_mode)
+    Op.apply = classmethod(_kernels._op_apply_method)   # Op.apply's steps, compiled
 
 
 def _accumulate_leaf(t, g, graph, owned):

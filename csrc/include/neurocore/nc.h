@@ -224,8 +224,9 @@ NC_DECLARE_BOTH(NC_OPTIM_API)
  * keys j <= i.  lse (B, H, N) contiguous.  Never forms the N x M matrix.
  * The backward recomputes the probabilities from lse and writes (not adds)
  * grad_q, grad_k, grad_v.  A row with every key masked gives NaN.
- * work: NULL or a workspace of B*H*D*M (forward) / B*H*(D+DV)*M (backward)
- * elements where each head's keys and values are transposed once (faster). */
+ * work: the forward ignores it (NULL is fine: it reads k and v in place);
+ * backward: NULL or a workspace of B*H*(D+DV)*M elements where each head's
+ * keys and values are transposed once (faster). */
 #define NC_ATTENTION_API(T, S)                                                     \
     void nc_attention_forward_##S(nc_int B, nc_int H, nc_int N, nc_int M, nc_int D,  \
                                   nc_int DV, T scale, const T *q, const nc_int *qs,  \

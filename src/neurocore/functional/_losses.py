@@ -379,6 +379,8 @@ class _CrossEntropy(Op):
         return total
 
     plain = False       # True when the forward took the plain fast path (_CE_PLAIN)
+    # the plain case's backward, compiled; the engine calls it instead of backward()
+    _plain_backward = getattr(_kernels, "_cross_entropy_node_plain_backward", None)
 
     def backward(ctx, g):
         if ctx.plain and not ctx._graph:

@@ -400,6 +400,10 @@ class LinearChain(Op):
         grads[0] = g if needs[0] else None
         return tuple(grads)
 
+    # the plain (no create_graph) backward, compiled; the engine calls it
+    # instead of backward() when present
+    _plain_backward = getattr(_kernels, "_linear_chain_plain_backward", None)
+
     def _replay(ctx, x, *params):
         # create_graph: the chain as one Linear node per layer whose outputs are
         # the ones this forward saved, so no GEMM is recomputed and each layer

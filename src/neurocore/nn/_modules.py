@@ -35,6 +35,10 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
+if hasattr(_tensor._kernels, "_register_tensor_subtype"):
+    _tensor._kernels._register_tensor_subtype(Parameter)    # the engine's direct slot access
+
+
 _IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
@@ -441,10 +445,10 @@ class MLP(Sequential):
             params = []
             for m in linears:
                 params += (m.weight, m.bias)
-            first = params[0]
+            first = params[0].data
             if (not isinstance(x, Tensor) or x.data.ndim == 0 or x.data.shape[-1] != first.shape[1]
                     or x.data.dtype != first.dtype):
-                return F.linear(x, first, params[1])     # raises the informative error
+                return F.linear(x, params[0], params[1])     # raises the informative error
             return _LinearChain.apply(x, *params, activations=activations, slope=slope)
         mods = list(self._modules.values())
         i = 0
