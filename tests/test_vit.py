@@ -189,6 +189,27 @@ def test_block_is_pre_norm_with_residuals(rng):
     assert block.norm1.eps == 1e-6 and block.mlp.fc1.out_features == 16
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_inference_path_is_bitwise_the_recorded_path(dtype, rng):
+    """Under no_grad the blocks and LayerNorms run their kernels on the raw
+    arrays: the logits must be exactly those of the recording Tensor path."""
+    nc.manual_seed(3)
+    model = nn.VisionTransformer(image_size=16, patch_size=4, in_channels=3, num_classes=7, dim=24,
+                                 depth=2, num_heads=3, dtype=dtype)
+    x = nc.tensor(rng.standard_normal((2, 3, 16, 16)).astype(dtype))
+    recorded = model(x)
+    assert recorded.requires_grad
+    with nc.no_grad():
+        fast = model(x)
+    assert not fast.requires_grad
+    assert np.array_equal(fast.numpy(), recorded.detach().numpy())
+    norm = nn.LayerNorm(24, dtype=dtype)
+    with nc.no_grad():
+        bad = nc.tensor(np.zeros((2, 24), np.float64 if dtype == np.float32 else np.float32))
+        with pytest.raises(TypeError):
+            norm(bad)
+
+
 def test_patch_embedding_is_a_strided_convolution(rng):
     pe = nn.PatchEmbedding(image_size=(6, 4), patch_size=2, in_channels=2, dim=3, dtype=np.float64)
     x = rng.standard_normal((2, 2, 6, 4))

@@ -108,8 +108,8 @@ class LayerNorm(Module):
             self.bias = None
 
     def forward(self, x):
-        if (self.weight is not None and len(self.normalized_shape) == 1 and x.ndim >= 1
-                and x.shape[-1] == self.normalized_shape[0] and _inference(x, self.weight.dtype)
+        if (self.weight is not None and _inference(x, self.weight.dtype) and len(self.normalized_shape) == 1
+                and x.ndim >= 1 and x.shape[-1] == self.normalized_shape[0]
                 and (self.bias is None or self.bias.dtype == x.dtype)):
             b = None if self.bias is None else self.bias.data
             return _tensor._wrap(K.layer_norm_forward(x.data, self.weight.data, b, eps=self.eps)[0], None)
