@@ -782,22 +782,9 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, capture=None, s
                         captured[slot] = g if captured[slot] is None else captured[slot] + g
                         if stop_at_capture:
                             continue
-                target = t._node
-                if target is None:
-                    if capture is not None:
-                        continue
-                    if (t._grad is None and not graph and type(g) is np.ndarray and g.base is None
-                            and g.dtype == t.data.dtype and id(g) not in owned):
-                        owned.add(id(g))                # the usual first gradient: store as is
-                        t._grad = _wrap(g, None)
-                    else:
-                        _accumulate_leaf(t, g, graph, owned)
+                if capture is not None and t._node is None:
                     continue
-                slots = grads.get(target)
-                if slots is None:
-                    slots = grads[target] = [None] * target.n_outputs
-                i = t._idx
-                slots[i] = g if slots[i] is None else slots[i] + g
+                _hand_over(t, g, graph, grads, owned, _accumulate_leaf, _wrap)
     finally:
         _mode.enabled = previous
     return captured
@@ -840,25 +827,30 @@ def _backward_nodes_py(root, seed, retain, accumulate, freed_message):
         _deliver_plain(parents, parent_grads, needs, grads, owned, accumulate, _wrap)
 
 
+def _hand_over(t, g, graph, grads, owned, accumulate, wrap):
+    """Give one gradient contribution g to tensor t: a leaf's .grad, or the
+    slot of t's node in ``grads`` (seed 000 §2.10: contributions add)."""
+    target = t._node
+    if target is None:
+        if (t._grad is None and not graph and type(g) is np.ndarray and g.base is None
+                and g.dtype == t.data.dtype and id(g) not in owned):
+            owned.add(id(g))                # the usual first gradient: store as is
+            t._grad = wrap(g, None)
+        else:
+            accumulate(t, g, graph, owned)
+        return
+    slots = grads.get(target)
+    if slots is None:
+        slots = grads[target] = [None] * target.n_outputs
+    i = t._idx
+    slots[i] = g if slots[i] is None else slots[i] + g
+
+
 def _deliver_plain_py(parents, parent_grads, needs, grads, owned, accumulate, wrap):
     """Python reference of _kernels._deliver_plain (used without it)."""
     for t, g, need in zip(parents, parent_grads, needs):
-        if not need or g is None:
-            continue
-        target = t._node
-        if target is None:
-            if (t._grad is None and type(g) is np.ndarray and g.base is None
-                    and g.dtype == t.data.dtype and id(g) not in owned):
-                owned.add(id(g))                # the usual first gradient: store as is
-                t._grad = wrap(g, None)
-            else:
-                accumulate(t, g, False, owned)
-            continue
-        slots = grads.get(target)
-        if slots is None:
-            slots = grads[target] = [None] * target.n_outputs
-        i = t._idx
-        slots[i] = g if slots[i] is None else slots[i] + g
+        if need and g is not None:
+            _hand_over(t, g, False, grads, owned, accumulate, wrap)
 
 
 def _split_args_py(args, tensor_type):

@@ -182,14 +182,19 @@ def relu(x):
     return _activation(x, "relu")
 
 
-def leaky_relu(x, negative_slope=0.01):
+def _check_negative_slope(negative_slope):
+    """negative_slope as a float; ValueError unless it is finite."""
     try:
         finite = math.isfinite(negative_slope)
     except OverflowError:      # an int beyond the double range (10**400)
         finite = False
     if not finite:
         raise ValueError(f"negative_slope must be finite, got {negative_slope!r:.40}")
-    return _activation(x, "leaky_relu", float(negative_slope))
+    return float(negative_slope)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    return _activation(x, "leaky_relu", _check_negative_slope(negative_slope))
 
 
 def gelu(x, approximate="none"):

@@ -318,13 +318,7 @@ class ReLU(Module):
 class LeakyReLU(Module):
     def __init__(self, negative_slope=0.01):
         super().__init__()
-        try:
-            finite = math.isfinite(negative_slope)
-        except OverflowError:      # an int beyond the double range (10**400)
-            finite = False
-        if not finite:
-            raise ValueError(f"negative_slope must be finite, got {negative_slope!r:.40}")
-        self.negative_slope = float(negative_slope)
+        self.negative_slope = F._ops._check_negative_slope(negative_slope)
 
     def forward(self, x):
         return F.leaky_relu(x, self.negative_slope)
