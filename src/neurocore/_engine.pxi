@@ -190,14 +190,6 @@ def _toposort_nodes(list root_nodes, type tensor_type):
     return order
 
 
-def _deliver_plain(parents, parent_grads, needs, dict grads, set owned, accumulate, wrap):
-    """Hand an op's input gradients to its parents in a plain backward (no
-    create_graph, no capture): a leaf whose .grad is None takes a fresh array
-    as is, other leaves go through ``accumulate`` (_tensor._accumulate_leaf),
-    and a non-leaf's contribution is summed into ``grads[its node]``."""
-    _deliver(parents, parent_grads, needs, grads, owned, accumulate)
-
-
 cdef inline bint _same_dtype(object g, object data):
     if type(data) is not cnp.ndarray:
         return g.dtype == data.dtype
@@ -207,6 +199,11 @@ cdef inline bint _same_dtype(object g, object data):
 
 
 cdef int _deliver(parents, parent_grads, needs, dict grads, set owned, accumulate) except -1:
+    """Hand an op's input gradients to its parents in a plain backward (no
+    create_graph, no capture): a leaf whose .grad is None takes a fresh array
+    as is, other leaves go through ``accumulate`` (_tensor._accumulate_leaf),
+    and a non-leaf's contribution is summed into ``grads[its node]``
+    (_tensor._deliver_plain_py is the Python reference)."""
     cdef object t, g, need, target, slots, gid
     cdef Py_ssize_t i, j, n
     if type(parents) is not tuple or type(parent_grads) is not tuple or type(needs) is not tuple:

@@ -824,7 +824,7 @@ def _backward_nodes_py(root, seed, retain, accumulate, freed_message):
         needs = node.needs_input_grad
         if not retain:
             node._release()
-        _deliver_plain(parents, parent_grads, needs, grads, owned, accumulate, _wrap)
+        _deliver_plain_py(parents, parent_grads, needs, grads, owned, accumulate, _wrap)
 
 
 def _hand_over(t, g, graph, grads, owned, accumulate, wrap):
@@ -847,7 +847,7 @@ def _hand_over(t, g, graph, grads, owned, accumulate, wrap):
 
 
 def _deliver_plain_py(parents, parent_grads, needs, grads, owned, accumulate, wrap):
-    """Python reference of _kernels._deliver_plain (used without it)."""
+    """Python reference of the compiled node loop's gradient hand-over."""
     for t, g, need in zip(parents, parent_grads, needs):
         if need and g is not None:
             _hand_over(t, g, False, grads, owned, accumulate, wrap)
@@ -865,7 +865,6 @@ if hasattr(_kernels, "_set_tensor_type"):
     _kernels._set_tensor_type(Tensor, Op._backward_impl, Function._release)
 _wrap = getattr(_kernels, "_wrap_array", _wrap_py)
 _split_args = getattr(_kernels, "_split_args", _split_args_py)
-_deliver_plain = getattr(_kernels, "_deliver_plain", _deliver_plain_py)
 _toposort_nodes = getattr(_kernels, "_toposort_nodes", None)
 _backward_nodes = getattr(_kernels, "_backward_nodes", _backward_nodes_py)
 _backward_scalar = getattr(_kernels, "_backward_scalar", _backward_scalar_py)
