@@ -8,6 +8,9 @@
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from cpython.ref cimport Py_INCREF, Py_DECREF, PyObject, PyTypeObject
 from cpython.long cimport PyLong_FromVoidPtr
+from cpython.object cimport Py_TYPE
+from cpython.mem cimport PyMem_Malloc, PyMem_Free
+from libc.string cimport memcpy
 
 
 cdef extern from "Python.h":
@@ -30,7 +33,34 @@ cdef object _zero = 0
 # for the exact types registered here (Tensor and Parameter, which adds no
 # slot and no descriptor); any other type takes getattr/setattr.
 cdef Py_ssize_t _OFF_DATA = -1, _OFF_GRAD = -1, _OFF_NODE = -1, _OFF_IDX = -1, _OFF_REQ = -1
-cdef set _slot_types = set()
+# the registered types, compared by address (a set lookup per slot access
+# costs more than the access itself); _slot_type_refs keeps them alive
+cdef enum:
+    _MAX_SLOT_TYPES = 8
+cdef PyTypeObject *_slot_type_ptrs[_MAX_SLOT_TYPES]
+cdef int _n_slot_types = 0
+cdef list _slot_type_refs = []
+
+
+cdef inline bint _is_slot_type(object t):
+    cdef PyTypeObject *tp = Py_TYPE(t)
+    cdef int i
+    for i in range(_n_slot_types):
+        if _slot_type_ptrs[i] == tp:
+            return True
+    return False
+
+
+cdef int _add_slot_type(type cls) except -1:
+    global _n_slot_types
+    if cls in _slot_type_refs:
+        return 0
+    if _n_slot_types == _MAX_SLOT_TYPES:
+        raise TypeError(f"at most {_MAX_SLOT_TYPES} Tensor types can be registered")
+    _slot_type_refs.append(cls)
+    _slot_type_ptrs[_n_slot_types] = <PyTypeObject *>cls
+    _n_slot_types += 1
+    return 0
 
 
 cdef Py_ssize_t _slot_offset(type cls, str name) except -1:
@@ -45,7 +75,7 @@ def _set_tensor_type(type tensor_type, op_backward_impl=None, function_release=N
     engine methods _backward_nodes may run inline for the nodes that have
     not overridden them."""
     global _tensor_type, _op_backward_impl, _function_release
-    global _OFF_DATA, _OFF_GRAD, _OFF_NODE, _OFF_IDX, _OFF_REQ
+    global _OFF_DATA, _OFF_GRAD, _OFF_NODE, _OFF_IDX, _OFF_REQ, _n_slot_types
     _tensor_type = tensor_type
     _op_backward_impl = op_backward_impl
     _function_release = function_release
@@ -54,8 +84,9 @@ def _set_tensor_type(type tensor_type, op_backward_impl=None, function_release=N
     _OFF_NODE = _slot_offset(tensor_type, "_node")
     _OFF_IDX = _slot_offset(tensor_type, "_idx")
     _OFF_REQ = _slot_offset(tensor_type, "requires_grad")
-    _slot_types.clear()
-    _slot_types.add(tensor_type)
+    _n_slot_types = 0
+    _slot_type_refs.clear()
+    _add_slot_type(tensor_type)
 
 
 def _register_tensor_subtype(type cls):
@@ -69,7 +100,7 @@ def _register_tensor_subtype(type cls):
                 break
             if name in klass.__dict__:
                 raise TypeError(f"{cls.__name__} redefines {name}")
-    _slot_types.add(cls)
+    _add_slot_type(cls)
 
 
 cdef inline PyObject **_slot(object obj, Py_ssize_t off):
@@ -100,7 +131,7 @@ cdef inline object _get_slot(object t, Py_ssize_t off, str name):
     """getattr(t, name) for a registered type; NULL slots (never set) raise
     AttributeError through getattr."""
     cdef PyObject *v
-    if type(t) in _slot_types:
+    if _is_slot_type(t):
         v = _slot(t, off)[0]
         if v != NULL:
             return <object>v
@@ -109,7 +140,7 @@ cdef inline object _get_slot(object t, Py_ssize_t off, str name):
 
 cdef inline void _set_grad_slot(object t, object value) except *:
     cdef PyObject *old
-    if type(t) in _slot_types:
+    if _is_slot_type(t):
         old = _slot(t, _OFF_GRAD)[0]
         Py_INCREF(value)
         _slot(t, _OFF_GRAD)[0] = <PyObject *>value
@@ -157,36 +188,59 @@ def _toposort_nodes(list root_nodes, type tensor_type):
     (the iterative depth-first search of _tensor._toposort)."""
     cdef list order = []
     cdef set visited = set()
-    cdef list stack
-    cdef object node, n, p, parents
-    cdef Py_ssize_t pos
-    cdef list entry_l
-    cdef bint pushed
-    for root in root_nodes:
-        if root in visited:
-            continue
-        visited.add(root)
-        # stack entries: [node, parents (a sequence), next position]
-        stack = [[root, root.parents or (), 0]]
-        while stack:
-            entry_l = stack[len(stack) - 1]
-            node = entry_l[0]
-            parents = entry_l[1]
-            pos = entry_l[2]
-            pushed = False
-            while pos < len(parents):
-                p = parents[pos]
-                pos += 1
-                n = _get_slot(p, _OFF_NODE, "_node") if isinstance(p, tensor_type) else None
-                if n is not None and n not in visited:
-                    visited.add(n)
-                    entry_l[2] = pos
-                    stack.append([n, n.parents or (), 0])
-                    pushed = True
-                    break
-            if not pushed:
-                stack.pop()
-                order.append(node)
+    cdef list nodes = []            # the search path, and each node's parents
+    cdef list parent_seqs = []
+    cdef Py_ssize_t pos_buf[64]     # the next parent to look at, per depth
+    cdef Py_ssize_t *pos = pos_buf
+    cdef Py_ssize_t cap = 64, depth, i
+    cdef Py_ssize_t *grown
+    cdef object node, n, p
+    cdef tuple parents
+    try:
+        for root in root_nodes:
+            if root in visited:
+                continue
+            visited.add(root)
+            nodes.append(root)
+            parent_seqs.append(tuple(root.parents or ()))
+            pos[0] = 0
+            depth = 1
+            while depth:
+                parents = <tuple>parent_seqs[depth - 1]
+                i = pos[depth - 1]
+                n = None
+                while i < len(parents):
+                    p = parents[i]
+                    i += 1
+                    if not (_is_slot_type(p) or isinstance(p, tensor_type)):
+                        continue
+                    n = _get_slot(p, _OFF_NODE, "_node")
+                    if n is not None and n not in visited:
+                        break
+                    n = None
+                pos[depth - 1] = i
+                if n is None:               # every parent is done
+                    order.append(nodes.pop())
+                    parent_seqs.pop()
+                    depth -= 1
+                    continue
+                visited.add(n)
+                if depth == cap:
+                    grown = <Py_ssize_t *>PyMem_Malloc(2 * cap * sizeof(Py_ssize_t))
+                    if grown == NULL:
+                        raise MemoryError()
+                    memcpy(grown, pos, cap * sizeof(Py_ssize_t))
+                    if pos != pos_buf:
+                        PyMem_Free(pos)
+                    pos = grown
+                    cap *= 2
+                nodes.append(n)
+                parent_seqs.append(tuple(n.parents or ()))
+                pos[depth] = 0
+                depth += 1
+    finally:
+        if pos != pos_buf:
+            PyMem_Free(pos)
     return order
 
 
@@ -230,7 +284,7 @@ cdef int _deliver(parents, parent_grads, needs, dict grads, set owned, accumulat
         slots = grads.get(target)
         if slots is None:
             slots = grads[target] = [None] * target.n_outputs
-        i = t._idx
+        i = _get_slot(t, _OFF_IDX, "_idx")
         slots[i] = g if slots[i] is None else slots[i] + g
     return 0
 
@@ -284,12 +338,24 @@ def _backward_scalar(root, bint retain, mode, accumulate, str freed_message):
     """_tensor._backward_scalar: root.backward() for a one-element root with
     a graph (seed 1, grad mode off while the nodes run)."""
     data = root.data
+    cdef int typenum
+    cdef cnp.npy_intp k, size
     if type(data) is cnp.ndarray and cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>data):
+        typenum = cnp.PyArray_TYPE(<cnp.ndarray>data)
         seed = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(<cnp.ndarray>data), cnp.PyArray_DIMS(<cnp.ndarray>data),
-                                 cnp.PyArray_TYPE(<cnp.ndarray>data), 0)
+                                 typenum, 0)
+        size = cnp.PyArray_SIZE(<cnp.ndarray>seed)
+        if typenum == cnp.NPY_FLOAT32:
+            for k in range(size):
+                (<float *>cnp.PyArray_DATA(<cnp.ndarray>seed))[k] = 1.0
+        elif typenum == cnp.NPY_FLOAT64:
+            for k in range(size):
+                (<double *>cnp.PyArray_DATA(<cnp.ndarray>seed))[k] = 1.0
+        else:
+            seed.fill(1)
     else:
         seed = np.empty(data.shape, data.dtype)
-    seed.fill(1)
+        seed.fill(1)
     previous = mode.enabled
     mode.enabled = False
     try:

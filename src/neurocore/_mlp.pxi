@@ -9,6 +9,7 @@
 # informative errors.
 
 from libc.string cimport memcpy
+from libc.stdlib cimport malloc, free
 
 
 cdef inline bint _chain_array(object a, int typenum):
@@ -185,8 +186,16 @@ def _linear_chain_backward(g, inputs, params, saved, activations, double slope, 
     cdef cnp.npy_intp outs[64]
     cdef Py_ssize_t first = 0  # the lowest layer that runs
     cdef bint need_x, need_w, need_b
-    cdef list keep = []
-    pg[nl - 1] = _data(g)
+    # the temporaries (each delta, each inner layer's grad_x) live in one
+    # scratch block, placed once every result array exists: offsets in
+    # elements, -1 where the layer has none
+    cdef cnp.npy_intp d_off[64]
+    cdef cnp.npy_intp gx_off[64]
+    cdef cnp.npy_intp scratch_len = 0
+    cdef size_t esize = 4 if f32 else 8
+    cdef char *scratch = NULL
+    g_in = g                   # pg[nl - 1] points into it (it may be a contiguous copy)
+    pg[nl - 1] = _data(g_in)
     for i in range(nl - 1, -1, -1):
         W = params[2 * i]
         X = inputs[i]
@@ -195,15 +204,12 @@ def _linear_chain_backward(g, inputs, params, saved, activations, double slope, 
         need_x = i > 0 or bool(needs[0])
         need_w = bool(needs[1 + 2 * i])
         need_b = params[2 * i + 1] is not None and bool(needs[2 + 2 * i])
-        dims[0] = m
-        dims[1] = outs[i]
         pz[i] = NULL
-        pd[i] = pg[i]
+        d_off[i] = gx_off[i] = -1
         if acts[i] != NC_ACT_IDENTITY:
-            D = cnp.PyArray_EMPTY(2, dims, typenum, 0)
-            keep.append(D)              # alive until the kernels ran
             pz[i] = _data(saved[i][0])
-            pd[i] = _data(D)
+            d_off[i] = scratch_len
+            scratch_len += m * outs[i]
         px[i] = _data(X)
         pw[i] = _data(W)
         pgw[i] = pgb[i] = pgx[i] = NULL
@@ -222,16 +228,23 @@ def _linear_chain_backward(g, inputs, params, saved, activations, double slope, 
         if not need_x:
             g = None
             break
-        dims[0] = m
-        dims[1] = ins[i]
-        GX = cnp.PyArray_EMPTY(2, dims, typenum, 0)
-        pgx[i] = _data(GX)
         if i > 0:
+            gx_off[i] = scratch_len
+            scratch_len += m * ins[i]
+        else:
+            dims[0] = m
+            dims[1] = ins[i]
+            g = cnp.PyArray_EMPTY(2, dims, typenum, 0)
+            pgx[i] = _data(g)
+    scratch = <char *>malloc(<size_t>(scratch_len + 1) * esize)     # never NULL on success, even if empty
+    if scratch == NULL:
+        raise MemoryError()
+    for i in range(nl - 1, first - 1, -1):
+        if gx_off[i] >= 0:
+            pgx[i] = scratch + gx_off[i] * esize
             pg[i - 1] = pgx[i]
-            keep.append(GX)
-        g = GX
+        pd[i] = pg[i] if d_off[i] < 0 else scratch + d_off[i] * esize
     cdef float slope32 = <float>slope
-    cdef size_t esize = 4 if f32 else 8
     with nogil:
         for i in range(nl - 1, first - 1, -1):
             total = m * outs[i]
@@ -263,6 +276,7 @@ def _linear_chain_backward(g, inputs, params, saved, activations, double slope, 
                 else:
                     nc_gemm_f64(0, 0, m, ins[i], outs[i], 1.0, <double *>pd[i], max(outs[i], 1), <double *>pw[i],
                                 max(ins[i], 1), 0.0, <double *>pgx[i], max(ins[i], 1))
+        free(scratch)
     grads[0] = g if needs[0] else None
     return grads
 
