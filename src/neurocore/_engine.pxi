@@ -168,9 +168,9 @@ def _split_args(tuple args, type tensor_type):
     cdef object a, d, need
     for i in range(n):
         a = args[i]
-        if isinstance(a, tensor_type):
-            d = a.data
-            need = True if a.requires_grad else False
+        if _is_slot_type(a) or isinstance(a, tensor_type):
+            d = _get_slot(a, _OFF_DATA, "data")
+            need = True if _get_slot(a, _OFF_REQ, "requires_grad") else False
             if need is True:
                 any_need = True
         else:
