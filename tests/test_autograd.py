@@ -457,6 +457,21 @@ def test_grad_mode_is_per_thread(rng):
     assert seen == [True]
 
 
+def test_grad_mode_set_in_a_thread_stays_there(rng):
+    x = t64(rng, 3)
+    seen = []
+
+    def worker():
+        nc.set_grad_enabled(False).__enter__()      # never restored: the thread ends with it off
+        seen.append((nc.is_grad_enabled(), (x * 2).requires_grad))
+
+    th = threading.Thread(target=worker)
+    th.start()
+    th.join()
+    assert seen == [(False, False)]
+    assert nc.is_grad_enabled() and (x * 2).requires_grad
+
+
 def test_no_grad_peak_memory_is_a_small_fraction_of_training():
     # seed 000 Table 2.10: training keeps every activation for backward,
     # inference keeps none; measured with tracemalloc (traces NumPy buffers)

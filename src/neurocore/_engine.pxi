@@ -9,6 +9,7 @@ from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from cpython.ref cimport Py_INCREF, Py_DECREF, PyObject, PyTypeObject
 from cpython.long cimport PyLong_FromVoidPtr
 from cpython.object cimport Py_TYPE
+from cpython.pythread cimport PyThread_tss_create, PyThread_tss_get, PyThread_tss_set
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from libc.string cimport memcpy
 
@@ -356,12 +357,56 @@ def _backward_scalar(root, bint retain, mode, accumulate, str freed_message):
     else:
         seed = np.empty(data.shape, data.dtype)
         seed.fill(1)
-    previous = mode.enabled
-    mode.enabled = False
+    cdef bint previous = _mode_enabled(mode)
+    _mode_set(mode, False)
     try:
         _backward_nodes(root, seed, retain, accumulate, freed_message)
     finally:
-        mode.enabled = previous
+        _mode_set(mode, previous)
+
+
+# ---- grad mode -----------------------------------------------------------
+# Per thread, like PyTorch's: C thread-specific storage holding NULL (grad
+# mode on, what every thread starts with) or a non-NULL tag (off).  Reading
+# it is a few instructions; a threading.local attribute costs hundreds, and
+# every recorded op and every backward reads or sets it.
+cdef Py_tss_t _grad_off_key
+if PyThread_tss_create(&_grad_off_key) != 0:
+    raise MemoryError("cannot create the grad mode's thread-specific key")
+
+
+cdef inline bint _grad_enabled():
+    return PyThread_tss_get(&_grad_off_key) == NULL
+
+
+cdef inline int _set_grad_enabled(bint on) except -1:
+    if PyThread_tss_set(&_grad_off_key, NULL if on else <void *>&_grad_off_key) != 0:
+        raise MemoryError("cannot set the grad mode")
+    return 0
+
+
+cdef class _GradMode:
+    """neurocore._tensor's grad mode: ``enabled`` is per thread (True in a
+    new thread) and kept in C, where the engine's compiled paths read it."""
+
+    @property
+    def enabled(self):
+        return _grad_enabled()
+
+    @enabled.setter
+    def enabled(self, value):
+        _set_grad_enabled(bool(value))
+
+
+cdef inline bint _mode_enabled(object mode) except -1:
+    return _grad_enabled() if type(mode) is _GradMode else bool(mode.enabled)
+
+
+cdef inline int _mode_set(object mode, bint on) except -1:
+    if type(mode) is _GradMode:
+        return _set_grad_enabled(on)
+    mode.enabled = on
+    return 0
 
 
 cdef object _apply_mode = None
@@ -387,7 +432,7 @@ def _op_apply(cls, tuple args, dict settings, mode):
     ctx = object.__new__(cls)
     raw, needs = _split_args(args, _tensor_type)
     forward = cls.forward
-    if needs is not None and mode.enabled:
+    if needs is not None and _mode_enabled(mode):
         ctx.recording = True
         out = forward(ctx, *raw, **settings)
         ctx.parents = args                  # non-Tensor arguments never get a gradient

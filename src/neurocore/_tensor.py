@@ -38,7 +38,8 @@ class _GradMode(threading.local):
     enabled = True
 
 
-_mode = _GradMode()
+# the compiled one keeps the flag in C thread-specific storage (same behaviour)
+_mode = _kernels._GradMode() if hasattr(_kernels, "_GradMode") else _GradMode()
 
 
 def is_grad_enabled():
