@@ -99,6 +99,44 @@ def test_chain_returns_none_off_the_fast_path(case, rng):
     assert _kernels._linear_chain_forward(x, params, acts, 0.01, True) is None
 
 
+@pytest.mark.parametrize("x_grad", [False, True])
+def test_chain_apply_matches_the_general_apply(x_grad, dtype, rng):
+    """nn.MLP's one-call LinearChain.apply: the same output, node and
+    gradients as LinearChain.apply, a bias-less layer included."""
+    linears = (nc.nn.Linear(4, 5, dtype=dtype), nc.nn.Linear(5, 3, bias=False, dtype=dtype))
+    acts = ("leaky_relu", "identity")
+    x = nc.tensor(rng.standard_normal((3, 4)).astype(dtype), requires_grad=x_grad)
+    params = [p for m in linears for p in (m.weight, m.bias)]
+    results = []
+    for run in ("compiled", "general"):
+        for m in linears:
+            m.zero_grad()
+        x.grad = None
+        if run == "compiled":
+            y = _kernels._linear_chain_apply(_ops.LinearChain, x, linears, acts, 0.2)
+        else:
+            y = _ops.LinearChain.apply(x, *params, activations=acts, slope=0.2)
+        assert type(y.grad_fn) is _ops.LinearChain and y.grad_fn.needs_input_grad == (x_grad,) + (True,) * 3 + (False,)
+        (y * y).sum().backward()
+        results.append([y.numpy()] + [p.grad.numpy() for p in params if p is not None]
+                       + ([x.grad.numpy()] if x_grad else []))
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_chain_apply_under_no_grad_and_off_its_path(rng):
+    linears = (nc.nn.Linear(4, 3), nc.nn.Linear(3, 2))
+    x = rng.standard_normal((2, 4)).astype(np.float32)
+    with nc.no_grad():
+        y = _kernels._linear_chain_apply(_ops.LinearChain, nc.tensor(x), linears, ("relu", "identity"), 0.01)
+    assert y.grad_fn is None and not y.requires_grad
+    # a plain array, a strided input, a float64 input: None, nothing run
+    assert _kernels._linear_chain_apply(_ops.LinearChain, x, linears, ("relu", "identity"), 0.01) is None
+    for bad in (np.asfortranarray(x), x.astype(np.float64)):
+        assert _kernels._linear_chain_apply(_ops.LinearChain, nc.tensor(bad), linears, ("relu", "identity"),
+                                            0.01) is None
+
+
 def test_mlp_off_fast_path_still_trains_like_the_fast_path(rng):
     """A strided input takes the per-layer route: same loss and gradients."""
     nc.manual_seed(3)

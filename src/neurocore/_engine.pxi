@@ -425,6 +425,17 @@ def _set_apply_mode(mode):
     _apply_mode = mode
 
 
+cdef inline object _record_node(object ctx, object cls, tuple args, tuple needs, tuple raw, object out):
+    """The recording half of Op.apply: ctx joins the graph as out's node
+    (non-Tensor arguments never get a gradient)."""
+    ctx.parents = args
+    ctx.needs_input_grad = needs
+    ctx._raw = raw
+    if cls.save_output:
+        ctx._out = out
+    return _wrap_array(out, ctx)
+
+
 def _op_apply(cls, tuple args, dict settings, mode):
     """Op.apply (neurocore._tensor): run cls.forward on the raw arrays and,
     when grad mode is on (mode.enabled) and some Tensor argument requires
@@ -434,11 +445,44 @@ def _op_apply(cls, tuple args, dict settings, mode):
     forward = cls.forward
     if needs is not None and _mode_enabled(mode):
         ctx.recording = True
-        out = forward(ctx, *raw, **settings)
-        ctx.parents = args                  # non-Tensor arguments never get a gradient
-        ctx.needs_input_grad = needs
-        ctx._raw = raw
-        if cls.save_output:
-            ctx._out = out
-        return _wrap_array(out, ctx)
+        return _record_node(ctx, cls, args, needs, raw, forward(ctx, *raw, **settings))
     return _wrap_array(forward(ctx, *raw, **settings), None)
+
+
+def _linear_chain_apply(cls, x, tuple linears, tuple activations, double slope):
+    """nn.MLP's ``cls.apply(x, W_1, b_1, W_2, ..., activations=, slope=)``
+    (cls: functional._ops.LinearChain; linears: the Linear modules, whose
+    weight and bias are read here) in one call: Op.apply's steps with
+    LinearChain.forward's fast branch inline.  None, having run nothing,
+    when the chain is off _linear_chain_forward's fast path or x is not a
+    Tensor: the caller then takes the general route, which raises the
+    informative errors."""
+    if not (_is_slot_type(x) or isinstance(x, _tensor_type)):
+        return None
+    cdef Py_ssize_t n = len(linears), i
+    cdef tuple args = PyTuple_New(2 * n + 1)
+    Py_INCREF(x)
+    PyTuple_SET_ITEM(args, 0, x)
+    for i in range(n):
+        m = linears[i]
+        w = m.weight
+        b = m.bias
+        Py_INCREF(w)
+        PyTuple_SET_ITEM(args, 1 + 2 * i, w)
+        Py_INCREF(b)
+        PyTuple_SET_ITEM(args, 2 + 2 * i, b)
+    raw, needs = _split_args(args, _tensor_type)
+    cdef bint recording = needs is not None and _mode_enabled(_apply_mode)
+    done = _linear_chain_forward((<tuple>raw)[0], (<tuple>raw)[1:], activations, slope, recording)
+    if done is None:
+        return None
+    out = (<tuple>done)[0]
+    if not recording:
+        return _wrap_array(out, None)
+    ctx = object.__new__(cls)
+    ctx.recording = True
+    ctx.activations = activations
+    ctx.slope = slope
+    ctx.layer_inputs = (<tuple>done)[1]
+    ctx.saved = (<tuple>done)[2]
+    return _record_node(ctx, cls, args, needs, raw, out)

@@ -14,6 +14,8 @@ __all__ = ["Parameter", "Module", "Sequential", "ModuleList", "Identity", "Linea
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _LinearChain = F._ops.LinearChain
+# LinearChain.apply of the whole stack in one call; None when off its fast path
+_CHAIN_APPLY = getattr(_tensor._kernels, "_linear_chain_apply", None)
 
 
 def _check_dtype(dtype):
@@ -436,6 +438,10 @@ class MLP(Sequential):
             object.__setattr__(self, "_plan", plan)
         linears, activations, slope, dropouts = plan
         if linears is not None and (not dropouts or not any(d.training and d.p > 0 for d in dropouts)):
+            if _CHAIN_APPLY is not None:
+                out = _CHAIN_APPLY(_LinearChain, x, linears, activations, slope)   # the common case, compiled
+                if out is not None:
+                    return out
             params = []
             for m in linears:
                 params += (m.weight, m.bias)
