@@ -1,9 +1,10 @@
 # Compiled helpers of the autograd engine's hot path (neurocore._tensor):
-# the per-op argument split of Op.apply, the topological sort and the
-# hand-over of an op's input gradients in a plain backward.  Same logic as
-# the Python they replace, without the interpreter's per-statement cost,
-# which is what a step of a small network spends most of its time on.
-# The Tensor class is passed in (it lives in Python, in neurocore._tensor).
+# Op.apply and its argument split, the grad mode, the topological sort, the
+# scalar backward's node loop and the hand-over of an op's input gradients,
+# and nn.MLP's one-call LinearChain.apply.  Same logic as the Python they
+# replace, without the interpreter's per-statement cost, which is what a
+# step of a small network spends most of its time on.  The Tensor class is
+# passed in (it lives in Python, in neurocore._tensor).
 
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from cpython.ref cimport Py_INCREF, Py_DECREF, PyObject, PyTypeObject
