@@ -383,14 +383,8 @@ class _CrossEntropy(Op):
     _plain_backward = getattr(_kernels, "_cross_entropy_node_plain_backward", None)
 
     def backward(ctx, g):
-        if ctx.plain and not ctx._graph:
-            # plain case: a scalar loss, an int64 target (never differentiable)
-            scale = g.item() if type(g) is np.ndarray else float(g)
-            if ctx.reduction == "mean":
-                scale = scale / ctx.denom if ctx.denom else float("nan")
-            gz = _CE_PLAIN_BACKWARD(ctx._raw[0], ctx._raw[1], ctx.lse, ctx.ignore_index, scale)
-            if gz is not None:
-                return gz, None
+        # (the plain case, off the engine's node loop, takes the
+        # _CE_PLAIN_BACKWARD call below: no weight, no smoothing, a float scale)
         logits, target = ctx.inputs[:2]
         g = np.asarray(g)
         if ctx.reduction == "none":
