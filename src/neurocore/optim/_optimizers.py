@@ -303,6 +303,7 @@ class Optimizer:
         buckets = {}
         writeback = []
         new_datas, new_states = [], []
+        stateless = self._stateless(hp)
         for i, p in enumerate(group["params"]):
             g = _grad_array(p)
             if g is None:
@@ -321,7 +322,7 @@ class Optimizer:
                 writeback.append((data, work))
                 data = work
             state = self.state.get_state(p)
-            if not state and not self._stateless(hp):
+            if not state and not stateless:
                 state = self.state[p]
                 new_datas.append(data)
                 new_states.append(state)
@@ -333,7 +334,6 @@ class Optimizer:
             b[2].append(state)
         if new_states:
             self._init_states(new_datas, new_states, group)
-        stateless = self._stateless(hp)
         for params, grads, states in buckets.values():
             if stateless:
                 self._update(hp, params, grads, None, [], None)
