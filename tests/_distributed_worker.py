@@ -12,6 +12,8 @@ Scenarios:
       the collectives, no_sync, unused parameters, the sampler on the group.
   fault
       rank 1 raises inside backward() while rank 0 waits in the allreduce.
+  hang
+      rank 1 stalls; rank 0's allreduce times out (init_process_group(timeout=2)).
 """
 import sys
 
@@ -162,6 +164,11 @@ def api(out):
     ddp3(x * (rank + 1.0)).sum().backward()
     results["unused_grad"] = np.array([float(np.abs(three.unused.weight.grad.numpy()).max()),
                                        ddp3.reduction_stats.steps])
+    with nc.no_grad():                          # an evaluation forward starts no reduction
+        ddp3(x)
+    steps_after_eval = ddp3.reduction_stats.steps
+    ddp3(x).sum().backward()
+    results["eval_then_train_steps"] = np.array([steps_after_eval, ddp3.reduction_stats.steps])
     sampler = dist.DistributedSampler(10, shuffle=False)
     results["sampler"] = sampler.indices()
     if rank == 0:
@@ -192,9 +199,23 @@ def fault():
     print(f"rank {dist.get_rank()} finished backward", flush=True)
 
 
+def hang():
+    """Rank 1 stalls before its backward pass; rank 0, with a 2 s timeout,
+    gives up waiting for the gradient allreduce."""
+    import time
+
+    model = nc.nn.Sequential(nc.nn.Linear(4, 8), nc.nn.ReLU(), nc.nn.Linear(8, 2))
+    ddp = dist.DistributedDataParallel(model)
+    loss = ddp(nc.tensor(np.ones((3, 4), np.float32))).sum()
+    if dist.get_rank() == 1:
+        time.sleep(120)
+    loss.backward()
+    print(f"rank {dist.get_rank()} finished backward", flush=True)
+
+
 def main(argv):
-    dist.init_process_group("mpi")
     scenario = argv[0]
+    dist.init_process_group("mpi", timeout=2.0 if scenario == "hang" else None)
     if scenario == "train":
         out, rest = argv[1], argv[2:]
         stop_at = ckpt = resume = None
@@ -207,6 +228,8 @@ def main(argv):
         api(argv[1])
     elif scenario == "fault":
         fault()
+    elif scenario == "hang":
+        hang()
     else:
         raise SystemExit(f"unknown scenario {scenario!r}")
     dist.destroy_process_group()

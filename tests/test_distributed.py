@@ -124,6 +124,7 @@ def test_collectives_no_sync_unused_parameters(tmp_path):
     assert float(r["no_sync_err"][0]) < 1e-5
     assert int(r["unused_error"][0]) == 1
     assert r["unused_grad"].tolist() == [0.0, 1.0]
+    assert r["eval_then_train_steps"].tolist() == [1, 2]
     np.testing.assert_array_equal(r["sampler"], [0, 2, 4, 6, 8])
 
 
@@ -135,6 +136,15 @@ def test_a_rank_that_raises_ends_the_job():
     assert done.returncode != 0, output
     assert elapsed < 60, f"took {elapsed:.1f} s"
     assert "rank 1 of 2 raised ValueError: injected failure in backward on rank 1" in output, output
+    assert "finished backward" not in output, output
+
+
+def test_a_stalled_rank_times_out_with_a_timeout():
+    done, elapsed = _launch("hang", check=False, timeout=90)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output
+    assert elapsed < 60, f"took {elapsed:.1f} s"
+    assert "rank 0 of 2 raised TimeoutError" in output, output
     assert "finished backward" not in output, output
 
 

@@ -43,7 +43,7 @@ import time
 import numpy as np
 
 from neurocore import nn
-from neurocore._tensor import Tensor, _toposort
+from neurocore._tensor import Tensor, _toposort, is_grad_enabled
 from neurocore.distributed import _group
 
 __all__ = ["DistributedDataParallel"]
@@ -222,7 +222,7 @@ class DistributedDataParallel(nn.Module):
                     if isinstance(b, np.ndarray) and b.dtype.kind in "biuf" and b.flags.writeable:
                         _group.broadcast(b, src=0)
         output = self.module(*args, **kwargs)
-        if self.find_unused_parameters and self._require_sync:
+        if self.find_unused_parameters and self._require_sync and is_grad_enabled():
             self._mark_unused(output)
         return output
 
@@ -241,6 +241,8 @@ class DistributedDataParallel(nn.Module):
                 for y in x.values():
                     collect(y)
         collect(output)
+        if not any(t.requires_grad for t in outputs):
+            return                              # nothing will run backward from this output
         reached = set()
         for node in _toposort([t._node for t in outputs if t._node is not None]):
             for p, need in zip(node.parents or (), node.needs_input_grad):
