@@ -219,3 +219,20 @@ def test_hook_errors():
     y.register_post_accumulate_grad_hook(lambda t: 1)
     with pytest.raises(RuntimeError, match="return None"):
         (y * 2.0).sum().backward()
+
+
+def test_pickle_and_deepcopy_leave_the_hooks_behind():
+    import copy
+    import pickle
+
+    w = _leaf([1.0, 2.0])
+    log = []
+    w.register_post_accumulate_grad_hook(lambda t: log.append(t))
+    (w * 2.0).sum().backward()
+    for clone in (pickle.loads(pickle.dumps(w)), copy.deepcopy(w)):
+        assert clone.requires_grad and clone.is_leaf
+        np.testing.assert_array_equal(clone.numpy(), w.numpy())
+        np.testing.assert_array_equal(clone.grad.numpy(), w.grad.numpy())
+        (clone * 3.0).sum().backward()
+        np.testing.assert_array_equal(clone.grad.numpy(), [5.0, 5.0])
+    assert len(log) == 1

@@ -275,6 +275,12 @@ class Tensor:
             return
         backward(self, gradient, retain_graph, create_graph, inputs)
 
+    def __getstate__(self):
+        # pickle and copy.deepcopy take the tensor, not its hooks (which may
+        # hold anything, a process group included)
+        return None, {name: getattr(self, name) for name in ("data", "_grad", "_node", "_idx", "requires_grad")
+                      if hasattr(self, name)}
+
     def register_post_accumulate_grad_hook(self, hook):
         """Call ``hook(self)`` after a backward pass has accumulated this leaf's
         ``.grad`` (once per backward, after the last contribution of that pass;
