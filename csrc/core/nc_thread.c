@@ -259,10 +259,10 @@ int nc_thread_cores(void)
 #define NC_MAX_HELPERS 255
 #define NC_JOB_SLOTS 64
 /* Idle spin of a helper before it sleeps, and of a caller waiting for the
- * last chunks.  Measured on 2 cores (Zen 4): an MLP B64 training step calls
- * a kernel every ~10-40 us, so 50 us keeps the helper awake through a step;
- * 20 us cost ~6 % there and 200 us no more speed, only more CPU burnt next
- * to NumPy (the alternation benchmark in bench/bench_coexist.py). */
+ * last chunks.  A training step calls kernels every few to a few tens of
+ * microseconds, so a helper that spins ~50 us stays awake through a step,
+ * while OpenMP's and OpenBLAS's ~100 ms of spinning is what starves a
+ * neighbouring pool; NEUROCORE_SPIN_US overrides it for measurements. */
 #define NC_SPIN_NS_DEFAULT 50000
 #define NC_CALLER_SPIN_NS 200000
 #define CACHE_LINE 64

@@ -1132,11 +1132,9 @@ _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 def _matmul(a, b):
     """a @ b, on neurocore's GEMM wherever it applies (2-D or more, one float
-    dtype, leading dimensions equal or one operand 2-D).  Letting NumPy's
-    OpenBLAS run beside the kernels' OpenMP threads oversubscribes the cores:
-    each pool's spinning workers starve the other's, and a Hessian-vector
-    product on two cores was measured taking 4-16 ms (scheduler ticks)
-    instead of 1.7 ms."""
+    dtype, leading dimensions equal or one operand 2-D), so one thread pool
+    does the products of a graph: OpenBLAS's workers spin for ~0.1 s after
+    each product and take the cores from the kernels' threads."""
     if isinstance(a, Tensor) or isinstance(b, Tensor):
         return a @ b
     if (a.ndim >= 2 and b.ndim >= 2 and a.dtype == b.dtype and a.dtype in _FLOAT_DTYPES
