@@ -128,3 +128,8 @@ def bce_with_logits_backward(
     x: FloatArray, y: FloatArray, grad_loss: "float | FloatArray" = 1.0,
     pos_weight: Optional[FloatArray] = None, out: Optional[FloatArray] = None,
 ) -> FloatArray: ...
+
+# ---- the C API for other extensions (csrc/include/neurocore/nc_api.h) -------
+from typing import Any  # noqa: E402
+_C_API: Any             # PyCapsule "neurocore._kernels._C_API" holding the nc_api_t table
+def _c_api_version() -> Tuple[int, int]: ...

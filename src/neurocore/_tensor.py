@@ -218,6 +218,32 @@ class Tensor:
             return np.array(self.data, dtype=dtype, copy=True)
         return self.data if dtype is None else self.data.astype(dtype, copy=False)
 
+    # ---- DLPack (the array API standard's exchange protocol) ---------------
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        """A DLPack capsule of ``data`` for another library's ``from_dlpack``
+        (``np.from_dlpack(t)``, ``torch.from_dlpack(t)``): zero-copy, the
+        consumer sees the same memory, strides included.  Exported by NumPy,
+        whose rules apply: a read-only array goes out flagged read-only (and
+        only to consumers of DLPack >= 1.0), ``copy=True`` exports a copy,
+        ``copy=False`` never copies.  As in PyTorch, a tensor that requires
+        grad is refused: export ``t.detach()``, so that writes made by the
+        other library cannot go unseen by autograd."""
+        if self.requires_grad:
+            raise BufferError("cannot export a tensor that requires grad through DLPack; "
+                              "export t.detach() instead")
+        kwargs = {}
+        if max_version is not None:
+            kwargs["max_version"] = max_version
+        if dl_device is not None:
+            kwargs["dl_device"] = dl_device
+        if copy is not None:
+            kwargs["copy"] = copy
+        return self.data.__dlpack__(stream=stream, **kwargs)
+
+    def __dlpack_device__(self):
+        """(device type, device id): (1, 0), kDLCPU; neurocore runs on the CPU."""
+        return self.data.__dlpack_device__()
+
     def item(self):
         if self.data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.data.shape}")
@@ -1434,6 +1460,35 @@ def tensor(data, dtype=None, requires_grad=False):
         raise TypeError(f"tensor data must be real numbers (bool, int or float), got "
                         f"{type(data).__name__} giving dtype {arr.dtype}")
     return Tensor(arr, requires_grad=requires_grad)
+
+
+def from_dlpack(x, *, device=None, copy=None):
+    """A Tensor on the memory of ``x``, any object with ``__dlpack__`` (a
+    NumPy array, a PyTorch or JAX CPU tensor, ...), as the array API
+    standard's ``from_dlpack``.
+
+    copy=None (the default) shares memory when the producer can export it,
+    copy=True always copies, copy=False never copies (``BufferError`` when
+    the producer cannot share).  A read-only source gives a Tensor whose
+    ``data`` is read-only too (writes raise), never a writable alias; call
+    with ``copy=True`` for a writable one.  Strided sources stay strided
+    views (kernels copy such inputs once, and refuse them as outputs).
+    ``device`` may be None, "cpu" or (1, 0).
+    """
+    if isinstance(x, Tensor):
+        if x.requires_grad:
+            raise BufferError("cannot import a tensor that requires grad through DLPack; "
+                              "pass t.detach() instead")
+        x = x.data
+    if not hasattr(x, "__dlpack__"):
+        raise TypeError(f"x must implement __dlpack__ (the DLPack protocol), got {type(x).__name__}")
+    if device not in (None, "cpu", (1, 0)):
+        raise ValueError(f"device must be None, 'cpu' or (1, 0) (kDLCPU), got {device!r}")
+    if copy not in (None, True, False):
+        raise ValueError(f"copy must be None, True or False, got {copy!r}")
+    kwargs = {} if copy is None else {"copy": copy}
+    data = np.from_dlpack(x, **kwargs)
+    return Tensor(data)
 
 
 def _shape_args(shape):
