@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 from neurocore import kernels
 from neurocore._kernels import get_isa, get_num_threads, set_num_threads
 
-# ---- autograd engine, tensors, files (owned by the autograd work) ----------
+# ---- autograd engine, tensors, files ----------
 from neurocore._tensor import (  # noqa: E402
     Tensor, tensor, no_grad, enable_grad, set_grad_enabled, is_grad_enabled, grad, manual_seed,
     zeros, ones, zeros_like, ones_like, randn, rand, arange, concatenate, cat, stack, where,

@@ -11,6 +11,8 @@ import struct
 
 import numpy as np
 
+from neurocore._tensor import Tensor
+
 __all__ = ["save", "load"]
 
 _TO_SAFETENSORS = {
@@ -23,7 +25,6 @@ _FROM_SAFETENSORS = {v: k for k, v in _TO_SAFETENSORS.items()}
 
 
 def _as_array(value, name):
-    from neurocore._tensor import Tensor
     if isinstance(value, Tensor):
         value = value.data
     if not isinstance(value, np.ndarray):
