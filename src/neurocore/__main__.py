@@ -192,7 +192,7 @@ def demo(model, distributed=False):
     import importlib
     import importlib.util
 
-    name = f"neurocore.demos.{model}"          # imported lazily (the ViT demo is the attention work's)
+    name = f"neurocore.demos.{model}"          # imported on demand: only the chosen demo loads
     if importlib.util.find_spec(name) is None:
         print(f"the {model} demo is not part of this build")
         return 1

@@ -270,8 +270,7 @@ cdef int _deliver(parents, parent_grads, needs, dict grads, set owned, accumulat
     """Hand an op's input gradients to its parents in a plain backward (no
     create_graph, no capture): a leaf whose .grad is None takes a fresh array
     as is, other leaves go through ``accumulate`` (_tensor._accumulate_leaf),
-    and a non-leaf's contribution is summed into ``grads[its node]``
-    (_tensor._deliver_plain_py is the Python reference)."""
+    and a non-leaf's contribution is summed into ``grads[its node]``"""
     cdef object t, g, need, target, slots, gid
     cdef Py_ssize_t i, j, n
     if type(parents) is not tuple or type(parent_grads) is not tuple or type(needs) is not tuple:

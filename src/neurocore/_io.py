@@ -11,6 +11,7 @@ import struct
 
 import numpy as np
 
+from neurocore._tensor import Tensor
 from neurocore._tree import flatten, unflatten
 
 __all__ = ["save", "load"]
@@ -25,7 +26,6 @@ _FROM_SAFETENSORS = {v: k for k, v in _TO_SAFETENSORS.items()}
 
 
 def _as_array(value, name):
-    from neurocore._tensor import Tensor
     if isinstance(value, Tensor):
         value = value.data
     if not isinstance(value, np.ndarray):
