@@ -986,8 +986,7 @@ class _LeafHooks:
             self.done(node.parents, (), node.needs_input_grad)
 
 
-if hasattr(_kernels, "_set_post_accumulate_hooks"):
-    _kernels._set_post_accumulate_hooks(_LeafHooks.registry, _LeafHooks)
+_kernels._set_post_accumulate_hooks(_LeafHooks.registry, _LeafHooks)
 
 
 def _as_list(x):

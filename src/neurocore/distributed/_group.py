@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-import neurocore
+from neurocore import _kernels
 
 __all__ = [
     "ReduceOp", "init_process_group", "destroy_process_group", "is_initialized", "is_available",
@@ -144,7 +144,7 @@ def init_process_group(backend="mpi", *, timeout=None, num_threads=None, abort_o
     if num_threads is None and not (os.environ.get("NEUROCORE_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS")):
         num_threads = _default_threads(group.local_size)
     if num_threads is not None:
-        neurocore.set_num_threads(num_threads)
+        _kernels.set_num_threads(num_threads)
     if abort_on_exception:
         group.previous_excepthook = sys.excepthook
         sys.excepthook = _abort_on_exception
