@@ -9,8 +9,11 @@ import os
 
 from neurocore import kernels
 from neurocore._kernels import get_isa, get_num_threads, set_num_threads
+from neurocore import _threadpoolctl
 
-# ---- autograd engine, tensors, files (owned by the autograd work) ----------
+_threadpoolctl.register(__version__)
+
+# ---- autograd engine, tensors, files ----------
 from neurocore._tensor import (  # noqa: E402
     Tensor, tensor, no_grad, enable_grad, set_grad_enabled, is_grad_enabled, grad, manual_seed,
     zeros, ones, zeros_like, ones_like, randn, rand, arange, concatenate, cat, stack, where,
