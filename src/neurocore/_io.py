@@ -27,6 +27,9 @@ import sys
 
 import numpy as np
 
+from neurocore._tensor import Tensor
+from neurocore._tree import flatten, unflatten
+
 __all__ = ["save", "load"]
 
 _TO_SAFETENSORS = {
@@ -49,7 +52,6 @@ _METADATA = "__metadata__"
 
 # ---- saving ----------------------------------------------------------------
 def _as_array(value, name):
-    from neurocore._tensor import Tensor
     if isinstance(value, Tensor):
         value = value.data
     if not isinstance(value, np.ndarray):
@@ -119,11 +121,14 @@ def _write_atomically(path, chunks):
 def save(state_dict, path, metadata=None):
     """Write ``state_dict`` (name -> array or Tensor) to ``path`` as safetensors.
 
-    The write is atomic: ``path`` holds either its previous content or the
-    complete new file, even if the process dies during the call.
+    A nested state dict (model and optimizer state_dicts, ints, floats) is
+    stored flattened, see neurocore._tree.  The write is atomic: ``path``
+    holds either its previous content or the complete new file, even if the
+    process dies during the call.
     """
     if not isinstance(state_dict, dict):
         raise TypeError(f"state_dict must be a dict, got {type(state_dict).__name__}")
+    state_dict, metadata = flatten(state_dict, metadata)
     arrays = {}
     for name, value in state_dict.items():
         if not isinstance(name, str):
@@ -270,7 +275,8 @@ def _read_tensor(f, dtype, shape, path, name):
 
 
 def load(path):
-    """Read a safetensors file into a dict of name -> NumPy array (native byte order).
+    """Read a safetensors file into a dict of name -> NumPy array (native byte
+    order), or the nested state dict that ``save`` flattened into it.
 
     The file may come from anywhere: its header is validated in full before
     any tensor is allocated, and a malformed file raises ValueError.
@@ -278,11 +284,12 @@ def load(path):
     with open(path, "rb") as f:
         file_size = os.fstat(f.fileno()).st_size
         header, data_start = _read_header(f, path, file_size)
-        _check_metadata(header, path)
+        metadata = _check_metadata(header, path)
         entries = _check_entries(header, path, file_size - data_start)
         out = {}
         for name, dtype, shape, begin, _ in entries:
             f.seek(data_start + begin)
             out[name] = _read_tensor(f, dtype, shape, path, name)
     # the header's order, as the state dict was written
-    return {name: out[name] for name in header if name != _METADATA}
+    out = {name: out[name] for name in header if name != _METADATA}
+    return unflatten(out, metadata if _METADATA in header else None, path)
