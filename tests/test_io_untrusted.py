@@ -178,26 +178,48 @@ def test_reserved_name_is_refused(tmp_path):
         nc.save({"__metadata__": np.ones(2)}, tmp_path / "f")
 
 
-def _valid_file(tmp_path):
+def _valid_file(tmp_path, nested):
     rng = np.random.default_rng(7)
     state = {"w": rng.standard_normal((3, 4)).astype(np.float32), "b": np.arange(5, dtype=np.float64),
              "n": np.array(7, np.int64), "e": np.zeros((0, 3), np.float16), "m": np.array([True, False])}
     path = tmp_path / "valid.safetensors"
-    nc.save(state, path, metadata={"format": "neurocore"})
+    if nested:
+        # a training checkpoint: the tree's shape and the scalars live in
+        # __metadata__, which the loader parses too
+        model = nc.nn.Linear(3, 2)
+        opt = nc.optim.Adam(model.parameters(), lr=1e-3)
+        model(nc.tensor(np.ones((1, 3), np.float32))).sum().backward()
+        opt.step()
+        state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": 3}
+        nc.save(state, path)
+    else:
+        nc.save(state, path, metadata={"format": "neurocore"})
     return path, state
 
 
-def test_fuzzed_bytes_of_a_valid_file(tmp_path):
+def _arrays(tree):
+    if isinstance(tree, np.ndarray):
+        return [tree]
+    if isinstance(tree, dict):
+        return [a for v in tree.values() for a in _arrays(v)]
+    if isinstance(tree, (list, tuple)):
+        return [a for v in tree for a in _arrays(v)]
+    return []
+
+
+@pytest.mark.parametrize("nested", [False, True], ids=["flat", "nested"])
+def test_fuzzed_bytes_of_a_valid_file(tmp_path, nested):
     """FUZZ_MUTATIONS seeded mutations of a valid file (flipped bits, random
     bytes, digits, JSON punctuation, truncation, insertion): each raises
     ValueError or loads arrays consistent with the file; any other
     exception fails."""
-    path, state = _valid_file(tmp_path)
+    path, state = _valid_file(tmp_path, nested)
     original = path.read_bytes()
     (n,) = struct.unpack("<Q", original[:8])
-    rng = random.Random(20261207)
+    rng = random.Random(20261207 + nested)
     target = tmp_path / "mutant.safetensors"
     outcomes = {"ValueError": 0, "loaded": 0}
+    expected = sorted((a.nbytes, a.itemsize) for a in _arrays(state))
     for i in range(FUZZ_MUTATIONS):
         data = bytearray(original)
         kind = i % 6
@@ -223,15 +245,17 @@ def test_fuzzed_bytes_of_a_valid_file(tmp_path):
             outcomes["ValueError"] += 1
             continue
         outcomes["loaded"] += 1
+        assert isinstance(out, dict), i
+        arrays = _arrays(out)
         # a load that succeeds returns well-formed arrays covering the data
         # section exactly; a single mutation can rename a tensor or swap a
         # dtype of one width for another (F32 -> I32) or a shape for an
         # equal-sized one ([] -> [1], [0, 3] -> [0, 9]), never change sizes
         (n_mut,) = struct.unpack("<Q", bytes(data[:8]))
-        assert sum(a.nbytes for a in out.values()) == len(data) - 8 - n_mut, i
-        assert (sorted((a.nbytes, a.itemsize) for a in out.values())
-                == sorted((a.nbytes, a.itemsize) for a in state.values())), (i, out)
-        for a in out.values():
-            assert isinstance(a, np.ndarray) and a.dtype.isnative and a.flags.writeable
+        assert sum(a.nbytes for a in arrays) == len(data) - 8 - n_mut, i
+        if not nested:      # (a mutated tree may leave tensors out of the result)
+            assert sorted((a.nbytes, a.itemsize) for a in arrays) == expected, (i, out)
+        for a in arrays:
+            assert a.dtype.isnative and a.flags.writeable
     # both outcomes occur, so the fuzz neither only breaks nor only skips
     assert outcomes["ValueError"] > FUZZ_MUTATIONS // 2 and outcomes["loaded"] > 0, outcomes
