@@ -12,7 +12,7 @@ from hypothesis import assume, given, strategies as st
 import neurocore as nc
 import neurocore.functional as F
 import optim_reference as R
-from _strategies import FLOATS, check_close, float_arrays, shapes
+from _strategies import FLOATS, OTHER_DTYPES, as_other_dtype, check_close, float_arrays, shapes
 
 _erfc = np.vectorize(math.erfc, otypes=[np.float64])
 
@@ -200,3 +200,24 @@ def test_optimizer_classes_on_strided_params(data, opt, layout):
     eps = np.finfo(dtype).eps
     check_close(param.data, p_ref, dtype, rtol=256 * eps, atol=256 * eps, what=opt)
     check_close(held, p_ref, dtype, rtol=256 * eps, atol=256 * eps, what=f"{opt} (caller's view)")
+
+
+@given(data=st.data(), dtype=st.sampled_from(OTHER_DTYPES), layer=st.sampled_from(["linear", "mlp_gelu", "layer_norm"]))
+def test_modules_on_other_input_dtypes(data, dtype, layer):
+    """A float32 module fed float16, int, bool or big-endian data: a
+    big-endian float32 input works (nc.tensor holds native data) and equals
+    the native input's result; anything else raises TypeError/ValueError
+    saying which dtypes met."""
+    x64 = data.draw(float_arrays(shape=(3, 4), dtype=np.float64, special=False, lo=-3, hi=3), "x")
+    x = as_other_dtype(x64, dtype)
+    nc.manual_seed(1)
+    model = _modules(4, np.float32)[layer]()
+    try:
+        got = model(nc.tensor(x)).data
+    except (TypeError, ValueError) as exc:
+        assert str(np.dtype(dtype.newbyteorder("=")).name) in str(exc) or "dtype" in str(exc), str(exc)
+        assert dtype.newbyteorder("=") != np.float32, f"{dtype} refused: {exc}"
+        return
+    assert dtype.newbyteorder("=") == np.float32, f"{layer} accepted {dtype}"
+    want = model(nc.tensor(x.astype(np.float32))).data
+    assert got.dtype == np.float32 and np.array_equal(got, want)
