@@ -8,6 +8,21 @@ from neurocore import _kernels
 
 ISAS = _kernels.supported_isas()
 
+# Hypothesis profiles of the property suites (tests/properties, run through
+# test_properties.py): "neurocore" (the default) keeps CI to about two
+# minutes with fixed examples; --hypothesis-profile=long searches deeper.
+try:
+    from hypothesis import HealthCheck, settings
+except ImportError:                         # hypothesis is a test extra
+    settings = None
+else:
+    _quiet = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
+    settings.register_profile("neurocore", max_examples=40, deadline=None, derandomize=True,
+                              database=None, suppress_health_check=_quiet, print_blob=True)
+    settings.register_profile("long", max_examples=1500, deadline=None, database=None,
+                              suppress_health_check=_quiet, print_blob=True)
+    settings.load_profile("neurocore")
+
 # Tolerances against a NumPy/float64 reference, per dtype.
 TOL = {
     np.float32: dict(rtol=2e-5, atol=1e-6),
