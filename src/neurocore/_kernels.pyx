@@ -86,6 +86,8 @@ cdef object _float_input(object x, str name):
         return np.ascontiguousarray(x)
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
+    if not x.dtype.isnative:
+        x = x.astype(x.dtype.newbyteorder("="))     # an input: one native copy
     if x.dtype != _F32 and x.dtype != _F64:
         raise TypeError(f"{name} must have dtype float32 or float64, got {x.dtype}")
     if not x.flags.c_contiguous:

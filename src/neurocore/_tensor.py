@@ -141,7 +141,11 @@ class Tensor:
     def __init__(self, data, requires_grad=False):
         if isinstance(data, Tensor):
             data = data.data
-        self.data = np.asarray(data)
+        data = np.asarray(data)
+        if not data.dtype.isnative:
+            # the kernels read native floats: one converted copy, as torch.tensor makes
+            data = data.astype(data.dtype.newbyteorder("="))
+        self.data = data
         self._grad = None
         self._node = None
         self._idx = 0
@@ -1426,6 +1430,8 @@ def tensor(data, dtype=None, requires_grad=False):
             arr = arr.astype(np.float32)
     else:
         arr = np.array(data, dtype=dtype, copy=True)
+    if not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     if arr.dtype.kind not in "biuf":        # complex, str, object (None, ragged lists)
         raise TypeError(f"tensor data must be real numbers (bool, int or float), got "
                         f"{type(data).__name__} giving dtype {arr.dtype}")
