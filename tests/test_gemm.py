@@ -184,7 +184,7 @@ def _act_tol(dtype):
 
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)
-@pytest.mark.parametrize("m,k,n", [(1, 20, 30), (17, 33, 9), (64, 100, 70)])
+@pytest.mark.parametrize("m,k,n", [(1, 20, 30), (17, 33, 9), (64, 100, 70), (19, 1, 45)])
 def test_linear_forward_fused(isa, dtype, activation, m, k, n, rng):
     x, w, b = _rand(rng, (m, k), dtype), (_rand(rng, (n, k), dtype) / np.sqrt(k)).astype(dtype), _rand(rng, n, dtype)
     y, z = K.linear_forward(x, w, b, activation, negative_slope=0.2, return_preact=True)
@@ -295,6 +295,9 @@ def test_threads_bitwise_identical(isa, dtype, threads, rng):
             K.linear_forward(tok, tok_w, tok_w[:, 0], "gelu"),
             K.linear_forward(K.linear_forward(tok, tok_w), tok_w2, tok_w2[:, 0]),  # K = 576: 3 blocks
             K.outer_acc(mat.copy(), vec, vec[:700]),
+            # K = 1 (one example's weight gradient): rows over the threads
+            K.gemm(vec[:, None], vec[None, :700]), K.gemm(vec[None, :], vec[None, :700], trans_a=True),
+            K.linear_backward(vec[None, :600], vec[None, :300], mat[:600, :300])[1],
         ))
     for other in results[1:]:
         for r0, r1 in zip(results[0], other):

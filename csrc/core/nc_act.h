@@ -2,7 +2,7 @@
  * nc_act.h: activations and their derivatives on one vector, shared by the
  * activation kernels (activation.inc) and the GEMM epilogue (gemm.inc), so a
  * fused Linear+activation computes exactly what the separate kernels do.
- * Included after nc_simd.h; uses vexp, vtanh and verfc_pos_exp of
+ * Included after nc_simd.h; uses vexp, vtanh and verfc_pos_exp/_parts of
  * nc_simd_math.h.
  *
  * Notes
@@ -15,16 +15,16 @@
  *    the input it is 4e/(1+e)^2 with e = exp(-2|z|), accurate for all z.
  *  - Exact GELU: Phi(z) = erfc(-z/sqrt 2)/2.  The textbook 0.5(1 + erf(..))
  *    cancels for z < 0 (float32 has no correct digit left below z = -5);
- *    erfc keeps full relative accuracy in the left tail.  The backward
- *    reuses erfc's exp(-z^2/2) for phi(z).
+ *    erfc keeps full relative accuracy in the left tail, and z multiplies
+ *    erfc's exp factor before the rest (nc_vgelu), so the result stays
+ *    accurate where erfc alone is subnormal.  The backward reuses erfc's
+ *    exp(-z^2/2) for phi(z).  gelu(-inf) = 0 and gelu(+inf) = +inf, the
+ *    limits (not -inf * 0); the same for tanh-GELU.
  *  - Tanh GELU: 0.5(1 + tanh(u)) = sigmoid(2u), so the same value is
  *    z sigmoid(2u), which does not cancel for z < 0 and costs one exp.
  *  - Where z^3 or z^2 would overflow (|z| > ~1e12 in float32), derivatives
  *    are computed from z clamped to +-NC_ACT_ZBIG: the result is already the
  *    saturated 0 or 1 there, and inf * 0 would make it NaN.
- *  - Likewise both GELU forwards multiply Phi (or the sigmoid), which is
- *    exactly 0 below -NC_ACT_ZBIG, by z floored at -NC_ACT_ZBIG: GELU(-inf)
- *    is then -0 as the limit says (and PyTorch gives), not -inf * 0 = NaN.
  */
 #ifndef NC_ACT_H
 #define NC_ACT_H
@@ -55,13 +55,49 @@ static inline vreal nc_vsigmoid_grad(vreal z)
     return vmul(e, vmul(r, r));
 }
 
-/* Phi(z), the standard normal CDF, = erfc(-z/sqrt 2)/2; with a = |z|/sqrt 2
- * that is erfc(a)/2 for z < 0 and 1 - erfc(a)/2 otherwise.  *e receives
- * exp(-z^2/2), computed on the way (phi(z) = e / sqrt(2 pi)). */
-static inline vreal nc_vphi_cdf(vreal z, vreal *e)
+/* |z| beyond which exp(-z^2/2) is 0 in the dtype (and with it GELU's
+ * erfc factor): GELU clamps z there, so that gelu(-inf) = 0 and
+ * gelu'(-inf) = 0, gelu(inf) = inf and gelu'(inf) = 1, the limits (z Phi(z)
+ * would be -inf * 0); the clamp keeps NaN. */
+#if NC_DTYPE == 32
+#define NC_GELU_ZCLAMP 15.0f
+#else
+#define NC_GELU_ZCLAMP 39.0
+#endif
+
+/* zs = z clamped to +-NC_GELU_ZCLAMP; *e = exp(-zs^2/2) and *half_th =
+ * th/2 with erfc(a) = e th, a = |zs|/sqrt 2 (verfc_pos_parts2), so that
+ * Phi(z) = e th/2 for z < 0.  a^2 = zs^2/2 = zs (zs/2) is passed exactly
+ * (one FMA; zs/2 is exact): from the rounded a, exp(-a^2) would carry
+ * 2 a^2 eps/2 relative error, 84 ulp at z = -13. */
+static inline vreal nc_vphi_parts(vreal z, vreal *e, vreal *half_th)
 {
-    vreal half_c = vmul(vset1((real)0.5), verfc_pos_exp(vmul(vabs(z), vset1((real)NC_INV_SQRT_2)), e));
+    vreal zs = vmin(vset1(NC_GELU_ZCLAMP), vmax(vset1(-NC_GELU_ZCLAMP), z)); /* max(c, NaN) = NaN */
+    vreal w = vmul(vset1((real)0.5), zs), h = vmul(zs, w), th;
+    verfc_pos_parts2(vmul(vabs(zs), vset1((real)NC_INV_SQRT_2)), h, nc_vmul_lo(zs, w, h), e, &th);
+    *half_th = vmul(vset1((real)0.5), th);
+    return zs;
+}
+
+/* Phi(z), the standard normal CDF: erfc(a)/2 for z < 0 and 1 - erfc(a)/2
+ * otherwise.  *e receives exp(-z^2/2) (phi(z) = e / sqrt(2 pi)), *zs the
+ * clamped z. */
+static inline vreal nc_vphi_cdf(vreal z, vreal *e, vreal *zs)
+{
+    vreal half_th;
+    *zs = nc_vphi_parts(z, e, &half_th);
+    vreal half_c = vmul(*e, half_th);
     return vselect(vcmp_lt(z, vzero()), half_c, vsub(vset1(1), half_c));
+}
+
+/* z Phi(z) = p = (zs e) (th/2) for z <= 0, z - p for z > 0: erfc(a) alone
+ * leaves the normal range (float32: z < -13.0) while z Phi(z) is still
+ * normal, so zs multiplies e first.  (z <= 0 keeps gelu(-0) = -0.) */
+static inline vreal nc_vgelu(vreal z)
+{
+    vreal e, half_th, zs = nc_vphi_parts(z, &e, &half_th);
+    vreal p = vmul(vmul(zs, e), half_th);
+    return vselect(vcmp_gt(z, vzero()), vsub(z, p), p);
 }
 
 /* 2u = 2 sqrt(2/pi) (z + c z^3), the sigmoid argument of tanh-GELU */
@@ -76,12 +112,6 @@ static inline vreal nc_vclamp_big(vreal z)
     return vmin(vmax(z, vset1((real)-NC_ACT_ZBIG)), vset1((real)NC_ACT_ZBIG));
 }
 
-/* max(z, -NC_ACT_ZBIG), NaN kept (vmax returns its second operand for NaN) */
-static inline vreal nc_vfloor_big(vreal z)
-{
-    return vmax(vset1((real)-NC_ACT_ZBIG), z);
-}
-
 /* a = act(z) */
 static inline vreal nc_vact_forward(int act, real slope, vreal z)
 {
@@ -90,12 +120,11 @@ static inline vreal nc_vact_forward(int act, real slope, vreal z)
         return vmax(vzero(), z);
     case NC_ACT_LEAKY_RELU:
         return vselect(vcmp_gt(z, vzero()), z, vmul(vset1(slope), z));
-    case NC_ACT_GELU: { /* z Phi(z) */
-        vreal e;
-        return vmul(nc_vfloor_big(z), nc_vphi_cdf(z, &e));
-    }
-    case NC_ACT_GELU_TANH: /* z sigmoid(2u) = 0.5 z (1 + tanh(u)) */
-        return vmul(nc_vfloor_big(z), nc_vsigmoid(nc_vgelu_tanh_arg(z)));
+    case NC_ACT_GELU:
+        return nc_vgelu(z);
+    case NC_ACT_GELU_TANH: /* z sigmoid(2u) = 0.5 z (1 + tanh(u)); z >= -ZBIG
+                            * so that -inf gives the limit 0 (max keeps NaN) */
+        return vmul(vmax(vset1((real)-NC_ACT_ZBIG), z), nc_vsigmoid(nc_vgelu_tanh_arg(z)));
     case NC_ACT_SIGMOID:
         return nc_vsigmoid(z);
     case NC_ACT_TANH:
@@ -114,9 +143,8 @@ static inline vreal nc_vact_backward(int act, real slope, vreal z, vreal grad_a)
     case NC_ACT_LEAKY_RELU:
         return vselect(vcmp_gt(z, vzero()), grad_a, vmul(vset1(slope), grad_a));
     case NC_ACT_GELU: { /* Phi(z) + z phi(z), one exp for both */
-        vreal e, cdf = nc_vphi_cdf(z, &e);
-        vreal pdf = vmul(vset1((real)NC_INV_SQRT_2PI), e);
-        return vmul(grad_a, vfma(nc_vclamp_big(z), pdf, cdf));
+        vreal e, zs, cdf = nc_vphi_cdf(z, &e, &zs);
+        return vmul(grad_a, vfma(zs, vmul(vset1((real)NC_INV_SQRT_2PI), e), cdf));
     }
     case NC_ACT_GELU_TANH: { /* s + z s'(2u) 2u', s = sigmoid(2u) */
         vreal zc = nc_vclamp_big(z);

@@ -57,6 +57,13 @@
 #ifndef NC_SIMD_MATH_H
 #define NC_SIMD_MATH_H
 
+/* erfc(a) underflows to 0 beyond this a; the vector erfc clamps a there */
+#if NC_DTYPE == 32
+#define NC_ERFC_AMAX 10.1f
+#else
+#define NC_ERFC_AMAX 27.3
+#endif
+
 #if NC_DTYPE == 32
 #define NC_LIBM(fn) fn##f
 #else
@@ -69,6 +76,8 @@ static inline vreal vlog(vreal x) { return NC_LIBM(log)(x); }
 static inline vreal vtanh(vreal x) { return NC_LIBM(tanh)(x); }
 static inline vreal verf(vreal x) { return NC_LIBM(erf)(x); }
 static inline vreal verfc(vreal x) { return NC_LIBM(erfc)(x); }
+/* the rounding error of hi = a * b, exactly (a fused multiply-add) */
+static inline vreal nc_vmul_lo(vreal a, vreal b, vreal hi) { return NC_LIBM(fma)(a, b, -hi); }
 /* erfc(a) for a >= 0, and *e = exp(-a^2) with a^2 taken exactly (its
  * rounding alone would cost |a^2| eps relative): in double for float, by
  * Veltkamp's split a = ah + al for double. */
@@ -87,7 +96,40 @@ static inline vreal verfc_pos_exp(vreal a, vreal *e)
 #endif
     return NC_LIBM(erfc)(a);
 }
+/* erfc(a) = e th (see the vector verfc_pos_parts2), a^2 = a2 + a2_lo:
+ * float in double (a from the exact a^2); double with th = erfc(a) / e_a,
+ * e_a = exp(-a^2) of the rounded a itself (th loses digits where e_a is
+ * subnormal, a > 26.5: results near the underflow threshold). */
+static inline void verfc_pos_parts2(vreal a, vreal a2, vreal a2_lo, vreal *e_out, vreal *th_out)
+{
+#if NC_DTYPE == 32
+    (void)a;
+    double s = (double)a2 + (double)a2_lo, e = exp(-s);
+    *e_out = (float)e;
+    *th_out = s != s ? (float)s : e > 0 ? (float)(erfc(sqrt(s)) / e) : 0.0f;
 #else
+    vreal e_a;
+    vreal c = verfc_pos_exp(a, &e_a);
+    *e_out = a2 > 746 ? 0 : exp(-a2) * (1 - a2_lo);
+    *th_out = a != a ? a : e_a > 0 ? c / e_a : 0;
+#endif
+}
+static inline void verfc_pos_parts(vreal a, vreal *e_out, vreal *th_out)
+{
+#if NC_DTYPE == 32
+    double d = (double)a * (double)a;
+    float h = (float)d;
+    verfc_pos_parts2(a, h, isinf(h) ? 0.0f : (float)(d - (double)h), e_out, th_out);
+#else
+    double c = 134217729.0 * a, ah = c - (c - a), al = a - ah;
+    double hi = a * a, lo = ((ah * ah - hi) + 2 * ah * al) + al * al;
+    verfc_pos_parts2(a, hi, lo, e_out, th_out);
+#endif
+}
+#else
+
+/* the rounding error of hi = a * b, exactly (a fused multiply-add) */
+static inline vreal nc_vmul_lo(vreal a, vreal b, vreal hi) { return vfma(a, b, vneg(hi)); }
 
 /* ---- integer views of the lanes (same width as real) -------------------- */
 #if NC_DTYPE == 32
@@ -330,9 +372,20 @@ static inline vreal nc_verf_small(vreal x)
     return vmul(x, NC_HORNER(vmul(x, x), c));
 }
 
-/* erfc(a) for a >= 0 (NaN propagates); *e = exp(-a^2), which exact GELU's
- * derivative needs too (phi(z) = exp(-z^2/2) / sqrt(2 pi), a = |z|/sqrt 2) */
-static inline vreal verfc_pos_exp(vreal a, vreal *e_out)
+/* erfc(a) = e th for a >= 0 (NaN propagates), as its two factors:
+ * *e_out = exp(-a^2), which exact GELU's derivative needs too
+ * (phi(z) = exp(-z^2/2) / sqrt(2 pi), a = |z|/sqrt 2), and *th_out = t H(t)
+ * (about 1 / (sqrt(pi) a) for large a).  Multiplied together they fall
+ * below the normal range first (float32: erfc(a) from a = 9.2 on), so a
+ * caller that scales erfc back up (GELU: z erfc(a) / 2) keeps full
+ * precision by multiplying e by its own factor first.
+ * verfc_pos_parts2 takes a^2 = a2 + a2_lo exactly from the caller, who may
+ * know it better than the rounded a does (GELU: a^2 = z^2 / 2 from z; the
+ * rounding of a = |z| / sqrt 2 alone would cost 2 a^2 eps / 2 relative,
+ * 84 ulp at z = -13).  The caller bounds a (the fit holds to
+ * NC_ERFC_AMAX, where erfc has underflowed; a little beyond, the result is
+ * still 0 or a subnormal, as exp(-a^2) is) and keeps a^2 finite. */
+static inline void verfc_pos_parts2(vreal a, vreal a2, vreal a2_lo, vreal *e_out, vreal *th_out)
 {
     static const real c[] = {
 #if NC_DTYPE == 32
@@ -341,7 +394,7 @@ static inline vreal verfc_pos_exp(vreal a, vreal *e_out)
         8.78136757462233698707e+1, 7.33796016566443418436e+2, -3.57594852589687161748e+3,
         3.36625080801031686818e+3
     };
-    const real amax = 10.1f, t_lo = 0.0763358778625954219176f;
+    const real t_lo = 0.0763358778625954219176f;
 #else
         6.25769184394380972724e-1, 2.05546279524730669301, 6.28088771687628334916,
         1.7601745427881539975e+1, 4.42479578480053463637e+1, 9.59656454666786897797e+1,
@@ -352,21 +405,28 @@ static inline vreal verfc_pos_exp(vreal a, vreal *e_out)
         -5.27788674528062058611e+8, 6.74432381453306836352e+8, -4.44537793708125119319e+8,
         -3.68294581003390106628e+7, 2.76380299048570896354e+8, -1.39348884551969508786e+8
     };
-    const real amax = 27.3, t_lo = 0.0330033003300330025264;
+    const real t_lo = 0.0330033003300330025264;
 #endif
-    /* erfc underflows beyond amax; the clamp keeps a^2 finite.  exp(-a^2)
-     * is then a denormal at most, reported as 0 rather than the constant
-     * exp(-amax^2), so GELU's phi term vanishes in the tails (at -inf too) */
-    vmask beyond = vcmp_gt(a, vset1(amax));
-    a = vmin(vset1(amax), a);
     vreal t = vdiv(vset1(1), vadd(a, vset1(3)));
     vreal th = vmul(t, NC_HORNER(vsub(t, vset1(t_lo)), c));
-    vreal a2 = vmul(a, a);
-    vreal a2_lo = vfma(a, a, vneg(a2));
     vreal e = vexp(vneg(a2));
-    e = vfnma(e, a2_lo, e);
-    *e_out = vselect(beyond, vzero(), e);
-    return vmul(e, th);
+    *e_out = vfnma(e, a2_lo, e);
+    *th_out = th;
+}
+
+static inline void verfc_pos_parts(vreal a, vreal *e_out, vreal *th_out)
+{
+    a = vmin(vset1(NC_ERFC_AMAX), a); /* erfc underflows beyond; keeps a^2 finite */
+    vreal a2 = vmul(a, a);
+    verfc_pos_parts2(a, a2, vfma(a, a, vneg(a2)), e_out, th_out);
+}
+
+/* erfc(a) for a >= 0, *e = exp(-a^2) (see verfc_pos_parts) */
+static inline vreal verfc_pos_exp(vreal a, vreal *e_out)
+{
+    vreal th;
+    verfc_pos_parts(a, e_out, &th);
+    return vmul(*e_out, th);
 }
 
 static inline vreal verf(vreal x)
