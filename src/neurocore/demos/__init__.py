@@ -2,6 +2,7 @@
 on scikit-learn's bundled 8×8 digits (the ``[demo]`` extra: scikit-learn,
 tqdm).  What the demos share: the data split, the accuracy and the training
 loop with one progress bar per epoch."""
+import sys
 import time
 
 import numpy as np
@@ -37,19 +38,25 @@ def accuracy(model, x, y, batch_size=512):
 
 
 def train(model, opt, data, epochs, batch_size, seed=0, quiet=False, before_step=None):
-    """Minibatch cross-entropy training with a tqdm bar per epoch; prints the
-    test accuracy every 5 epochs and returns the final one.  before_step(step)
-    runs before each optimizer step (a learning-rate schedule)."""
+    """Minibatch cross-entropy training; returns the final test accuracy.
+
+    One summary line per epoch (train loss; test accuracy every 5 epochs).
+    On a terminal a tqdm bar shows the epoch's progress and disappears; when
+    stderr is not a terminal (a log file, a pipe) there is no bar at all, so
+    the output holds no stream of carriage-return frames.  quiet=True prints
+    only the final accuracy.  before_step(step) runs before each optimizer
+    step (a learning-rate schedule)."""
     from tqdm import tqdm
 
     x_train, y_train, x_test, y_test = data
     start = time.perf_counter()
     rng = np.random.default_rng(seed)
-    step = 0
+    show_bar = not quiet and _is_terminal(sys.stderr)
+    step, width = 0, len(str(epochs))
     for epoch in range(1, epochs + 1):
         order = rng.permutation(len(x_train))
-        bar = tqdm(range(0, len(order), batch_size), desc=f"epoch {epoch:2d}/{epochs}", leave=False,
-                   disable=quiet, unit="batch")
+        bar = tqdm(range(0, len(order), batch_size), desc=f"epoch {epoch:{width}d}/{epochs}", leave=False,
+                   disable=not show_bar, unit="batch")
         total = 0.0
         for i in bar:
             if before_step is not None:
@@ -61,11 +68,21 @@ def train(model, opt, data, epochs, batch_size, seed=0, quiet=False, before_step
             opt.step()
             step += 1
             total += loss.item() * len(idx)
-            bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
+            if show_bar:
+                bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
         bar.close()
-        if not quiet and (epoch % 5 == 0 or epoch == epochs):
-            print(f"epoch {epoch:2d}: train loss {total / len(order):.4f}, "
-                  f"test accuracy {accuracy(model, x_test, y_test):.2%}")
+        if not quiet:
+            line = f"epoch {epoch:{width}d}/{epochs}: train loss {total / len(order):.4f}"
+            if epoch % 5 == 0 or epoch == epochs:
+                line += f", test accuracy {accuracy(model, x_test, y_test):.2%}"
+            print(line, flush=True)
     acc = accuracy(model, x_test, y_test)
     print(f"test accuracy: {acc:.2%} ({time.perf_counter() - start:.1f} s)")
     return acc
+
+
+def _is_terminal(stream):
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
