@@ -7,6 +7,9 @@ __version__ = "0.1.0"
 
 from neurocore import kernels
 from neurocore._kernels import get_isa, get_num_threads, set_num_threads
+from neurocore import _threadpoolctl
+
+_threadpoolctl.register(__version__)
 
 # ---- autograd engine, tensors, files (owned by the autograd work) ----------
 from neurocore._tensor import (  # noqa: E402

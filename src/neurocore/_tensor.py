@@ -141,7 +141,11 @@ class Tensor:
     def __init__(self, data, requires_grad=False):
         if isinstance(data, Tensor):
             data = data.data
-        self.data = np.asarray(data)
+        data = np.asarray(data)
+        if not data.dtype.isnative:
+            # the kernels read native floats: one converted copy, as torch.tensor makes
+            data = data.astype(data.dtype.newbyteorder("="))
+        self.data = data
         self._grad = None
         self._node = None
         self._idx = 0
@@ -1132,11 +1136,9 @@ _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 def _matmul(a, b):
     """a @ b, on neurocore's GEMM wherever it applies (2-D or more, one float
-    dtype, leading dimensions equal or one operand 2-D).  Letting NumPy's
-    OpenBLAS run beside the kernels' OpenMP threads oversubscribes the cores:
-    each pool's spinning workers starve the other's, and a Hessian-vector
-    product on two cores was measured taking 4-16 ms (scheduler ticks)
-    instead of 1.7 ms."""
+    dtype, leading dimensions equal or one operand 2-D), so one thread pool
+    does the products of a graph: OpenBLAS's workers spin for ~0.1 s after
+    each product and take the cores from the kernels' threads."""
     if isinstance(a, Tensor) or isinstance(b, Tensor):
         return a @ b
     if (a.ndim >= 2 and b.ndim >= 2 and a.dtype == b.dtype and a.dtype in _FLOAT_DTYPES
@@ -1426,6 +1428,8 @@ def tensor(data, dtype=None, requires_grad=False):
             arr = arr.astype(np.float32)
     else:
         arr = np.array(data, dtype=dtype, copy=True)
+    if not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     if arr.dtype.kind not in "biuf":        # complex, str, object (None, ragged lists)
         raise TypeError(f"tensor data must be real numbers (bool, int or float), got "
                         f"{type(data).__name__} giving dtype {arr.dtype}")
