@@ -71,9 +71,10 @@ def test_cli_json_also_satisfies_jsonschema_when_installed(quick_json):
     jsonschema.validate(json.loads(out.read_text()), schema.load_schema())
 
 
-def test_cli_compare_prints_before_and_after(quick_json, tmp_path):
+def test_cli_compare_and_plot(quick_json, tmp_path):
     _, old, _ = quick_json
-    result = _bench("--quick", "--filter", TINY_FILTER, "--compare", str(old), cwd=tmp_path)
+    png = tmp_path / "ratios.png"
+    result = _bench("--quick", "--filter", TINY_FILTER, "--compare", str(old), "--plot", str(png), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stdout.splitlines() if line.startswith(TINY_FILTER)]
     assert len(lines) == 2                                      # the results table and the comparison
@@ -81,14 +82,10 @@ def test_cli_compare_prints_before_and_after(quick_json, tmp_path):
     before = json.loads(old.read_text())
     row = report.compare_table(before, before)[1]
     assert row[0] == before["cases"][0]["name"] and row[3] == "1.00"
-
-
-def test_cli_plot_writes_a_png(quick_json):
-    pytest.importorskip("matplotlib")
-    tmp, out, _ = quick_json
-    png = tmp / "ratios.png"
-    assert report.plot(json.loads(out.read_text()), str(png))
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if report.plot_available():
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    else:
+        assert not png.exists() and "--plot needs matplotlib" in result.stderr
 
 
 def test_markdown_page_and_bench_report_script(quick_json):

@@ -4,9 +4,11 @@ While a profile runs, every kernel entry point of ``neurocore._kernels``
 (also reached as ``neurocore.kernels``) is replaced by a wrapper that adds
 its call's time to that kernel's total; the wrappers are removed afterwards,
 so profiling costs nothing when it is off.  Times are exclusive: a kernel
-that calls another through the module counts only its own part.  What is
-left of each phase's wall time ran outside the kernels: the autograd engine,
-Python glue, and NumPy reshapes and copies between kernels.
+that calls another through the module counts only its own part.  The
+module's compiled engine steps (names starting with "_": _op_apply,
+_backward_nodes, ...) appear as ops of their own, their time net of the
+kernels they call.  What is left of each phase's wall time ran outside the
+module: the Python layers, and NumPy reshapes and copies between kernels.
 GEMM-like kernels also report GFLOPS, per kernel and per product shape.
 """
 import time
@@ -147,7 +149,7 @@ def profile_phase(name, fn, flops, peak, calls=3):
                     "gflops": prof.flops[op] / calls / t / 1e9 if prof.flops.get(op) and t > 0 else None})
     inside = sum(op["time"] for op in ops)
     ops.sort(key=lambda op: -op["time"])
-    ops.append({"op": "(outside kernels: engine, Python, NumPy glue)", "calls": 0,
+    ops.append({"op": "(outside neurocore._kernels: Python layers, NumPy glue)", "calls": 0,
                 "time": max(wall - inside, 0.0), "share": max(wall - inside, 0.0) / wall, "gflops": None})
     gemms = []
     for shape, t in prof.gemm_time.items():

@@ -138,6 +138,14 @@ def compare_report(old, new):
         "\nafter/before < 1: neurocore got faster.\n"
 
 
+def plot_available():
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def plot(doc, path):
     """A horizontal bar chart of each case's ratio against NumPy (log
     scale); False when matplotlib is absent."""
