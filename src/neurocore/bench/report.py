@@ -100,12 +100,15 @@ def markdown_page(doc, source=None):
     lines = ["# Benchmark results", "",
              "Generated from the JSON that `python -m neurocore bench --json FILE` writes"
              + (f" ({source})" if source else "") + "; regenerate with", "",
-             "    python -m neurocore bench --json bench/results.json",
+             "    python -m neurocore bench --profile --json bench/results.json",
              "    python bench/report.py bench/results.json > bench/README.md", "",
              "Each row: the median time of neurocore and of the NumPy program a user would write for the same job "
              "(and PyTorch / ONNX Runtime when installed), from alternated rounds in one process; "
              "ratio = peer time / neurocore time (> 1: neurocore is faster). GFLOPS and % of the measured "
-             "float32 FMA peak where the case counts its FLOPs. Goals are those of the performance issues.",
+             "float32 FMA peak where the case counts its FLOPs. Goals are those of the performance issues: 'met' or 'NOT met' "
+             "where the peer they name ran, blank where it did not (PyTorch and ONNX Runtime are optional). "
+             "OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, when set, change NumPy's speed: run with them unset "
+             "(env -u ...) unless that is the point.",
              "", "```"] + header_lines(doc) + ["```", "", markdown_table(rows(doc)), ""]
     if error_lines(doc):
         lines += [f"- {line}" for line in error_lines(doc)] + [""]
