@@ -18,18 +18,27 @@ import pytest
 from neurocore import get_isa
 from neurocore.bench import peers
 
-IMPLS = ["numpy", "neurocore"] + [name for name, present in (("torch", peers.torch()),
-                                                              ("onnxruntime", peers.onnxruntime())) if present]
+IMPLS = ["numpy", "neurocore"]
+CASE_IMPLS = IMPLS + [name for name, present in (("torch", peers.torch()), ("onnxruntime", peers.onnxruntime()))
+                      if present]
 
 
 @pytest.fixture(params=IMPLS)
 def impl(request):
+    """The two sides of a hand-written benchmark file (bench_coexist, bench_sklearn, ...)."""
+    return request.param
+
+
+@pytest.fixture(params=CASE_IMPLS)
+def case_impl(request):
+    """Every implementation a registered case may have, the installed peers included."""
     return request.param
 
 
 @pytest.fixture
-def run_case(benchmark, impl):
-    """run_case(case): time case's `impl` implementation as the group case.name."""
+def run_case(benchmark, case_impl):
+    """run_case(case): time case's `case_impl` implementation as the group case.name."""
+    impl = case_impl
 
     def run(case):
         impls = case.setup(np.random.default_rng(0))

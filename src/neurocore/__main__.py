@@ -119,33 +119,44 @@ def main(argv=None):
     parser.add_argument("command", nargs="?", choices=["info", "demo", "bench"], default="info")
     parser.add_argument("--model", choices=["mlp", "vit"], default="mlp", help="demo: which model to train")
     parser.add_argument("--epochs", type=int, default=None, help="demo: epochs to train (default: the demo's)")
+    parser.add_argument("--distributed", action="store_true",
+                        help="demo: data-parallel on MPI ranks (mpiexec -n N python -m neurocore demo "
+                             "--distributed; needs the [mpi] extra)")
     args = parser.parse_args(argv)
     if args.command == "demo":
         if args.epochs is not None and args.epochs < 1:
             parser.error(f"--epochs must be >= 1, got {args.epochs}")
-        return demo(args.model, args.epochs)
+        return demo(args.model, args.epochs, args.distributed)
     return info()
 
 
-def demo(model, epochs=None):
+def demo(model, epochs=None, distributed=False):
     try:
         import sklearn  # noqa: F401
         import tqdm  # noqa: F401
     except ImportError:
         print("the demo needs the [demo] extra: pip install 'neurocore[demo]' (scikit-learn, tqdm)")
         return 1
+    if distributed:
+        try:
+            import neurocore.distributed as dist
+        except ImportError as e:
+            print(e)
+            return 1
+        dist.init_process_group("mpi")
     import importlib
     import importlib.util
 
-    name = f"neurocore.demos.{model}"          # imported lazily: only the chosen demo loads
+    name = f"neurocore.demos.{model}"          # imported on demand: only the chosen demo loads
     if importlib.util.find_spec(name) is None:
         print(f"the {model} demo is not part of this build")
         return 1
-    train = importlib.import_module(name).main
-    if epochs is None:
-        train()
+    options = {} if epochs is None else {"epochs": epochs}
+    if distributed:
+        importlib.import_module(name).main(distributed=True, **options)
+        dist.destroy_process_group()
     else:
-        train(epochs=epochs)
+        importlib.import_module(name).main(**options)
     return 0
 
 

@@ -25,7 +25,7 @@ def axpy(alpha: float, x: FloatArray, y: FloatArray) -> FloatArray: ...
 def fma(a: FloatArray, b: FloatArray, c: FloatArray, out: Optional[FloatArray] = None) -> FloatArray: ...
 def sum_rows(x: FloatArray, out: Optional[FloatArray] = None, accumulate: bool = False) -> FloatArray: ...
 
-# ---- activations and vector math (section owned by the activation work) ----
+# ---- activations and vector math ----
 def activation_forward(x: FloatArray, activation: str, negative_slope: float = 0.01,
                        out: Optional[FloatArray] = None) -> FloatArray: ...
 def activation_backward(grad_output: FloatArray, x: FloatArray, activation: str,
@@ -41,7 +41,7 @@ def log(x: FloatArray, out: Optional[FloatArray] = None) -> FloatArray: ...
 def erf(x: FloatArray, out: Optional[FloatArray] = None) -> FloatArray: ...
 def erfc(x: FloatArray, out: Optional[FloatArray] = None) -> FloatArray: ...
 
-# ---- softmax (section owned by the softmax work) ---------------------------
+# ---- softmax ---------------------------
 def softmax(x: FloatArray, out: Optional[FloatArray] = None) -> FloatArray: ...
 def log_softmax(x: FloatArray, out: Optional[FloatArray] = None) -> FloatArray: ...
 def softmax_backward(output: FloatArray, grad_output: FloatArray,
@@ -49,7 +49,7 @@ def softmax_backward(output: FloatArray, grad_output: FloatArray,
 def log_softmax_backward(output: FloatArray, grad_output: FloatArray,
                          out: Optional[FloatArray] = None) -> FloatArray: ...
 
-# ---- matvec, outer, GEMM, linear (section owned by the GEMM work) ----------
+# ---- matvec, outer, GEMM, linear ----------
 def matvec(w: FloatArray, x: FloatArray, y: Optional[FloatArray] = None, alpha: float = 1.0,
            beta: float = 0.0, trans: bool = False) -> FloatArray: ...
 def outer_acc(g: FloatArray, d: FloatArray, a: FloatArray, alpha: float = 1.0) -> FloatArray: ...
@@ -67,7 +67,7 @@ def linear_backward(grad_output: FloatArray, x: FloatArray, weight: FloatArray,
                     need_bias_grad: bool = True
                     ) -> Tuple[Optional[FloatArray], FloatArray, Optional[FloatArray]]: ...
 
-# ---- optimizer steps (section owned by the optimizer work) -----------------
+# ---- optimizer steps -----------------
 from typing import Sequence  # noqa: E402
 
 Arrays = FloatArray | Sequence[FloatArray]
@@ -94,7 +94,7 @@ def lamb_step(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arra
               weight_decay: float = 0.0, maximize: bool = False,
               eps_inside_sqrt: bool = False) -> Arrays: ...
 
-# ---- attention and layer norm (section owned by the attention work) --------
+# ---- attention and layer norm --------
 def attention_forward(q: FloatArray, k: FloatArray, v: FloatArray, mask: Optional[NDArray] = None,
                       is_causal: bool = False, scale: Optional[float] = None,
                       out: Optional[FloatArray] = None, workspace: bool = True) -> Tuple[FloatArray, FloatArray]: ...
@@ -111,7 +111,7 @@ def layer_norm_backward(grad_y: FloatArray, x: FloatArray, mean: FloatArray, rst
                         need_param_grads: bool = True
                         ) -> Tuple[Optional[FloatArray], Optional[FloatArray], Optional[FloatArray]]: ...
 
-# ---- losses (section owned by the loss work) --------------------------------
+# ---- losses --------------------------------
 def cross_entropy_forward(
     logits: FloatArray, target: np.ndarray, label_smoothing: float = 0.0,
     weight: Optional[FloatArray] = None, ignore_index: int = -100,
@@ -129,3 +129,8 @@ def bce_with_logits_backward(
     x: FloatArray, y: FloatArray, grad_loss: "float | FloatArray" = 1.0,
     pos_weight: Optional[FloatArray] = None, out: Optional[FloatArray] = None,
 ) -> FloatArray: ...
+
+# ---- the C API for other extensions (csrc/include/neurocore/nc_api.h) -------
+from typing import Any  # noqa: E402
+_C_API: Any             # PyCapsule "neurocore._kernels._C_API" holding the nc_api_t table
+def _c_api_version() -> Tuple[int, int]: ...

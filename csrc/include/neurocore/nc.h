@@ -82,7 +82,6 @@ NC_DECLARE_BOTH(NC_ELEMENTWISE_API)
 /* ------------------------------------------------------------------------
  * Activations and vector math (csrc/kernels/activation.inc)
  * ------------------------------------------------------------------------ */
-/* (section owned by the activation work) */
 #define NC_ACTIVATION_API(T, S)                                                \
     /* y = act(x) over n elements; slope: leaky ReLU's negative slope. */     \
     void nc_activation_forward_##S(nc_int n, int act, T slope, const T *x,    \
@@ -104,7 +103,6 @@ NC_DECLARE_BOTH(NC_ACTIVATION_API)
 /* ------------------------------------------------------------------------
  * Softmax and log-softmax over rows (csrc/kernels/softmax.inc)
  * ------------------------------------------------------------------------ */
-/* (section owned by the softmax work) */
 #define NC_SOFTMAX_API(T, S)                                                   \
     /* y[i, :] = softmax(x[i, :]) for the m rows of x (m, n); y may alias x. */ \
     void nc_softmax_##S(nc_int m, nc_int n, const T *x, nc_int ldx, T *y,     \
@@ -127,7 +125,6 @@ NC_DECLARE_BOTH(NC_SOFTMAX_API)
 /* ------------------------------------------------------------------------
  * Matrix-vector, outer product, GEMM, fused linear (csrc/kernels/gemm*.inc)
  * ------------------------------------------------------------------------ */
-/* (section owned by the GEMM work) */
 /* trans flags: 0 = as stored, 1 = transposed.  W/A/B/C row-major with
  * leading dimensions (elements per row). */
 #define NC_GEMM_API(T, S)                                                            \
@@ -220,7 +217,6 @@ NC_DECLARE_BOTH(NC_OPTIM_API)
 /* ------------------------------------------------------------------------
  * Attention and layer norm (csrc/kernels/attention.inc, layernorm.inc)
  * ------------------------------------------------------------------------ */
-/* (section owned by the attention work) */
 /* Fused scaled-dot-product attention over (batch B, heads H):
  *   out = softmax(q k^T * scale + mask) v, lse = log-sum-exp of each row,
  * q (B, H, N, D), k (B, H, M, D), v (B, H, M, DV), out (B, H, N, DV); each
