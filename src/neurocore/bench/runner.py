@@ -33,15 +33,17 @@ class Settings:
         self.max_rounds = 30 if quick else 60
 
 
-def measure(impls, settings, min_rounds=None):
+def measure(impls, settings, min_rounds=None, warmed=False):
     """{implementation: {"median", "min", "number", "samples"}} for the
-    zero-argument callables in impls, timed in alternated rounds."""
+    zero-argument callables in impls, timed in alternated rounds.  warmed:
+    each was called once already (else a warm-up call comes first)."""
     names = list(impls)
     min_rounds = max(1, min(settings.min_rounds, min_rounds or settings.min_rounds))
     number = {}
     for name in names:                          # warm-up, and the size of a round
         fn = impls[name]
-        fn()
+        if not warmed:
+            fn()
         start = time.perf_counter()
         fn()
         once = time.perf_counter() - start
@@ -175,7 +177,7 @@ def run_case(case, settings, isa, peak):
         except Exception as error:
             row["errors"][name] = f"{type(error).__name__}: {error}"
     if "neurocore" in runnable:
-        row["times"] = measure(runnable, settings, case.min_rounds)
+        row["times"] = measure(runnable, settings, case.min_rounds, warmed=True)
     nc_time = row["times"].get("neurocore", {}).get("median")
     row["ratios"] = {name: t["median"] / nc_time for name, t in row["times"].items()
                      if name != "neurocore" and nc_time}
