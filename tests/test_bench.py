@@ -316,3 +316,20 @@ def test_progress_bar_draws_nothing_off_a_terminal(capsys):
     with progress.bar(2, "x", enabled=False) as bar:
         bar.update(2)
     assert capsys.readouterr().err == ""
+
+
+def test_cli_exits_nonzero_when_a_case_of_its_own_fails(capsys):
+    from neurocore.bench import cli
+
+    @register("test: broken neurocore side", group="test")
+    def _broken(rng):
+        return {"neurocore": lambda: 1 / 0, "numpy": lambda: None}
+
+    try:
+        status = cli.main(["--no-progress", "--filter", "test: broken neurocore side"])
+    finally:
+        del _REGISTRY["test: broken neurocore side"]
+    captured = capsys.readouterr()
+    assert status == 1
+    assert "failed cases: test: broken neurocore side" in captured.err
+    assert "ZeroDivisionError" in captured.out
