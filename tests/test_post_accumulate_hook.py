@@ -1,7 +1,7 @@
 """Tensor.register_post_accumulate_grad_hook: torch.Tensor's method of the
 same name.  A hook runs once per backward pass, after the leaf's .grad holds
 every contribution of that pass, on every route of the engine (the compiled
-scalar backward, its Python reference, the general backward, inputs=)."""
+scalar backward, the general backward, create_graph, inputs=)."""
 import gc
 
 import numpy as np
