@@ -1,62 +1,49 @@
-"""Print the ratio table of a pytest-benchmark JSON file.
+"""Reports from benchmark JSON files.
 
-    python bench/report.py results.json [--markdown]
-
-For each group: the median time of every implementation and the ratio
-numpy / neurocore (> 1 means neurocore is faster).  Extra columns come from
-``benchmark.extra_info`` ("gflops" when a case reports its FLOP count as
-extra_info["flops"]).
+    python bench/report.py results.json > bench/README.md
+        results.json from `python -m neurocore bench --json`: the results page
+    python bench/report.py pytest-benchmark.json [--markdown]
+        a --benchmark-json file of this folder's pytest suite: for each group
+        (case), the median of every implementation and numpy / neurocore
 """
 import json
 import sys
 from collections import defaultdict
 
+from neurocore.bench import report, schema
 
-def load(path):
-    with open(path) as f:
-        data = json.load(f)
-    groups = defaultdict(dict)
-    flops = {}
+
+def pytest_benchmark_table(data):
+    groups, info = defaultdict(dict), {}
     for bench in data["benchmarks"]:
-        impl = bench["params"].get("impl") if bench.get("params") else None
-        impl = impl or bench["extra_info"].get("impl") or bench["name"]
+        impl = bench["extra_info"].get("impl") or (bench.get("params") or {}).get("impl") or bench["name"]
         groups[bench["group"]][impl] = bench["stats"]["median"]
-        if "flops" in bench["extra_info"]:
-            flops[bench["group"]] = bench["extra_info"]["flops"]
-    return groups, flops
-
-
-def table(groups, flops):
-    rows = [("case", "numpy median", "neurocore median", "ratio", "neurocore GFLOPS")]
+        info[bench["group"]] = bench["extra_info"]
+    impls = [i for i in ("neurocore", "numpy", "torch", "onnxruntime") if any(i in t for t in groups.values())]
+    table = [["case"] + impls + ["numpy / neurocore", "GFLOPS"]]
     for group, times in groups.items():
-        np_t, nc_t = times.get("numpy"), times.get("neurocore")
-        ratio = f"{np_t / nc_t:.2f}x" if np_t and nc_t else "-"
-        gflops = f"{flops[group] / nc_t / 1e9:.0f}" if group in flops and nc_t else ""
-        rows.append((group, _fmt(np_t), _fmt(nc_t), ratio, gflops))
-    return rows
-
-
-def _fmt(t):
-    if t is None:
-        return "-"
-    for unit, scale in (("s", 1), ("ms", 1e-3), ("us", 1e-6)):
-        if t >= scale:
-            return f"{t / scale:.3g} {unit}"
-    return f"{t * 1e9:.3g} ns"
+        nc_time, np_time = times.get("neurocore"), times.get("numpy")
+        flops = info[group].get("flops")
+        table.append([group] + [report.fmt_time(times.get(i)) for i in impls]
+                     + [f"{np_time / nc_time:.2f}x" if nc_time and np_time else "-",
+                        f"{flops / nc_time / 1e9:.1f}" if flops and nc_time else ""])
+    return table
 
 
 def main(argv):
-    rows = table(*load(argv[1]))
-    if "--markdown" in argv:
-        print("| " + " | ".join(rows[0]) + " |")
-        print("|" + "---|" * len(rows[0]))
-        for r in rows[1:]:
-            print("| " + " | ".join(r) + " |")
-    else:
-        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        for r in rows:
-            print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+    if len(argv) < 2:
+        print(__doc__)
+        return 2
+    with open(argv[1]) as f:
+        data = json.load(f)
+    if "benchmarks" in data:
+        table = pytest_benchmark_table(data)
+        print(report.markdown_table(table) if "--markdown" in argv else report.text_table(table))
+        return 0
+    schema.validate(data)
+    print(report.markdown_page(data), end="")
+    return 0
 
 
 if __name__ == "__main__":
-    main(sys.argv)
+    sys.exit(main(sys.argv))

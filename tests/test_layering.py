@@ -25,7 +25,8 @@ LAYERS = [
     ("functional", 3), ("functional.", 3),
     ("nn", 4), ("nn.", 4), ("optim", 4), ("optim.", 4), ("calibration", 4),
     ("distributed", 4), ("distributed.", 4),
-    ("sklearn", 5), ("sklearn.", 5), ("demos", 5), ("demos.", 5), ("__main__", 5), ("", 5),
+    ("sklearn", 5), ("sklearn.", 5), ("demos", 5), ("demos.", 5), ("bench", 5), ("bench.", 5),
+    ("__main__", 5), ("", 5),
 ]
 
 

@@ -74,10 +74,3 @@ def test_main_module_self_check():
     assert result.returncode == 0, result.stderr
     assert "neurocore" in result.stdout and "isa" in result.stdout
     assert "FAIL" not in result.stdout
-
-
-def test_bench_command_needs_a_checkout(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "neurocore", "bench", "--bench-dir", str(tmp_path)],
-                            capture_output=True, text=True, cwd=tmp_path, timeout=120)
-    assert result.returncode == 1
-    assert "no benchmark suite" in result.stdout

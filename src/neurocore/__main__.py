@@ -109,73 +109,28 @@ def info():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m neurocore", description=__doc__)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:                 # the bench has its own options (python -m neurocore bench -h)
+        from neurocore.bench import cli
+
+        return cli.main(argv[1:])
+    parser = argparse.ArgumentParser(prog="python -m neurocore", description=__doc__,
+                                     epilog="python -m neurocore bench -h: the benchmark's options")
     parser.add_argument("command", nargs="?", choices=["info", "demo", "bench"], default="info")
     parser.add_argument("--model", choices=["mlp", "vit"], default="mlp", help="demo: which model to train")
+    parser.add_argument("--epochs", type=int, default=None, help="demo: epochs to train (default: the demo's)")
     parser.add_argument("--distributed", action="store_true",
                         help="demo: data-parallel on MPI ranks (mpiexec -n N python -m neurocore demo "
                              "--distributed; needs the [mpi] extra)")
-    parser.add_argument("--bench-dir", default="bench", help="bench: the checkout's bench/ folder")
-    parser.add_argument("-k", dest="select", default=None, help="bench: pytest -k expression")
     args = parser.parse_args(argv)
     if args.command == "demo":
-        return demo(args.model, args.distributed)
-    if args.command == "bench":
-        return bench(args.bench_dir, args.select)
+        if args.epochs is not None and args.epochs < 1:
+            parser.error(f"--epochs must be >= 1, got {args.epochs}")
+        return demo(args.model, args.epochs, args.distributed)
     return info()
 
 
-def bench(bench_dir, select=None):
-    """Run the pytest-benchmark suite of a checkout, print the ratio table
-    (NumPy median / neurocore median) and plot it when matplotlib is there."""
-    import os
-    import subprocess
-    import tempfile
-
-    report = os.path.join(bench_dir, "report.py")
-    if not os.path.isfile(report):
-        print(f"no benchmark suite at {bench_dir!r}: run from a neurocore checkout or pass --bench-dir")
-        return 1
-    if os.environ.get("OPENBLAS_CORETYPE") or os.environ.get("OPENBLAS_L2_SIZE"):
-        print("note: OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE are set and may slow NumPy's baseline")
-    with tempfile.TemporaryDirectory() as tmp:
-        results = os.path.join(tmp, "bench.json")
-        command = [sys.executable, "-m", "pytest", bench_dir, "-q", "-p", "no:cacheprovider",
-                   f"--benchmark-json={results}"] + (["-k", select] if select else [])
-        status = subprocess.call(command)
-        if not os.path.isfile(results):
-            return status or 1
-        sys.path.insert(0, bench_dir)
-        import report as bench_report
-
-        groups, flops = bench_report.load(results)
-        bench_report.main(["report", results])
-        _plot_ratios(bench_report.table(groups, flops))
-    return status
-
-
-def _plot_ratios(rows):
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return
-    cases = [(r[0], float(r[3][:-1])) for r in rows[1:] if r[3].endswith("x")]
-    if not cases:
-        return
-    fig, ax = plt.subplots(figsize=(8, 0.3 * len(cases) + 1.5))
-    ax.barh([c for c, _ in cases], [v for _, v in cases], color="tab:blue")
-    ax.axvline(1.0, color="black", linewidth=0.8)
-    ax.set_xlabel("speed-up over NumPy (NumPy median / neurocore median)")
-    ax.invert_yaxis()
-    fig.tight_layout()
-    fig.savefig("bench-ratios.png", dpi=100)
-    print("plot written to bench-ratios.png")
-
-
-def demo(model, distributed=False):
+def demo(model, epochs=None, distributed=False):
     try:
         import sklearn  # noqa: F401
         import tqdm  # noqa: F401
@@ -196,11 +151,12 @@ def demo(model, distributed=False):
     if importlib.util.find_spec(name) is None:
         print(f"the {model} demo is not part of this build")
         return 1
+    options = {} if epochs is None else {"epochs": epochs}
     if distributed:
-        importlib.import_module(name).main(distributed=True)
+        importlib.import_module(name).main(distributed=True, **options)
         dist.destroy_process_group()
     else:
-        importlib.import_module(name).main()
+        importlib.import_module(name).main(**options)
     return 0
 
 

@@ -70,6 +70,36 @@ def get_num_threads():
     return nc_get_num_threads()
 
 
+def _fma_peak(count, iters, dtype=np.float32):
+    """_fma_peak(count, iters, dtype=float32) -> (flops, checksums).
+
+    Runs `count` independent register-only FMA loops of `iters` rounds on
+    the active ISA path, spread over the kernel threads (one loop per thread
+    when count == get_num_threads()).  flops is the number of floating-point
+    operations done; timing the call gives the FMA peak.  checksums (count,)
+    holds each loop's result.  For the benchmark, not a kernel.
+    """
+    for value, name in ((count, "count"), (iters, "iters")):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    dt = np.dtype(dtype)
+    if dt != _F32 and dt != _F64:
+        raise TypeError(f"dtype must be float32 or float64, got {dt}")
+    cdef cnp.ndarray out = np.empty(count, dt)
+    cdef nc_int c = count, n = iters
+    cdef double flops
+    cdef void *po = cnp.PyArray_DATA(out)
+    if dt == _F32:
+        with nogil:
+            flops = nc_fma_peak_f32(c, n, <float *>po)
+    else:
+        with nogil:
+            flops = nc_fma_peak_f64(c, n, <double *>po)
+    return flops, out
+
+
 _RUNTIME_STAT_NAMES = (
     "helpers", "cores", "capacity", "busy_helpers", "active_callers", "sleeping_helpers", "spin_ns",
     "jobs", "helper_joins", "helper_chunks", "caller_chunks", "peak_busy_helpers", "peak_load", "sleeps")

@@ -200,3 +200,7 @@ cdef extern from "neurocore/nc.h" nogil:
     void nc_bce_with_logits_backward_f64(nc_int m, nc_int n, const double *x, const double *y,
                                          const double *pos_weight, nc_int ldp, const double *grad_loss,
                                          double grad_scale, double *grad_x)
+
+    # ---- FMA peak (a register-only loop, for the benchmark) ---------------
+    double nc_fma_peak_f32(nc_int count, nc_int iters, float *out)
+    double nc_fma_peak_f64(nc_int count, nc_int iters, double *out)

@@ -299,6 +299,18 @@ NC_DECLARE_BOTH(NC_ATTENTION_API)
         T grad_scale, T *grad_x);
 NC_DECLARE_BOTH(NC_LOSS_API)
 
+/* ------------------------------------------------------------------------
+ * FMA peak (csrc/kernels/peak.inc): a register-only FMA loop for measuring
+ * the machine's floating-point ceiling on the active ISA path
+ * ------------------------------------------------------------------------ */
+#define NC_PEAK_API(T, S)                                                     \
+    /* count loops of iters rounds of independent vector FMAs over the        \
+     * threads; out[c] (count elements) receives loop c's checksum.  Returns  \
+     * the floating-point operations done (2 per lane per FMA).  Time it to   \
+     * get the peak.                                                          */\
+    double nc_fma_peak_##S(nc_int count, nc_int iters, T *out);
+NC_DECLARE_BOTH(NC_PEAK_API)
+
 #ifdef __cplusplus
 }
 #endif

@@ -2,6 +2,7 @@
 on scikit-learn's bundled 8×8 digits (the ``[demo]`` extra: scikit-learn,
 tqdm).  What the demos share: the data split, the accuracy and the training
 loop with one progress bar per epoch."""
+import sys
 import time
 
 import numpy as np
@@ -45,16 +46,21 @@ def accuracy(model, x, y, batch_size=512):
 
 
 def train(model, opt, data, epochs, batch_size, seed=0, quiet=False, before_step=None, distributed=False):
-    """Minibatch cross-entropy training with a tqdm bar per epoch; prints the
-    test accuracy every 5 epochs and returns the final one.  before_step(step)
-    runs before each optimizer step (a learning-rate schedule).
+    """Minibatch cross-entropy training; returns the final test accuracy.
+
+    One summary line per epoch (train loss; test accuracy every 5 epochs).
+    On a terminal a tqdm bar shows the epoch's progress and disappears; when
+    stderr is not a terminal (a log file, a pipe) there is no bar at all, so
+    the output holds no stream of carriage-return frames.  quiet=True prints
+    only the final accuracy.  before_step(step) runs before each optimizer
+    step (a learning-rate schedule).
 
     distributed: ``model`` is a DistributedDataParallel; each global batch
     (the same as one process's) is dealt out to the ranks, rank r taking
     every world-th sample from r, and each rank's mean loss is weighted by
     its share of the batch, so that the averaged gradient is the gradient of
     the global batch's mean loss: the run computes what one process does, up
-    to the order of float sums."""
+    to the order of float sums.  Only rank 0 prints."""
     from tqdm import tqdm
 
     rank, world = 0, 1
@@ -69,11 +75,12 @@ def train(model, opt, data, epochs, batch_size, seed=0, quiet=False, before_step
     x_train, y_train, x_test, y_test = data
     start = time.perf_counter()
     rng = np.random.default_rng(seed)
-    step = 0
+    show_bar = not quiet and rank == 0 and _is_terminal(sys.stderr)
+    step, width = 0, len(str(epochs))
     for epoch in range(1, epochs + 1):
         order = rng.permutation(len(x_train))
-        bar = tqdm(range(0, len(order), batch_size), desc=f"epoch {epoch:2d}/{epochs}", leave=False,
-                   disable=quiet or rank != 0, unit="batch")
+        bar = tqdm(range(0, len(order), batch_size), desc=f"epoch {epoch:{width}d}/{epochs}", leave=False,
+                   disable=not show_bar, unit="batch")
         total = 0.0
         for i in bar:
             if before_step is not None:
@@ -88,13 +95,16 @@ def train(model, opt, data, epochs, batch_size, seed=0, quiet=False, before_step
             opt.step()
             step += 1
             total += loss.item() * len(idx)
-            bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
+            if show_bar:
+                bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
         bar.close()
         if world > 1:
             total = _mean_over_ranks(total)      # the global batch's loss
-        if not quiet and rank == 0 and (epoch % 5 == 0 or epoch == epochs):
-            print(f"epoch {epoch:2d}: train loss {total / len(order):.4f}, "
-                  f"test accuracy {accuracy(model, x_test, y_test):.2%}")
+        if not quiet and rank == 0:
+            line = f"epoch {epoch:{width}d}/{epochs}: train loss {total / len(order):.4f}"
+            if epoch % 5 == 0 or epoch == epochs:
+                line += f", test accuracy {accuracy(model, x_test, y_test):.2%}"
+            print(line, flush=True)
     acc = accuracy(model, x_test, y_test)       # every rank holds the same replica
     if rank == 0:
         threads = nc.get_num_threads()
@@ -102,3 +112,10 @@ def train(model, opt, data, epochs, batch_size, seed=0, quiet=False, before_step
                  if distributed else "")
         print(f"test accuracy: {acc:.2%} ({time.perf_counter() - start:.1f} s{ranks})")
     return acc
+
+
+def _is_terminal(stream):
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
