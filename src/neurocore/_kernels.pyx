@@ -52,7 +52,10 @@ def _set_isa(name):
 
 
 def set_num_threads(n):
-    """Use n threads (n >= 1) in every kernel from now on."""
+    """Use up to n threads (n >= 1) in every kernel from now on.
+
+    The thread runtime never keeps more threads busy than there are cores
+    (or n, if larger) across Python threads calling kernels at once."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
         raise TypeError(f"n must be an int, got {type(n).__name__}")
     if n < 1:
@@ -61,9 +64,30 @@ def set_num_threads(n):
 
 
 def get_num_threads():
-    """Threads the kernels use: set_num_threads's value, else OMP_NUM_THREADS,
-    else the number of cores."""
+    """Threads the kernels use: set_num_threads's value, else
+    NEUROCORE_NUM_THREADS, else OMP_NUM_THREADS, else the number of cores
+    this process may run on."""
     return nc_get_num_threads()
+
+
+_RUNTIME_STAT_NAMES = (
+    "helpers", "cores", "capacity", "busy_helpers", "active_callers", "sleeping_helpers", "spin_ns",
+    "jobs", "helper_joins", "helper_chunks", "caller_chunks", "peak_busy_helpers", "peak_load", "sleeps")
+
+
+def _runtime_stats(reset=False):
+    """Debug counters of the thread runtime, for tests and tuning (names and
+    meaning may change).  helpers: threads started; capacity: the most
+    threads allowed to compute at once; busy_helpers / active_callers /
+    sleeping_helpers: now; jobs: parallel calls that offered work to
+    helpers; helper_joins / helper_chunks / caller_chunks: totals;
+    peak_busy_helpers, peak_load: the most busy helpers, and busy helpers
+    plus callers inside a parallel call, seen when a helper joined a call;
+    sleeps: times a helper went to sleep.  reset=True zeroes the totals and
+    peaks after reading them."""
+    cdef int64_t values[32]
+    cdef int n = nc_runtime_stats(values, 32, 1 if reset else 0)
+    return {name: int(values[i]) for i, name in enumerate(_RUNTIME_STAT_NAMES[:n])}
 
 
 # ---- validation shared by every wrapper -----------------------------------
@@ -219,3 +243,4 @@ include "_attention.pxi"
 include "_loss.pxi"
 include "_mlp.pxi"
 include "_engine.pxi"
+include "_capi.pxi"

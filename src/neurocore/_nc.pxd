@@ -1,5 +1,6 @@
 # The C API of csrc/include/neurocore/nc.h, as Cython sees it.
 # Sections mirror nc.h; each kernel family declares its own.
+from libc.stdint cimport int64_t
 
 cdef extern from "neurocore/nc.h" nogil:
     ctypedef Py_ssize_t nc_int
@@ -12,6 +13,7 @@ cdef extern from "neurocore/nc.h" nogil:
     const char *nc_isa_name(int isa)
     void nc_set_num_threads(int n)
     int nc_get_num_threads()
+    int nc_runtime_stats(int64_t *out, int n, int reset)
 
     enum:
         NC_ACT_IDENTITY

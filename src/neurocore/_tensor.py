@@ -121,7 +121,8 @@ class Tensor:
     input's shape.
     """
 
-    __slots__ = ("data", "_grad", "_node", "_idx", "requires_grad", "__weakref__")
+    # _post_accumulate_hooks: set only on a leaf given a hook (never set: unset slot)
+    __slots__ = ("data", "_grad", "_node", "_idx", "requires_grad", "_post_accumulate_hooks", "__weakref__")
     __array_ufunc__ = None          # ndarray (op) Tensor defers to Tensor's reflected op
     __hash__ = object.__hash__      # __eq__ is element-wise
 
@@ -205,6 +206,32 @@ class Tensor:
             return np.array(self.data, dtype=dtype, copy=True)
         return self.data if dtype is None else self.data.astype(dtype, copy=False)
 
+    # ---- DLPack (the array API standard's exchange protocol) ---------------
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        """A DLPack capsule of ``data`` for another library's ``from_dlpack``
+        (``np.from_dlpack(t)``, ``torch.from_dlpack(t)``): zero-copy, the
+        consumer sees the same memory, strides included.  Exported by NumPy,
+        whose rules apply: a read-only array goes out flagged read-only (and
+        only to consumers of DLPack >= 1.0), ``copy=True`` exports a copy,
+        ``copy=False`` never copies.  As in PyTorch, a tensor that requires
+        grad is refused: export ``t.detach()``, so that writes made by the
+        other library cannot go unseen by autograd."""
+        if self.requires_grad:
+            raise BufferError("cannot export a tensor that requires grad through DLPack; "
+                              "export t.detach() instead")
+        kwargs = {}
+        if max_version is not None:
+            kwargs["max_version"] = max_version
+        if dl_device is not None:
+            kwargs["dl_device"] = dl_device
+        if copy is not None:
+            kwargs["copy"] = copy
+        return self.data.__dlpack__(stream=stream, **kwargs)
+
+    def __dlpack_device__(self):
+        """(device type, device id): (1, 0), kDLCPU; neurocore runs on the CPU."""
+        return self.data.__dlpack_device__()
+
     def item(self):
         if self.data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.data.shape}")
@@ -260,6 +287,28 @@ class Tensor:
             _backward_scalar(self, bool(retain_graph), _mode, _accumulate_leaf, _FREED_MESSAGE)
             return
         backward(self, gradient, retain_graph, create_graph, inputs)
+
+    def __getstate__(self):
+        # pickle and copy.deepcopy take the tensor, not its hooks (which may
+        # hold anything, a process group included)
+        return None, {name: getattr(self, name) for name in ("data", "_grad", "_node", "_idx", "requires_grad")
+                      if hasattr(self, name)}
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(self)`` after a backward pass has accumulated this leaf's
+        ``.grad`` (once per backward, after the last contribution of that pass;
+        not for ``nc.grad()``, which accumulates nothing).  The hook returns
+        None; it may read or change ``self.grad`` in place.  Returns a handle
+        whose ``remove()`` unregisters it.  (torch.Tensor's method of the same
+        name: how data-parallel training starts a gradient's reduction while
+        the rest of the backward pass runs.)"""
+        if not callable(hook):
+            raise TypeError(f"hook must be callable, got {type(hook).__name__}")
+        if self._node is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        return _LeafHooks.add(self, hook)
 
     # ---- operand lifting -------------------------------------------------
     def _lift(self, other):
@@ -719,18 +768,27 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, capture=None, s
             incoming.append((t, g))
         order = _toposort([t._node for t in roots if t._node is not None])
         order.append(None)           # sentinel: deliver the roots' gradients first
+        # leaves' post-accumulate-grad hooks (none when capturing: nothing accumulates)
+        hooks = _LeafHooks(order, roots) if capture is None and _LeafHooks.registry else None
         for node in reversed(order):
             if node is not None:
                 node_grads = grads.pop(node, None)
                 if node_grads is None:
+                    if hooks is not None:
+                        hooks.skipped(node)
                     continue
                 if node.parents is None:
                     raise RuntimeError(_FREED_MESSAGE)
                 parent_grads = node._backward_impl(node_grads, graph)
-                incoming = [(p, g) for p, g, need in zip(node.parents, parent_grads, node.needs_input_grad)
+                parents, needs = node.parents, node.needs_input_grad
+                incoming = [(p, g) for p, g, need in zip(parents, parent_grads, needs)
                             if need and g is not None]
                 if not retain:
                     node._release()
+            else:
+                parents = [t for t, _ in incoming]
+                parent_grads = [g for _, g in incoming]
+                needs = [True] * len(incoming)
             # hand each gradient contribution to its tensor (seed 000 §2.10: contributions add)
             for t, g in incoming:
                 if capture is not None:
@@ -742,6 +800,8 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, capture=None, s
                 if capture is not None and t._node is None:
                     continue
                 _hand_over(t, g, graph, grads, owned, _accumulate_leaf, _wrap)
+            if hooks is not None:
+                hooks.done(parents, parent_grads, needs)
     finally:
         _mode.enabled = previous
     return captured
@@ -792,6 +852,142 @@ def _accumulate_leaf(t, g, graph, owned):
         t._grad = _wrap(g, None)
     else:
         t._grad = _wrap(t._grad.data + g, None)
+
+
+class _HookHandle:
+    """What register_post_accumulate_grad_hook returns: ``remove()``
+    unregisters the hook (also as a context manager, on exit).  It holds
+    the leaf's hook table weakly, as torch's RemovableHandle does."""
+
+    __slots__ = ("_hooks", "_key")
+
+    def __init__(self, hooks, key):
+        import weakref
+
+        self._hooks, self._key = weakref.ref(hooks), key
+
+    def remove(self):
+        hooks = self._hooks()
+        if hooks is not None:
+            hooks.pop(self._key, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+class _HookTable(dict):
+    """A leaf's hooks, key -> hook, in its ``_post_accumulate_hooks`` slot
+    (so that a hook referring to its own leaf makes an ordinary, collectable
+    cycle); the leaf leaves _LeafHooks.registry with its last hook."""
+
+    __slots__ = ("_leaf_ref", "__weakref__")
+
+    def pop(self, key, default=None):
+        value = super().pop(key, default)
+        if not self:
+            key = id(self._leaf_ref())
+            if _LeafHooks.registry.get(key) is self._leaf_ref:
+                del _LeafHooks.registry[key]
+        return value
+
+
+class _LeafHooks:
+    """Post-accumulate-grad hooks: the registry of hooked leaves (class
+    level) and, per backward pass, the count of gradient contributions each
+    hooked leaf still expects (an instance).
+
+    A leaf used by several ops receives one contribution per use, each
+    accumulated into .grad as it arrives; its hooks run when the last one
+    of the pass has arrived, so a hook always sees the complete gradient.
+    The engine builds a tracker only while the registry is not empty:
+    without hooks a backward pass costs what it did before."""
+
+    # id(leaf) -> weak reference to the leaf, for every leaf that has hooks;
+    # an entry goes when its leaf is collected or its last hook removed
+    registry = {}
+    _keys = iter(range(1 << 62))
+
+    @classmethod
+    def add(cls, t, hook):
+        import weakref
+
+        hooks = getattr(t, "_post_accumulate_hooks", None)
+        if hooks is None:
+            hooks = _HookTable()
+            t._post_accumulate_hooks = hooks
+        key = id(t)
+        ref = cls.registry.get(key)
+        if ref is None or ref() is not t:
+            registry = cls.registry
+
+            def forget(dead, key=key):
+                if registry.get(key) is dead:
+                    del registry[key]
+            ref = cls.registry[key] = weakref.ref(t, forget)
+        hooks._leaf_ref = ref
+        handle_key = next(cls._keys)
+        hooks[handle_key] = hook
+        return _HookHandle(hooks, handle_key)
+
+    @classmethod
+    def run(cls, t):
+        """Run t's hooks (t a leaf whose .grad this pass has completed)."""
+        hooks = getattr(t, "_post_accumulate_hooks", None)
+        if hooks:
+            for hook in list(hooks.values()):
+                if hook(t) is not None:
+                    raise RuntimeError("post accumulate grad hooks must return None")
+
+    def __init__(self, order, roots=()):
+        """order: the nodes this backward runs; roots: tensors seeded
+        directly (a leaf root receives its seed as a contribution)."""
+        registry = self.registry
+        pending = {}
+        for t in roots:
+            if t._node is None and id(t) in registry:
+                pending[id(t)] = pending.get(id(t), 0) + 1
+        for node in order:
+            if node is None or node.parents is None:
+                continue
+            for p, need in zip(node.parents, node.needs_input_grad):
+                if need and isinstance(p, Tensor) and p._node is None and id(p) in registry:
+                    pending[id(p)] = pending.get(id(p), 0) + 1
+        self.pending = pending
+        self.received = set()
+
+    def done(self, parents, parent_grads, needs):
+        """A node has handed its gradients to its parents (parent_grads:
+        one per parent, None for none); a node the pass skips passes
+        parent_grads=()."""
+        pending = self.pending
+        if not pending:
+            return
+        grads = tuple(parent_grads)
+        for i, (p, need) in enumerate(zip(parents, needs)):
+            if not need:
+                continue
+            left = pending.get(id(p))
+            if left is None:
+                continue
+            if i < len(grads) and grads[i] is not None:
+                self.received.add(id(p))
+            if left > 1:
+                pending[id(p)] = left - 1
+                continue
+            del pending[id(p)]
+            if id(p) in self.received and p._node is None:
+                self.run(p)
+
+    def skipped(self, node):
+        if node.parents is not None:
+            self.done(node.parents, (), node.needs_input_grad)
+
+
+if hasattr(_kernels, "_set_post_accumulate_hooks"):
+    _kernels._set_post_accumulate_hooks(_LeafHooks.registry, _LeafHooks)
 
 
 def _as_list(x):
@@ -847,6 +1043,8 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
             g = found[slots[id(t)]]
             if g is not None:
                 _accumulate_leaf(t, g, create_graph, set())
+                if t._node is None and _LeafHooks.registry:
+                    _LeafHooks.run(t)
         return
     _run_backward(outputs, seeds, retain_graph, create_graph)
 
@@ -1030,11 +1228,9 @@ _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 def _matmul(a, b):
     """a @ b, on neurocore's GEMM wherever it applies (2-D or more, one float
-    dtype, leading dimensions equal or one operand 2-D).  Letting NumPy's
-    OpenBLAS run beside the kernels' OpenMP threads oversubscribes the cores:
-    each pool's spinning workers starve the other's, and a Hessian-vector
-    product on two cores was measured taking 4-16 ms (scheduler ticks)
-    instead of 1.7 ms."""
+    dtype, leading dimensions equal or one operand 2-D), so one thread pool
+    does the products of a graph: OpenBLAS's workers spin for ~0.1 s after
+    each product and take the cores from the kernels' threads."""
     if isinstance(a, Tensor) or isinstance(b, Tensor):
         return a @ b
     if (a.ndim >= 2 and b.ndim >= 2 and a.dtype == b.dtype and a.dtype in _FLOAT_DTYPES
@@ -1586,6 +1782,35 @@ def tensor(data, dtype=None, requires_grad=False):
         raise TypeError(f"tensor data must be real numbers (bool, int or float), got "
                         f"{type(data).__name__} giving dtype {arr.dtype}")
     return Tensor(arr, requires_grad=requires_grad)
+
+
+def from_dlpack(x, *, device=None, copy=None):
+    """A Tensor on the memory of ``x``, any object with ``__dlpack__`` (a
+    NumPy array, a PyTorch or JAX CPU tensor, ...), as the array API
+    standard's ``from_dlpack``.
+
+    copy=None (the default) shares memory when the producer can export it,
+    copy=True always copies, copy=False never copies (``BufferError`` when
+    the producer cannot share).  A read-only source gives a Tensor whose
+    ``data`` is read-only too (writes raise), never a writable alias; call
+    with ``copy=True`` for a writable one.  Strided sources stay strided
+    views (kernels copy such inputs once, and refuse them as outputs).
+    ``device`` may be None, "cpu" or (1, 0).
+    """
+    if isinstance(x, Tensor):
+        if x.requires_grad:
+            raise BufferError("cannot import a tensor that requires grad through DLPack; "
+                              "pass t.detach() instead")
+        x = x.data
+    if not hasattr(x, "__dlpack__"):
+        raise TypeError(f"x must implement __dlpack__ (the DLPack protocol), got {type(x).__name__}")
+    if device not in (None, "cpu", (1, 0)):
+        raise ValueError(f"device must be None, 'cpu' or (1, 0) (kDLCPU), got {device!r}")
+    if copy not in (None, True, False):
+        raise ValueError(f"copy must be None, True or False, got {copy!r}")
+    kwargs = {} if copy is None else {"copy": copy}
+    data = np.from_dlpack(x, **kwargs)
+    return Tensor(data)
 
 
 def _shape_args(shape):

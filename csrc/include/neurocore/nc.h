@@ -36,8 +36,14 @@ int nc_isa_supported(void);          /* best ISA this CPU (and OS) can run */
 int nc_isa_active(void);             /* ISA used by the kernels now        */
 int nc_set_isa(int isa);             /* clamps to supported; returns it    */
 const char *nc_isa_name(int isa);
+/* Threads (csrc/core/nc_thread.c): set_num_threads's n, else
+ * NEUROCORE_NUM_THREADS, else OMP_NUM_THREADS, else the cores. */
 void nc_set_num_threads(int n);      /* n >= 1                             */
 int nc_get_num_threads(void);
+/* Debug counters of the thread runtime, for tests and tuning (their order
+ * is nc_thread.c's); writes at most n, returns how many there are; reset
+ * zeroes the totals and peaks. */
+int nc_runtime_stats(int64_t *out, int n, int reset);
 
 /* Activation selector shared by the activation kernels and the fused GEMM
  * epilogue.  `slope` arguments apply to NC_ACT_LEAKY_RELU only. */
