@@ -350,6 +350,8 @@ def _cross_entropy_plain(logits, target, ignore_index, bint mean):
     whose target is not ignore_index, when mean), lse the per-row
     log-sum-exp for the backward, target the int64 array the kernel read
     (target itself when it already was one)."""
+    if not _cross_entropy_plain_case(logits, target):
+        raise TypeError("logits must be a 2-D float array and target a 1-D integer array")
     Z = _plain_logits(logits)
     cdef Py_ssize_t m = cnp.PyArray_DIM(<cnp.ndarray>Z, 0)
     cdef nc_int n = cnp.PyArray_DIM(<cnp.ndarray>Z, 1)
