@@ -8,7 +8,8 @@ the backward pass hides; the alpha-beta parameters of MPI's allreduce here.
 
 needs the [mpi] extra (mpiexec on PATH or beside the Python executable).
 The layouts run alternately, ``--rounds`` times each, and the table shows
-medians.  A PyTorch DDP (gloo) row is added where torch is installed.
+medians.  A 1 rank x 1 thread row gives the per-core baseline: 2 ranks
+at twice its throughput is perfect data-parallel scaling.  A PyTorch DDP (gloo) row is added where torch is installed.
 Not part of the pytest benchmark suite (its name does not match bench_*.py):
 it launches its own processes.
 """
@@ -263,7 +264,8 @@ def main(argv=None):
     rows = {}
     for case in args.cases.split(","):
         for _ in range(args.rounds):          # the layouts alternate, round after round
-            layouts = [("1x2", False, {"NEUROCORE_NUM_THREADS": "2"}, []),
+            layouts = [("1x2", False, {"NEUROCORE_NUM_THREADS": "2", "OMP_NUM_THREADS": "2"}, []),
+                       ("1x1", False, {"NEUROCORE_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}, []),
                        ("2x1", True, {}, [])]
             if have_torch:
                 layouts += [("torch 2x1", True, {}, ["--torch"]), ("torch 1x2", False, {}, ["--torch"])]
@@ -281,7 +283,7 @@ def main(argv=None):
     summary = []
     for case in args.cases.split(","):
         base = None
-        for name in ["1x2", "2x1", "torch 1x2", "torch 2x1"]:
+        for name in ["1x2", "1x1", "2x1", "torch 1x2", "torch 2x1"]:
             runs = rows.get((case, name))
             if not runs:
                 continue

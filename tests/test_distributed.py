@@ -148,6 +148,22 @@ def test_a_stalled_rank_times_out_with_a_timeout():
     assert "finished backward" not in output, output
 
 
+def test_cli_demo_on_two_ranks_reports_the_accuracy_of_one_process():
+    pytest.importorskip("sklearn", reason="the demo needs the [demo] extra")
+    pytest.importorskip("tqdm", reason="the demo needs the [demo] extra")
+    import re
+
+    from neurocore.demos import mlp
+
+    env = {k: v for k, v in os.environ.items() if k not in ("NEUROCORE_NUM_THREADS", "OMP_NUM_THREADS")}
+    done = subprocess.run([MPIEXEC, "-n", "2", sys.executable, "-m", "neurocore", "demo", "--distributed"],
+                          capture_output=True, text=True, timeout=120, env=env, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stdout + done.stderr
+    found = re.findall(r"test accuracy: ([0-9.]+%) \(.* on 2 ranks", done.stdout)
+    assert len(found) == 1, done.stdout                 # rank 0 alone reports
+    assert found[0] == f"{mlp.main(quiet=True):.2%}"
+
+
 def test_import_without_mpi4py_names_the_extra(monkeypatch):
     for name in list(sys.modules):
         if name == "neurocore.distributed" or name.startswith("neurocore.distributed."):

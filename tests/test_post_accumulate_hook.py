@@ -1,7 +1,7 @@
 """Tensor.register_post_accumulate_grad_hook: torch.Tensor's method of the
 same name.  A hook runs once per backward pass, after the leaf's .grad holds
 every contribution of that pass, on every route of the engine (the compiled
-scalar backward, its Python reference, the general backward, inputs=)."""
+scalar backward, the general backward, create_graph, inputs=)."""
 import gc
 
 import numpy as np
@@ -124,7 +124,6 @@ def test_every_backward_route_runs_the_hook():
             y.backward(inputs=[x])
         return log
 
-    # (the engine has one compiled node loop for the scalar case and one general loop)
     for route in ("scalar", "general", "create_graph", "inputs"):
         log = run(route)
         assert len(log) == 1, route

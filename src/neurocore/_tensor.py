@@ -946,29 +946,43 @@ class _LeafHooks:
         directly (a leaf root receives its seed as a contribution)."""
         registry = self.registry
         pending = {}
+        # per node, by the identity of its parents tuple (what done() is
+        # given): the positions of its hooked leaf parents, so that done()
+        # on a node without any costs one dict lookup
+        watch = {}
         for t in roots:
             if t._node is None and id(t) in registry:
                 pending[id(t)] = pending.get(id(t), 0) + 1
         for node in order:
             if node is None or node.parents is None:
                 continue
-            for p, need in zip(node.parents, node.needs_input_grad):
+            hooked = []
+            for i, (p, need) in enumerate(zip(node.parents, node.needs_input_grad)):
                 if need and isinstance(p, Tensor) and p._node is None and id(p) in registry:
                     pending[id(p)] = pending.get(id(p), 0) + 1
+                    hooked.append((i, p))
+            if hooked:
+                watch.setdefault(id(node.parents), []).append(hooked)   # (two nodes may share one tuple)
         self.pending = pending
+        self.watch = watch
         self.received = set()
 
     def done(self, parents, parent_grads, needs):
         """A node has handed its gradients to its parents (parent_grads:
         one per parent, None for none); a node the pass skips passes
-        parent_grads=()."""
+        parent_grads=().  The roots' pass (a list of the seeded roots) is
+        not in ``watch``: its hooked leaves are found by scanning it."""
+        entries = self.watch.get(id(parents))
+        hooked = None
+        if entries:
+            hooked = entries.pop()
+        if hooked is None:
+            if not self.pending or isinstance(parents, tuple):
+                return
+            hooked = [(i, p) for i, (p, need) in enumerate(zip(parents, needs)) if need]
+        grads = parent_grads if type(parent_grads) is tuple else tuple(parent_grads)
         pending = self.pending
-        if not pending:
-            return
-        grads = tuple(parent_grads)
-        for i, (p, need) in enumerate(zip(parents, needs)):
-            if not need:
-                continue
+        for i, p in hooked:
             left = pending.get(id(p))
             if left is None:
                 continue
@@ -986,8 +1000,7 @@ class _LeafHooks:
             self.done(node.parents, (), node.needs_input_grad)
 
 
-if hasattr(_kernels, "_set_post_accumulate_hooks"):
-    _kernels._set_post_accumulate_hooks(_LeafHooks.registry, _LeafHooks)
+_kernels._set_post_accumulate_hooks(_LeafHooks.registry, _LeafHooks)
 
 
 def _as_list(x):

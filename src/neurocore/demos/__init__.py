@@ -97,6 +97,8 @@ def train(model, opt, data, epochs, batch_size, seed=0, quiet=False, before_step
                   f"test accuracy {accuracy(model, x_test, y_test):.2%}")
     acc = accuracy(model, x_test, y_test)       # every rank holds the same replica
     if rank == 0:
-        ranks = f" on {world} ranks x {nc.get_num_threads()} threads" if distributed else ""
+        threads = nc.get_num_threads()
+        ranks = (f" on {world} rank{'s' * (world > 1)} x {threads} thread{'s' * (threads > 1)}"
+                 if distributed else "")
         print(f"test accuracy: {acc:.2%} ({time.perf_counter() - start:.1f} s{ranks})")
     return acc
