@@ -5,6 +5,7 @@ import pytest
 
 import neurocore
 from neurocore import _kernels
+from _tolerances import TOL  # noqa: F401  (the shared table: tests/_tolerances.py)
 
 ISAS = _kernels.supported_isas()
 
@@ -23,11 +24,6 @@ else:
                               suppress_health_check=_quiet, print_blob=True)
     settings.load_profile("neurocore")
 
-# Tolerances against a NumPy/float64 reference, per dtype.
-TOL = {
-    np.float32: dict(rtol=2e-5, atol=1e-6),
-    np.float64: dict(rtol=1e-12, atol=1e-14),
-}
 DTYPES = [np.float32, np.float64]
 
 

@@ -9,6 +9,7 @@ import pytest
 from neurocore import kernels as K
 
 from conftest import TOL, assert_same_in_threads
+from _tolerances import FD
 
 SIZES = [0, 1, 3, 15, 16, 17, 1000, 4097, 1 << 20]
 ACTIVATIONS = ["identity", "relu", "leaky_relu", "gelu", "gelu_tanh", "sigmoid", "tanh"]
@@ -116,7 +117,7 @@ def test_backward_central_differences(isa, activation):
     h = 1e-6
     fd = (_call_forward(x + h, activation) - _call_forward(x - h, activation)) / (2 * h)
     got = K.activation_backward(np.ones_like(x), x, activation, negative_slope=SLOPE)
-    np.testing.assert_allclose(got, fd, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(got, fd, **FD)
 
 
 def test_relu_derivative_at_zero(isa, dtype):

@@ -8,6 +8,7 @@ import pytest
 from neurocore import kernels as K
 
 from conftest import TOL, assert_same_in_threads
+from _tolerances import FD, FD_HVP
 
 # (B, H, N, M, D, DV): the ViT-Tiny head, N != M both ways, N = 1, feature
 # sizes off the vector width, sizes that leave partial row and key tiles.
@@ -154,7 +155,7 @@ def test_gradients_by_finite_differences(kind, rng):
             args_p, args_m = list(args), list(args)
             args_p[which], args_m[which] = plus, minus
             numeric[idx] = (f(*args_p) - f(*args_m)) / (2 * eps)
-        np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(grad, numeric, **FD)
 
 
 def test_strided_views_and_out(dtype, rng):
@@ -334,7 +335,7 @@ def test_functional_double_backward(rng):
         p[idx] += eps
         m[idx] -= eps
         numeric[idx] = ((grad_q(p)[2].numpy() - grad_q(m)[2].numpy()) * u).sum() / (2 * eps)
-    np.testing.assert_allclose(hvp_q.numpy(), numeric, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(hvp_q.numpy(), numeric, **FD_HVP)
     assert hvp_k is not None and np.isfinite(hvp_k.numpy()).all()
 
 

@@ -12,6 +12,7 @@ from neurocore import functional as F
 from neurocore.autograd import Function, gradcheck
 
 from conftest import TOL
+from _tolerances import FD_HVP, TOL_STEP
 
 
 def t64(rng, *shape, positive=False, requires_grad=True):
@@ -110,7 +111,7 @@ def test_seed_004_network_custom_functions_match_builtins(custom, dtype):
     ds = s - ys
     dz = s * (ds - (ds * s).sum())
     dh = dz @ w2 * h * (1 - h)
-    tol = dict(rtol=1e-5, atol=1e-7) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-15)
+    tol = TOL_STEP[dtype]
     np.testing.assert_allclose(loss.item(), 0.5 * (ds ** 2).sum(), **tol)
     np.testing.assert_allclose(W2.grad.data, dz.T @ h, **tol)
     np.testing.assert_allclose(b2.grad.data, dz[0], **tol)
@@ -419,7 +420,7 @@ def test_double_backward_matches_finite_differences_of_gradient(name, rng):
 
     eps = 1e-6
     numeric = (gradient(x.data + eps * v) - gradient(x.data - eps * v)) / (2 * eps)
-    np.testing.assert_allclose(hv.data, numeric, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(hv.data, numeric, rtol=FD_HVP["rtol"], atol=1e-6)
 
 
 # ---- grad modes and memory ---------------------------------------------------------------

@@ -20,6 +20,7 @@ import sys
 import numpy as np
 
 import neurocore.kernels as K
+from _tolerances import SAME, TOL_HOSTILE
 
 F32 = np.float32
 HELPERS = {"get_isa", "supported_isas", "set_num_threads", "get_num_threads"}
@@ -324,6 +325,10 @@ def _misaligned(a):
     return out
 
 
+def _native(a):
+    return a.astype(a.dtype.newbyteorder("=")) if not a.dtype.isnative else a
+
+
 def _readonly(a):
     a = a.copy()
     a.flags.writeable = False
@@ -350,10 +355,11 @@ ARRAY_MUTATIONS = {
     "neg_lead": lambda a: np.ascontiguousarray(a[::-1])[::-1] if a.ndim else a,
     "broadcast": lambda a: np.broadcast_to(a[:1], a.shape) if a.ndim else a,
     "misaligned": _misaligned,
+    "swapped": lambda a: a.astype(a.dtype.newbyteorder("S")),      # the same values, other byte order
     # outputs only: must refuse
     "readonly": _readonly,
 }
-MUST_WORK = {"neg_stride", "strided", "fortran", "neg_lead", "broadcast", "misaligned"}
+MUST_WORK = {"neg_stride", "strided", "fortran", "neg_lead", "broadcast", "misaligned", "swapped"}
 MISMATCH = {"other_float", "zero_d", "extra_dim", "fewer_dim", "shrunk", "grown"}
 SCALAR_MUTATIONS = {
     "nan": math.nan, "inf": math.inf, "-inf": -math.inf, "np_nan": np.float32("nan"),
@@ -393,8 +399,8 @@ def _cases(name):
                             kw[w] = None
                 if kw.get(arg) is None:
                     return None
-                # the clean twin of a must-work case: the same values, contiguous
-                kw[arg] = _apply(kw[arg], (lambda a: np.ascontiguousarray(fn(a))) if clean else fn)
+                # the clean twin of a must-work case: the same values, contiguous, native order
+                kw[arg] = _apply(kw[arg], (lambda a: _native(np.ascontiguousarray(fn(a)))) if clean else fn)
                 return kw
             out.append((f"{name}:{arg}:{mut}", arg, mut, build))
     for group, muts in ((spec.hyper, SCALAR_MUTATIONS), (spec.values, SCALAR_MUTATIONS),
@@ -464,7 +470,7 @@ def _check_case(name, arg, mut, build):
         ref = fn(**clean)
         got, want = _snapshot(res, kw), _snapshot(ref, clean)
         for g, w in zip(got, want):
-            if g.shape != w.shape or not np.allclose(g, w, rtol=1e-5, atol=1e-6, equal_nan=True):
+            if g.shape != w.shape or not np.allclose(g, w, equal_nan=True, **SAME):
                 return f"{mut} result differs from the contiguous call"
     return None
 
@@ -557,7 +563,7 @@ def test_clean_call_matches_numpy(name, dtype):
         kw2 = spec.build(3, dtype)
         want = spec.ref(kw2)
         got = res if isinstance(res, np.ndarray) else kw[spec.written[0]]
-        tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+        tol = TOL_HOSTILE[dtype]
         np.testing.assert_allclose(got, want, **tol)
         assert got.dtype == dtype
 
@@ -589,6 +595,7 @@ sys.path.insert(0, {tests!r})
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 import test_bad_input as T
+
 K = T.K
 for name in sorted(T.SPECS):
     spec = T.SPECS[name]
@@ -709,7 +716,7 @@ def test_output_aliasing_an_input(name):
                 assert w in str(e) and a in str(e), e
                 continue
             for g, x in zip(got, want):
-                np.testing.assert_allclose(g, x, rtol=1e-5, atol=1e-6, err_msg=f"{w}={a}")
+                np.testing.assert_allclose(g, x, err_msg=f"{w}={a}", **SAME)
 
 
 def test_sgd_fresh_must_be_a_sequence():
@@ -755,5 +762,5 @@ def test_output_partially_overlapping_an_input(name):
                     assert w in str(e) and (a in str(e) or spec.aliases.get(a, a) in str(e)), e
                     continue
                 for g, x in zip(got, want):
-                    np.testing.assert_allclose(g, x, rtol=1e-5, atol=1e-6,
-                                               err_msg=f"{w} overlapping {a} from element {start}")
+                    np.testing.assert_allclose(g, x, err_msg=f"{w} overlapping {a} from element {start}",
+                                               **SAME)

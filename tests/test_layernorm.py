@@ -8,6 +8,7 @@ import pytest
 from neurocore import kernels as K
 
 from conftest import TOL
+from _tolerances import FD, FD_HVP
 
 SHAPES = [(1, 1), (3, 7), (5, 16), (2, 3, 33), (197, 192), (64, 1000), (4, 0), (0, 5)]
 
@@ -76,7 +77,7 @@ def test_gradients_by_finite_differences(rng):
             p[which][idx] += eps
             m[which][idx] -= eps
             numeric[idx] = ((K.layer_norm_forward(*p)[0] - K.layer_norm_forward(*m)[0]) * g).sum() / (2 * eps)
-        np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(grad, numeric, **FD)
 
 
 def test_large_mean_small_spread(dtype):
@@ -165,7 +166,7 @@ def test_functional_matches_numpy_and_double_backward(rng):
         p[idx] += eps
         m[idx] -= eps
         numeric[idx] = ((grad_x(p)[1].numpy() - grad_x(m)[1].numpy()) * u).sum() / (2 * eps)
-    np.testing.assert_allclose(hvp.numpy(), numeric, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(hvp.numpy(), numeric, **FD_HVP)
 
 
 def test_module_and_bad_input(rng):

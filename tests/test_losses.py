@@ -8,6 +8,7 @@ import neurocore as nc
 from neurocore import functional as F
 
 from conftest import TOL
+from _tolerances import FD_HVP, TOL_LOSS
 
 REDUCTIONS = ["mean", "sum", "none"]
 
@@ -21,7 +22,7 @@ def t64(a, grad=True):
 
 
 def check(got, want, dtype=np.float64):
-    tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    tol = TOL_LOSS[dtype]
     np.testing.assert_allclose(np.asarray(got.data), want, **tol)
 
 
@@ -41,7 +42,7 @@ def second_order(fn, x, rng, h=1e-5):
         return gy.data
 
     numeric = (gradient(x.data + h * v) - gradient(x.data - h * v)) / (2 * h)
-    np.testing.assert_allclose(hv, numeric, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(hv, numeric, **FD_HVP)
 
 
 @pytest.fixture

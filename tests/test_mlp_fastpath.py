@@ -1,7 +1,7 @@
-"""The MLP training step's fast paths (one-call LinearChain, plain
-cross-entropy, the engine's scalar backward) against the general routes they
-shortcut: same values and gradients, same errors, and the fallbacks taken
-whenever an argument is off the fast path."""
+"""The MLP training step's compiled pieces (one-call LinearChain, plain
+cross-entropy, the engine's scalar backward) against the per-layer and
+general routes: same values and gradients, and every awkward argument either
+handled like the canonical one or refused with an error that names it."""
 import numpy as np
 import pytest
 
@@ -79,24 +79,82 @@ def test_chain_under_no_grad_keeps_nothing(rng):
     np.testing.assert_allclose(y, _reference(x, params, ("gelu", "identity"), 0.01)[0], **TOL[np.float64])
 
 
-@pytest.mark.parametrize("case", ["strided_x", "mixed_dtype", "bad_shape", "3d_x", "swapped", "bad_act"])
-def test_chain_returns_none_off_the_fast_path(case, rng):
+@pytest.mark.parametrize("case", ["strided_x", "swapped", "3d_x", "1d_x", "strided_weight"])
+def test_chain_handles_any_layout_and_rank(case, rng):
+    """A strided or byte-swapped array is copied once; an input of any rank
+    (..., in) runs as rows: the same result and gradients as the canonical call."""
     params = _params([4, 3, 2], np.float32, rng)
-    x = rng.standard_normal((2, 4)).astype(np.float32)
-    acts = ("relu", "identity")
+    x = rng.standard_normal((2, 3, 4)).astype(np.float32) if case == "3d_x" else \
+        rng.standard_normal((2, 4)).astype(np.float32)
+    if case == "1d_x":
+        x = x[0]
+    acts = ("gelu", "identity")
+    canonical = x.reshape(-1, 4)
+    y_ref, inputs_ref, saved_ref = _kernels._linear_chain_forward(canonical, params, acts, 0.01, True)
+    g = rng.standard_normal(x.shape[:-1] + (2,)).astype(np.float32)
+    grads_ref = _kernels._linear_chain_backward(g.reshape(-1, 2), inputs_ref, params, saved_ref, acts, 0.01,
+                                                (True,) * 5)
     if case == "strided_x":
         x = np.asfortranarray(x)
-    elif case == "mixed_dtype":
-        params[2] = params[2].astype(np.float64)
-    elif case == "bad_shape":
-        params[2] = params[2][:, :2].copy()
-    elif case == "3d_x":
-        x = x.reshape(1, 2, 4)
     elif case == "swapped":
         x = x.astype(x.dtype.newbyteorder())
-    else:
+    elif case == "strided_weight":
+        params[0] = np.asfortranarray(params[0])
+    y, inputs, saved = _kernels._linear_chain_forward(x, params, acts, 0.01, True)
+    assert y.shape == x.shape[:-1] + (2,) and y.dtype == np.float32
+    np.testing.assert_array_equal(y, y_ref.reshape(y.shape))
+    grads = _kernels._linear_chain_backward(g, inputs, params, saved, acts, 0.01, (True,) * 5)
+    assert grads[0].shape == x.shape
+    np.testing.assert_array_equal(grads[0], grads_ref[0].reshape(x.shape))
+    for a, b in zip(grads[1:], grads_ref[1:]):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("case, error, words", [
+    ("mixed_dtype", TypeError, "do not mix"),
+    ("int_x", TypeError, "floating point"),
+    ("bad_shape", ValueError, "weight 1"),
+    ("bad_x", ValueError, "input of shape"),
+    ("bad_bias", ValueError, "bias must have shape"),
+    ("bad_act", ValueError, "activations[1]"),
+    ("no_layer", ValueError, "at least one layer"),
+    ("nan_slope", ValueError, "negative_slope"),
+])
+def test_chain_refuses_what_it_cannot_run(case, error, words, rng):
+    params = _params([4, 3, 2], np.float32, rng)
+    x = rng.standard_normal((2, 4)).astype(np.float32)
+    acts, slope = ("relu", "identity"), 0.01
+    if case == "mixed_dtype":
+        params[2] = params[2].astype(np.float64)
+    elif case == "int_x":
+        x = x.astype(np.int64)
+    elif case == "bad_shape":
+        params[2] = params[2][:, :2].copy()
+    elif case == "bad_x":
+        x = x[:, :3]
+    elif case == "bad_bias":
+        params[1] = params[1][:2]
+    elif case == "bad_act":
         acts = ("relu", "swish")
-    assert _kernels._linear_chain_forward(x, params, acts, 0.01, True) is None
+    elif case == "no_layer":
+        params, acts = [], ()
+    else:
+        slope = float("nan")
+    with pytest.raises(error, match=words.replace("[", r"\[").replace("]", r"\]")):
+        _kernels._linear_chain_forward(x, params, acts, slope, True)
+
+
+def test_chain_of_many_layers(rng):
+    """More layers than any fixed-size table would hold."""
+    n = 70
+    params = _params([3] * (n + 1), np.float64, rng)
+    acts = ("tanh",) * n
+    x = rng.standard_normal((2, 3))
+    y, inputs, saved = _kernels._linear_chain_forward(x, params, acts, 0.01, True)
+    np.testing.assert_allclose(y, _reference(x, params, acts, 0.01)[0], **TOL[np.float64])
+    grads = _kernels._linear_chain_backward(np.ones_like(y), inputs, params, saved, acts, 0.01,
+                                            (True,) * (2 * n + 1))
+    assert len(grads) == 2 * n + 1 and all(g is not None for g in grads)
 
 
 @pytest.mark.parametrize("x_grad", [False, True])
@@ -124,21 +182,47 @@ def test_chain_apply_matches_the_general_apply(x_grad, dtype, rng):
         np.testing.assert_array_equal(a, b)
 
 
-def test_chain_apply_under_no_grad_and_off_its_path(rng):
+def test_chain_apply_under_no_grad_and_bad_input(rng):
     linears = (nc.nn.Linear(4, 3), nc.nn.Linear(3, 2))
     x = rng.standard_normal((2, 4)).astype(np.float32)
     with nc.no_grad():
         y = _kernels._linear_chain_apply(_ops.LinearChain, nc.tensor(x), linears, ("relu", "identity"), 0.01)
     assert y.grad_fn is None and not y.requires_grad
-    # a plain array, a strided input, a float64 input: None, nothing run
-    assert _kernels._linear_chain_apply(_ops.LinearChain, x, linears, ("relu", "identity"), 0.01) is None
-    for bad in (np.asfortranarray(x), x.astype(np.float64)):
-        assert _kernels._linear_chain_apply(_ops.LinearChain, nc.tensor(bad), linears, ("relu", "identity"),
-                                            0.01) is None
+    with pytest.raises(TypeError, match="must be a neurocore Tensor, got ndarray"):
+        _kernels._linear_chain_apply(_ops.LinearChain, x, linears, ("relu", "identity"), 0.01)
+    with pytest.raises(TypeError, match="do not mix"):
+        _kernels._linear_chain_apply(_ops.LinearChain, nc.tensor(x.astype(np.float64)), linears,
+                                     ("relu", "identity"), 0.01)
+    # a strided input: copied once, the same result
+    y = _kernels._linear_chain_apply(_ops.LinearChain, nc.tensor(np.asfortranarray(x)), linears,
+                                     ("relu", "identity"), 0.01)
+    want = _kernels._linear_chain_apply(_ops.LinearChain, nc.tensor(x), linears, ("relu", "identity"), 0.01)
+    np.testing.assert_array_equal(y.numpy(), want.numpy())
 
 
-def test_mlp_off_fast_path_still_trains_like_the_fast_path(rng):
-    """A strided input takes the per-layer route: same loss and gradients."""
+def test_mlp_on_batched_sequences_matches_layer_by_layer(rng):
+    """An (B, T, in) input through nn.MLP: the same outputs and gradients as
+    the layers applied one by one (and create_graph works through it)."""
+    nc.manual_seed(4)
+    model = nc.nn.MLP([4, 5, 3], activation="gelu", dtype=np.float64)
+    x = nc.tensor(rng.standard_normal((2, 3, 4)), requires_grad=True)
+    y = model(x)
+    h = x
+    for m in model:
+        h = m(h)
+    assert y.shape == h.shape == (2, 3, 3)
+    np.testing.assert_allclose(y.numpy(), h.numpy(), **TOL[np.float64])
+    (gx,) = nc.grad((y * y).sum(), [x], create_graph=True)
+    (gx_ref,) = nc.grad((h * h).sum(), [x], create_graph=True)
+    np.testing.assert_allclose(gx.numpy(), gx_ref.numpy(), **TOL[np.float64])
+    # second order through the chain
+    (ggx,) = nc.grad(gx.sum(), [x])
+    (ggx_ref,) = nc.grad(gx_ref.sum(), [x])
+    np.testing.assert_allclose(ggx.numpy(), ggx_ref.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_mlp_on_a_strided_input_trains_like_on_a_contiguous_one(rng):
+    """A strided input is copied once: same loss and gradients."""
     nc.manual_seed(3)
     model = nc.nn.MLP([4, 5, 3])
     x = rng.standard_normal((4, 6)).astype(np.float32)[:, :4]       # not C-contiguous
@@ -156,8 +240,9 @@ def test_mlp_off_fast_path_still_trains_like_the_fast_path(rng):
 # ---- plain cross-entropy --------------------------------------------------------------
 
 def _ce_general(logits, target, reduction, ignore_index=-100):
-    """The validating route (an int32 target is off the plain path)."""
-    return F.cross_entropy(logits, target.astype(np.int32), reduction=reduction, ignore_index=ignore_index)
+    """The general op (class weights of one change nothing but the route)."""
+    return F.cross_entropy(logits, target, weight=np.ones(logits.shape[1], logits.dtype), reduction=reduction,
+                           ignore_index=ignore_index)
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
@@ -199,17 +284,48 @@ def test_plain_cross_entropy_rejects_out_of_range_targets_with_the_same_message(
         F.cross_entropy(z, np.array([0, 1, 2]), reduction="avg")
 
 
-def test_plain_helpers_return_none_off_their_case():
+def test_plain_cross_entropy_case_and_checks():
+    """The plain case is chosen by the arguments' kinds (2-D float logits,
+    1-D integer targets); within it, every layout works and bad values raise."""
     z = np.zeros((3, 4), np.float32)
-    assert _kernels._cross_entropy_plain(z, np.array([0, 1, 2], np.int32), -100, True) is None
-    assert _kernels._cross_entropy_plain(z, np.array([0, 1, 4]), -100, True) is None
-    assert _kernels._cross_entropy_plain(z, np.array([0, 1]), -100, True) is None
-    assert _kernels._cross_entropy_plain(z[:, :3], np.array([0, 1, 2]), -100, True) is None
-    assert _kernels._cross_entropy_plain(z, np.array([0, 1, 2]), 1 << 70, True) is None
-    loss, lse, count = _kernels._cross_entropy_plain(z, np.array([0, -100, 2]), -100, True)
-    assert count == 2 and loss.shape == () and lse.shape == (3,)
+    case = _kernels._cross_entropy_plain_case
+    assert case(z, np.array([0, 1, 2])) and case(z, np.array([0, 1, 2], np.int32))
+    assert not case(z[0], np.array([0])) and not case(z, z) and not case(z, np.array([0.0, 1.0, 2.0]))
+    assert not case(z.astype(np.int64), np.array([0, 1, 2])) and not case(z, [0, 1, 2])
+    loss, lse, count, t = _kernels._cross_entropy_plain(z, np.array([0, -100, 2]), -100, True)
+    assert count == 2 and loss.shape == () and lse.shape == (3,) and t.dtype == np.int64
     assert loss.item() == pytest.approx(np.log(4), rel=1e-6)
-    assert _kernels._cross_entropy_plain_backward(z, np.array([0, 1, 9]), lse, -100, 1.0) is None
+    # an int32, strided or byte-swapped target, strided logits: converted once, same result
+    for zz, tt in ((z, np.array([0, -100, 2], np.int32)), (z, np.array([0, 9, -100, 7, 2])[::2]),
+                   (z, np.array([0, -100, 2]).astype(">i8")), (np.zeros((3, 8), np.float32)[:, ::2],
+                                                               np.array([0, -100, 2]))):
+        got = _kernels._cross_entropy_plain(zz, tt, -100, True)
+        assert got[2] == 2 and got[0].item() == loss.item()
+        np.testing.assert_array_equal(got[1], lse)
+    # an ignore_index beyond int64 ignores nothing
+    assert _kernels._cross_entropy_plain(z, np.array([0, 1, 2]), 1 << 70, True)[2] == 3
+    with pytest.raises(ValueError, match=r"outside \[0, 4\): \[4, 9\]"):
+        _kernels._cross_entropy_plain(z, np.array([0, 9, 4]), -100, True)
+    with pytest.raises(ValueError, match=r"outside \[0, 4\): \[-100\]"):
+        _kernels._cross_entropy_plain(z, np.array([0, -100, 2]), 1 << 70, True)
+    with pytest.raises(ValueError, match=r"target must have shape \(3,\)"):
+        _kernels._cross_entropy_plain(z, np.array([0, 1]), -100, True)
+    with pytest.raises(ValueError, match=r"outside \[0, 4\): \[9\]"):
+        _kernels._cross_entropy_plain_backward(z, np.array([0, 1, 9]), lse, -100, 1.0)
+    with pytest.raises(ValueError, match="lse must have shape"):
+        _kernels._cross_entropy_plain_backward(z, np.array([0, 1, 2]), lse[:2], -100, 1.0)
+
+
+def test_plain_cross_entropy_create_graph_matches_general(rng):
+    z = nc.tensor(rng.standard_normal((4, 5)), requires_grad=True)
+    t = np.array([1, 0, 4, 2])
+    grads = []
+    for fn in (F.cross_entropy, _ce_general):
+        (g,) = nc.grad(fn(z, t, reduction="mean"), [z], create_graph=True)
+        (gg,) = nc.grad((g * g).sum(), [z])
+        grads.append((g.numpy(), gg.numpy()))
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, **TOL[np.float64])
 
 
 # ---- engine ---------------------------------------------------------------------------

@@ -11,9 +11,11 @@ import neurocore as nc
 import optim_reference as ref
 from neurocore import optim
 
+from _tolerances import TOL_OPTIM
+
 STEPS = 60
 SHAPES = [(3, 4), (7,), (1,), (50, 9)]
-TOLS = {np.float32: dict(rtol=2e-4, atol=2e-5), np.float64: dict(rtol=1e-10, atol=1e-12)}
+TOLS = TOL_OPTIM
 
 
 def make_param(array):

@@ -14,6 +14,7 @@ from sklearn.neural_network import MLPClassifier as SkMLPClassifier  # noqa: E40
 from sklearn.neural_network import MLPRegressor as SkMLPRegressor  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
+from neurocore import kernels as K  # noqa: E402
 from neurocore.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 
 
@@ -193,9 +194,35 @@ def test_bad_hyperparameters():
         MLPRegressor(loss="poisson").fit(X, y.astype(float))
 
 
+def _public_chain_forward(x, params, acts, slope, keep):
+    """The Linear chain layer by layer through the public kernels."""
+    inputs, saved, h = [], [], x
+    for i, act in enumerate(acts):
+        inputs.append(h)
+        if act == "identity":
+            h, z = K.linear_forward(h, params[2 * i], params[2 * i + 1]), None
+        else:
+            h, z = K.linear_forward(h, params[2 * i], params[2 * i + 1], activation=act, return_preact=True)
+        saved.append((z, h))
+    return h, inputs, saved
+
+
+def _public_chain_backward(g, inputs, params, saved, acts, slope, needs):
+    grads = [None] * (2 * len(acts) + 1)
+    for i in range(len(acts) - 1, -1, -1):
+        g, grads[1 + 2 * i], grads[2 + 2 * i] = K.linear_backward(g, inputs[i], params[2 * i], saved[i][0],
+                                                                  activation=acts[i], need_input_grad=i > 0)
+    return grads
+
+
+def _public_ce(out, yb, ignore_index, mean):
+    rows, lse = K.cross_entropy_forward(out, yb)
+    return np.float64(rows.sum()) / len(yb), lse, len(yb), yb
+
+
 def test_public_kernel_route_gives_the_fast_route_results(monkeypatch):
-    """The step's compiled one-call routes and its public-kernel fallback
-    (taken when a fast path is unavailable) compute the same thing."""
+    """The step's compiled one-call routes and the same step through the
+    public kernels, layer by layer, compute the same thing."""
     import neurocore.sklearn as ncsk
     rng = np.random.default_rng(4)
     X = rng.standard_normal((90, 6)).astype(np.float32)
@@ -204,8 +231,11 @@ def test_public_kernel_route_gives_the_fast_route_results(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         fast = MLPClassifier(**kw).fit(X, y)
-        for name in ("_CHAIN_FORWARD", "_CHAIN_BACKWARD", "_CE_PLAIN", "_CE_PLAIN_BACKWARD"):
-            monkeypatch.setattr(ncsk, name, None)
+        for name, public in (("_CHAIN_FORWARD", _public_chain_forward), ("_CHAIN_BACKWARD", _public_chain_backward),
+                             ("_CE_PLAIN", _public_ce),
+                             ("_CE_PLAIN_BACKWARD", lambda out, t, lse, ign, scale: K.cross_entropy_backward(
+                                 out, t, lse, grad_loss=scale))):
+            monkeypatch.setattr(ncsk, name, public)
         public = MLPClassifier(**kw).fit(X, y)
     for a, b in zip(fast.coefs_ + fast.intercepts_, public.coefs_ + public.intercepts_):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

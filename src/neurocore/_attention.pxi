@@ -8,6 +8,8 @@ cdef object _strided4(object x, str name, object ref=None, str ref_name=""):
     projection pass without a copy; anything else is copied once)."""
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
+    if not x.dtype.isnative:
+        x = x.astype(x.dtype.newbyteorder("="))     # an input: one native copy
     if x.dtype != _F32 and x.dtype != _F64:
         raise TypeError(f"{name} must have dtype float32 or float64, got {x.dtype}")
     if ref is not None and x.dtype != ref.dtype:
@@ -61,6 +63,8 @@ cdef object _attention_mask(object mask, tuple target, object dtype, nc_int *ms)
     axes it is broadcast on.  Only the mask's own elements are stored."""
     if not isinstance(mask, np.ndarray):
         raise TypeError(f"attn_mask must be a numpy.ndarray or None, got {type(mask).__name__}")
+    if not mask.dtype.isnative:
+        mask = mask.astype(mask.dtype.newbyteorder("="))
     if mask.dtype == np.bool_:
         mask = np.where(mask, dtype.type(0), dtype.type(-np.inf))
     elif mask.dtype == _F32 or mask.dtype == _F64:

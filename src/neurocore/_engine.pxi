@@ -331,11 +331,12 @@ def _backward_nodes(root, seed, bint retain, accumulate, str freed_message):
         cls = type(node)
         if _op_backward_impl is not None and cls._backward_impl is _op_backward_impl:
             node._graph = False
-            # an Op may name a compiled plain backward (ctx, g) -> tuple, or
-            # None when the call is off its fast path
+            # an Op may name a compiled plain backward (ctx, g) -> tuple: its
+            # backward() without create_graph, minus the Python frame
             plain = getattr(cls, "_plain_backward", None)
-            parent_grads = None if plain is None else plain(node, (<list>node_grads)[0])
-            if parent_grads is None:
+            if plain is not None:
+                parent_grads = plain(node, (<list>node_grads)[0])
+            else:
                 parent_grads = node.backward((<list>node_grads)[0])
             if type(parent_grads) is not tuple:
                 parent_grads = (parent_grads,)
@@ -471,12 +472,9 @@ def _linear_chain_apply(cls, x, tuple linears, tuple activations, double slope):
     """nn.MLP's ``cls.apply(x, W_1, b_1, W_2, ..., activations=, slope=)``
     (cls: functional._ops.LinearChain; linears: the Linear modules, whose
     weight and bias are read here) in one call: Op.apply's steps with
-    LinearChain.forward's fast branch inline.  None, having run nothing,
-    when the chain is off _linear_chain_forward's fast path or x is not a
-    Tensor: the caller then takes the general route, which raises the
-    informative errors."""
+    LinearChain.forward inline."""
     if not (_is_slot_type(x) or isinstance(x, _tensor_type)):
-        return None
+        raise TypeError(f"input must be a neurocore Tensor, got {type(x).__name__}")
     cdef Py_ssize_t n = len(linears), i
     cdef tuple args = PyTuple_New(2 * n + 1)
     Py_INCREF(x)
@@ -492,8 +490,6 @@ def _linear_chain_apply(cls, x, tuple linears, tuple activations, double slope):
     raw, needs = _split_args(args, _tensor_type)
     cdef bint recording = needs is not None and _mode_enabled(_apply_mode)
     done = _linear_chain_forward((<tuple>raw)[0], (<tuple>raw)[1:], activations, slope, recording)
-    if done is None:
-        return None
     out = (<tuple>done)[0]
     if not recording:
         return _wrap_array(out, None)

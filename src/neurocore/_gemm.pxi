@@ -59,16 +59,6 @@ cdef tuple _gemm_rowmajor(object x):
     return np.ascontiguousarray(x), False
 
 
-cdef double _gemm_scalar(object value, str name) except? -1.0:
-    """_finite_scalar with a fast path for a plain float."""
-    cdef double v
-    if type(value) is float:
-        v = <double>value
-        if v - v == 0.0:  # false for NaN and +-inf
-            return v
-    return _finite_scalar(value, name)
-
-
 cdef object _gemm_empty1(nc_int n, int typenum):
     cdef cnp.npy_intp d = n
     return cnp.PyArray_EMPTY(1, &d, typenum, 0)
@@ -180,8 +170,8 @@ cdef object _gemm_impl(object a, object b, object c, object alpha, object beta,
 
 cdef object _gemm_impl3(object A, object B, object c, object alpha, object beta,
                         bint trans_a, bint trans_b, object out, str what):
-    cdef double al = _gemm_scalar(alpha, "alpha")
-    cdef double be = _gemm_scalar(beta, "beta")
+    cdef double al = _finite_scalar(alpha, "alpha")
+    cdef double be = _finite_scalar(beta, "beta")
     cdef nc_int ar = A.shape[A.ndim - 2], ac = A.shape[A.ndim - 1]
     cdef nc_int br = B.shape[B.ndim - 2], bc = B.shape[B.ndim - 1]
     cdef nc_int m = ac if trans_a else ar
@@ -273,8 +263,8 @@ def matvec(w, x, y=None, alpha=1.0, beta=0.0, trans=False):
     y : IN/OUT, optional writable contiguous vector of length m (n with
         trans), updated in place and returned; beta != 0 needs y.
     """
-    cdef double al = _gemm_scalar(alpha, "alpha")
-    cdef double be = _gemm_scalar(beta, "beta")
+    cdef double al = _finite_scalar(alpha, "alpha")
+    cdef double be = _finite_scalar(beta, "beta")
     W = _gemm_array(w, "w")
     if cnp.PyArray_NDIM(<cnp.ndarray>W) != 2:
         raise ValueError(f"w must be 2-D, got shape {W.shape}")
@@ -321,7 +311,7 @@ def outer_acc(g, d, a, alpha=1.0):
     d : IN, vector of length m.
     a : IN, vector of length n.
     """
-    cdef double al = _gemm_scalar(alpha, "alpha")
+    cdef double al = _finite_scalar(alpha, "alpha")
     G = _gemm_array(g, "g", True)
     _check_ndim(G, "g", 2)
     D = _gemm_like(d, "d", G, "g")
@@ -368,7 +358,7 @@ def linear_forward(x, weight, bias=None, activation="identity", negative_slope=0
                     needs for a non-identity activation).
     """
     cdef int act = _gemm_activation(activation)
-    cdef double slope = _gemm_scalar(negative_slope, "negative_slope")
+    cdef double slope = _finite_scalar(negative_slope, "negative_slope")
     X = _gemm_array(x, "x")
     W = _gemm_like(weight, "weight", X, "x")
     if W.ndim != 2:
@@ -436,7 +426,7 @@ def linear_backward(grad_output, x, weight, preact=None, activation="identity", 
                   grad_output; needed unless activation is "identity".
     """
     cdef int act = _gemm_activation(activation)
-    cdef double slope = _gemm_scalar(negative_slope, "negative_slope")
+    cdef double slope = _finite_scalar(negative_slope, "negative_slope")
     G = _gemm_array(grad_output, "grad_output")
     X = _gemm_like(x, "x", G, "grad_output")
     W = _gemm_like(weight, "weight", G, "grad_output")

@@ -212,21 +212,33 @@ cdef object _empty_like_rows(object ref, cnp.npy_intp rows, cnp.npy_intp cols, i
     return cnp.PyArray_EMPTY(nd, dims, cnp.PyArray_TYPE(<cnp.ndarray>ref), 0)
 
 
-cdef double _finite_scalar(object value, str name) except? -1.0:
-    """A real, finite hyperparameter (alpha, slope, ...)."""
+cdef double _finite_scalar(object value, str name, bint invalid_style=False) except? -1.0:
+    """The one scalar validator: a real, finite number (a Python or NumPy
+    int or float, not a bool) as a double; TypeError for anything else,
+    ValueError for NaN, +-inf or an int beyond the double range.
+    invalid_style words the ValueError as PyTorch's optimizers do
+    ("Invalid lr: nan (must be finite)")."""
     cdef double v
     if type(value) is float:                # fast path: a Python float
         v = <double>value
-        if v != v or v - v != 0.0:          # NaN, or +-inf (inf - inf is NaN)
-            raise ValueError(f"{name} must be finite, got {value}")
-        return v
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        if v - v == 0.0:                    # false for NaN and +-inf (inf - inf is NaN)
+            return v
+    elif type(value) is int:                # fast path: a Python int (defaults such as 0)
+        try:
+            return <double>value
+        except OverflowError:
+            pass
+    elif isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     try:
         v = <double>value
     except OverflowError:                   # an int beyond the double range
+        if invalid_style:
+            raise ValueError(f"Invalid {name}: an int of {value.bit_length()} bits (must be finite)") from None
         raise ValueError(f"{name} must be finite, got an int of {value.bit_length()} bits") from None
-    if v != v or v == float("inf") or v == -float("inf"):
+    if v != v or v - v != 0.0:
+        if invalid_style:
+            raise ValueError(f"Invalid {name}: {value!r} (must be finite)")
         raise ValueError(f"{name} must be finite, got {value}")
     return v
 

@@ -198,13 +198,13 @@ cdef object _pos_weight_rows(object pos_weight, object X, Py_ssize_t m, Py_ssize
     if pos_weight is None:
         ldp[0] = 0
         return None
-    P = _like_input(pos_weight, "pos_weight", X, "input")
+    P = _like_input(pos_weight, "pos_weight", X, "x")
     try:
         np.broadcast_shapes(P.shape, X.shape)
     except ValueError:
-        raise ValueError(f"pos_weight of shape {P.shape} does not broadcast to input of shape {X.shape}")
+        raise ValueError(f"pos_weight of shape {P.shape} does not broadcast to x of shape {X.shape}")
     if np.broadcast_shapes(P.shape, X.shape) != X.shape:
-        raise ValueError(f"pos_weight of shape {P.shape} would broadcast input of shape {X.shape} "
+        raise ValueError(f"pos_weight of shape {P.shape} would broadcast x of shape {X.shape} "
                          f"to a larger shape")
     if P.ndim <= 1 or all(d == 1 for d in P.shape[:P.ndim - 1]):
         ldp[0] = 0
@@ -234,17 +234,17 @@ def bce_with_logits_forward(x, y, pos_weight=None, out=None):
                  for the last axis).
     out        : OUT, optional array of x's shape.
     """
-    X = _float_input(x, "input")
-    Y = _like_input(y, "target", X, "input")
+    X = _float_input(x, "x")
+    Y = _like_input(y, "y", X, "x")
     if X.shape != Y.shape:
-        raise ValueError(f"target must have the shape of input {X.shape}, got {Y.shape}")
+        raise ValueError(f"y must have the shape of x {X.shape}, got {Y.shape}")
     cdef nc_int ldp = 0
     cdef nc_int m, n
     m, n = _rows_cols(X.shape)
     P = _pos_weight_rows(pos_weight, X, m, n, &ldp)
     O = _output(out, X.shape, X.dtype)
     if out is not None:
-        _no_partial_overlap(O, "out", ((X, "input"), (Y, "target"), (P, "pos_weight")))
+        _no_partial_overlap(O, "out", ((X, "x"), (Y, "y"), (P, "pos_weight")))
     cdef void *px = _data(X)
     cdef void *py = _data(Y)
     cdef void *pp = _data_or_null(P)
@@ -268,19 +268,19 @@ def bce_with_logits_backward(x, y, grad_loss=1.0, pos_weight=None, out=None):
     grad_loss : a scalar (the mean/sum reductions) or an array of x's shape.
     out       : OUT, optional array of x's shape.
     """
-    X = _float_input(x, "input")
-    Y = _like_input(y, "target", X, "input")
+    X = _float_input(x, "x")
+    Y = _like_input(y, "y", X, "x")
     if X.shape != Y.shape:
-        raise ValueError(f"target must have the shape of input {X.shape}, got {Y.shape}")
+        raise ValueError(f"y must have the shape of x {X.shape}, got {Y.shape}")
     cdef nc_int ldp = 0
     cdef nc_int m, n
     m, n = _rows_cols(X.shape)
     P = _pos_weight_rows(pos_weight, X, m, n, &ldp)
     cdef double scale = 1.0
-    G = _grad_rows(grad_loss, X, "input", X.shape, &scale)
+    G = _grad_rows(grad_loss, X, "x", X.shape, &scale)
     O = _output(out, X.shape, X.dtype)
     if out is not None:
-        _no_partial_overlap(O, "out", ((X, "input"), (Y, "target"), (P, "pos_weight"), (G, "grad_loss")))
+        _no_partial_overlap(O, "out", ((X, "x"), (Y, "y"), (P, "pos_weight"), (G, "grad_loss")))
     cdef void *px = _data(X)
     cdef void *py = _data(Y)
     cdef void *pp = _data_or_null(P)
@@ -297,63 +297,74 @@ def bce_with_logits_backward(x, y, grad_loss=1.0, pos_weight=None, out=None):
     return O
 
 
-# ---- the plain class-index cross-entropy in one call (autograd fast path) ----
-cdef Py_ssize_t _plain_targets(object logits, object target, object ignore_index, long long *ign) except -2:
-    """m, the number of rows of logits, when (logits, target, ignore_index) is
-    the plain case: logits a 2-D C-contiguous native float array, target a
-    C-contiguous native int64 array of shape (m,) whose values lie in [0, n)
-    or equal ignore_index (a Python int); -1 otherwise (the caller then takes
-    the validating route, which names what is wrong)."""
-    if type(logits) is not cnp.ndarray or type(target) is not cnp.ndarray or type(ignore_index) is not int:
-        return -1
-    cdef cnp.ndarray Z = <cnp.ndarray>logits
+# ---- the plain class-index cross-entropy in one call (the autograd layer's) ----
+def _cross_entropy_plain_case(logits, target):
+    """Whether (logits, target) is the plain case that _cross_entropy_plain
+    computes: logits a 2-D float32/float64 array, target a 1-D integer array
+    (any layout or byte order; their values and lengths are checked there)."""
+    return (type(logits) is cnp.ndarray and type(target) is cnp.ndarray
+            and cnp.PyArray_NDIM(<cnp.ndarray>logits) == 2 and cnp.PyArray_NDIM(<cnp.ndarray>target) == 1
+            and _is_float_type(cnp.PyArray_TYPE(<cnp.ndarray>logits))
+            and cnp.PyArray_ISINTEGER(<cnp.ndarray>target))
+
+
+cdef object _plain_logits(object logits):
+    """Plain-case logits as a C-contiguous native array (copied once if not)."""
+    if cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>logits) and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>logits):
+        return logits
+    return np.ascontiguousarray(logits, dtype=logits.dtype.newbyteorder("="))
+
+
+cdef object _plain_targets(object target, Py_ssize_t m, Py_ssize_t n, object ignore_index, long long *ign):
+    """The plain case's target as a C-contiguous native int64 array of shape
+    (m,) whose values lie in [0, n) or equal ignore_index; ValueError (the
+    autograd layer's wording) otherwise.  ign: the value the kernel skips
+    (-1, matching no valid class, when ignore_index is outside int64)."""
     cdef cnp.ndarray T = <cnp.ndarray>target
-    cdef int zt = cnp.PyArray_TYPE(Z)
-    if not (zt == cnp.NPY_FLOAT32 or zt == cnp.NPY_FLOAT64) or cnp.PyArray_NDIM(Z) != 2:
-        return -1
-    if not cnp.PyArray_ISNOTSWAPPED(Z) or not cnp.PyArray_IS_C_CONTIGUOUS(Z):
-        return -1
-    cdef int tt = cnp.PyArray_TYPE(T)
-    if not (tt == cnp.NPY_LONG or tt == cnp.NPY_LONGLONG) or cnp.PyArray_ITEMSIZE(T) != 8:
-        return -1
-    if cnp.PyArray_NDIM(T) != 1 or not cnp.PyArray_ISNOTSWAPPED(T) or not cnp.PyArray_IS_C_CONTIGUOUS(T):
-        return -1
-    cdef Py_ssize_t m = cnp.PyArray_DIM(Z, 0), n = cnp.PyArray_DIM(Z, 1), i
     if cnp.PyArray_DIM(T, 0) != m:
-        return -1
-    if not (-(1 << 62) < ignore_index < (1 << 62)):
-        return -1
-    ign[0] = ignore_index
+        raise ValueError(f"target must have shape ({m},) for input of shape ({m}, {n}), got {target.shape}")
+    if not (cnp.PyArray_TYPE(T) == cnp.NPY_INT64 and cnp.PyArray_ISNOTSWAPPED(T)
+            and cnp.PyArray_IS_C_CONTIGUOUS(T)):
+        T = <cnp.ndarray>np.ascontiguousarray(target, dtype=np.int64)
+    cdef bint has_ign = -2**63 <= ignore_index < 2**63
+    ign[0] = ignore_index if has_ign else -1
     cdef const nc_int64 *pt = <const nc_int64 *>cnp.PyArray_DATA(T)
     cdef nc_int64 t
+    cdef Py_ssize_t i
     for i in range(m):
         t = pt[i]
-        if (t < 0 or t >= n) and t != ign[0]:
-            return -1
-    return m
+        if (t < 0 or t >= n) and not (has_ign and t == ign[0]):
+            t_all = np.asarray(T)
+            bad = ((t_all < 0) | (t_all >= n)) & ((t_all != ign[0]) if has_ign else True)
+            values = np.unique(t_all[bad])
+            raise ValueError(f"target holds class indices outside [0, {n}): {values[:10].tolist()}"
+                             + (" ..." if values.size > 10 else ""))
+    return T
 
 
 def _cross_entropy_plain(logits, target, ignore_index, bint mean):
-    """(loss, lse, count) of the mean (or sum) cross-entropy of logits (m, n)
-    against class indices: loss a 0-d array of logits' dtype (the per-row
-    losses summed in double, divided by count, the number of rows whose target
-    is not ignore_index, when mean), lse the per-row log-sum-exp for the
-    backward.  None when the arguments are off the plain case (see
-    _plain_targets): nothing runs then."""
+    """(loss, lse, count, target) of the mean (or sum) cross-entropy of
+    logits (m, n) against class indices target (m,), the plain case (see
+    _cross_entropy_plain_case): loss a 0-d array of logits' dtype (the
+    per-row losses summed in double, divided by count, the number of rows
+    whose target is not ignore_index, when mean), lse the per-row
+    log-sum-exp for the backward, target the int64 array the kernel read
+    (target itself when it already was one)."""
+    if not _cross_entropy_plain_case(logits, target):
+        raise TypeError("logits must be a 2-D float array and target a 1-D integer array")
+    Z = _plain_logits(logits)
+    cdef Py_ssize_t m = cnp.PyArray_DIM(<cnp.ndarray>Z, 0)
+    cdef nc_int n = cnp.PyArray_DIM(<cnp.ndarray>Z, 1)
     cdef long long ign = 0
-    cdef Py_ssize_t m = _plain_targets(logits, target, ignore_index, &ign)
-    if m < 0:
-        return None
-    cdef cnp.ndarray Z = <cnp.ndarray>logits
-    cdef int typenum = cnp.PyArray_TYPE(Z)
-    cdef nc_int n = cnp.PyArray_DIM(Z, 1)
+    T = _plain_targets(target, m, n, ignore_index, &ign)
+    cdef int typenum = cnp.PyArray_TYPE(<cnp.ndarray>Z)
     cdef cnp.npy_intp dims[1]
     dims[0] = m
     L = cnp.PyArray_EMPTY(1, dims, typenum, 0)
     S = cnp.PyArray_EMPTY(1, dims, typenum, 0)
     R = cnp.PyArray_EMPTY(0, dims, typenum, 0)
-    cdef void *pz = cnp.PyArray_DATA(Z)
-    cdef const nc_int64 *pt = <const nc_int64 *>cnp.PyArray_DATA(<cnp.ndarray>target)
+    cdef void *pz = _data(Z)
+    cdef const nc_int64 *pt = <const nc_int64 *>cnp.PyArray_DATA(<cnp.ndarray>T)
     cdef void *pl = _data(L)
     cdef void *ps = _data(S)
     cdef bint f32 = typenum == cnp.NPY_FLOAT32
@@ -376,31 +387,30 @@ def _cross_entropy_plain(logits, target, ignore_index, bint mean):
             (<float *>cnp.PyArray_DATA(<cnp.ndarray>R))[0] = <float>total
         else:
             (<double *>cnp.PyArray_DATA(<cnp.ndarray>R))[0] = total
-    return R, S, count
+    return R, S, count, T
 
 
 def _cross_entropy_plain_backward(logits, target, lse, ignore_index, double scale):
     """grad_logits = scale * (softmax(logits) - onehot(target)) (rows whose
     target is ignore_index: 0), for the plain case of _cross_entropy_plain
-    with lse from it; None (nothing run) when off that case."""
+    with target and lse from it."""
+    if not _cross_entropy_plain_case(logits, target):
+        raise TypeError("logits must be a 2-D float array and target a 1-D integer array")
+    Z = _plain_logits(logits)
+    cdef Py_ssize_t m = cnp.PyArray_DIM(<cnp.ndarray>Z, 0)
+    cdef nc_int n = cnp.PyArray_DIM(<cnp.ndarray>Z, 1)
     cdef long long ign = 0
-    cdef Py_ssize_t m = _plain_targets(logits, target, ignore_index, &ign)
-    if m < 0:
-        return None
-    cdef cnp.ndarray Z = <cnp.ndarray>logits
-    cdef int typenum = cnp.PyArray_TYPE(Z)
-    if (type(lse) is not cnp.ndarray or cnp.PyArray_TYPE(<cnp.ndarray>lse) != typenum
-            or cnp.PyArray_NDIM(<cnp.ndarray>lse) != 1 or cnp.PyArray_DIM(<cnp.ndarray>lse, 0) != m
-            or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>lse)):
-        return None
-    cdef nc_int n = cnp.PyArray_DIM(Z, 1)
+    T = _plain_targets(target, m, n, ignore_index, &ign)
+    cdef int typenum = cnp.PyArray_TYPE(<cnp.ndarray>Z)
+    S = _like_input(lse, "lse", Z, "logits")
+    _check_shape(S, "lse", (m,))
     cdef cnp.npy_intp dims[2]
     dims[0] = m
     dims[1] = n
     O = cnp.PyArray_EMPTY(2, dims, typenum, 0)
-    cdef void *pz = cnp.PyArray_DATA(Z)
-    cdef const nc_int64 *pt = <const nc_int64 *>cnp.PyArray_DATA(<cnp.ndarray>target)
-    cdef void *ps = _data(lse)
+    cdef void *pz = _data(Z)
+    cdef const nc_int64 *pt = <const nc_int64 *>cnp.PyArray_DATA(<cnp.ndarray>T)
+    cdef void *ps = _data(S)
     cdef void *po = _data(O)
     with nogil:
         if typenum == cnp.NPY_FLOAT32:
@@ -413,14 +423,12 @@ def _cross_entropy_plain_backward(logits, target, lse, ignore_index, double scal
 
 
 def _cross_entropy_node_plain_backward(ctx, g):
-    """functional._losses._CrossEntropy's backward without create_graph for
-    the plain forward (ctx.plain), as the engine's node loop calls it; None
-    when off that case (the Python method then runs)."""
-    if not ctx.plain or type(g) is not cnp.ndarray or cnp.PyArray_SIZE(<cnp.ndarray>g) != 1:
-        return None
+    """functional._losses._PlainCrossEntropy's backward without
+    create_graph: (grad_logits, None) for the scalar grad_output g."""
+    if cnp.PyArray_SIZE(<cnp.ndarray?>g) != 1:
+        raise ValueError(f"grad_output of a mean or sum cross-entropy must be a scalar, got shape {g.shape}")
     cdef double scale = g.item()
     if ctx.reduction == "mean":
         scale = scale / ctx.denom if ctx.denom else float("nan")
     raw = ctx._raw
-    gz = _cross_entropy_plain_backward(raw[0], raw[1], ctx.lse, ctx.ignore_index, scale)
-    return None if gz is None else (gz, None)
+    return _cross_entropy_plain_backward(raw[0], ctx.target, ctx.lse, ctx.ignore_index, scale), None

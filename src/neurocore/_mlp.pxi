@@ -2,11 +2,10 @@
 # wrapper call each way: the same kernels as linear_forward/linear_backward
 # (nc_gemm_fused, nc_act_grad, nc_gemm, nc_sum_rows) with the per-call
 # Python entry paid once per chain instead of once per layer, which is what
-# dominates small batches.  Private to the autograd layer: these return None
-# (and run nothing) whenever an argument is off their fast path (not a 2-D
-# C-contiguous native float array, mixed dtypes, mismatched shapes), and the
-# caller then takes the per-layer route, whose wrappers raise the
-# informative errors.
+# dominates small batches.  The chain's only route: every argument is
+# checked here (a strided or byte-swapped array is copied once, anything
+# else wrong raises, naming the argument), and inputs of any rank (..., in)
+# run as one (m, in) matrix.
 
 from libc.string cimport memcpy
 from libc.stdlib cimport malloc, free
@@ -18,48 +17,153 @@ cdef inline bint _chain_array(object a, int typenum):
             and cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>a) and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>a))
 
 
+cdef object _chain_operand(object a, str name, int typenum):
+    """a as a C-contiguous native array of the chain's dtype (typenum),
+    copied once when strided or byte-swapped; TypeError otherwise."""
+    if _chain_array(a, typenum):
+        return a
+    want = _F32 if typenum == cnp.NPY_FLOAT32 else _F64
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
+    if a.dtype.kind != "f":
+        raise TypeError(f"{name} must be a floating point tensor, got dtype {a.dtype}")
+    if a.dtype.newbyteorder("=") != want:
+        raise TypeError(f"dtypes do not mix: got {a.dtype.name} and {want.name}; "
+                        f"convert one side explicitly (e.g. .to(np.{a.dtype.name}))")
+    return np.ascontiguousarray(a, dtype=want)
+
+
+cdef int _chain_dtype(object w) except -1:
+    """The chain's dtype number: W_1's (float32 or float64, either byte order)."""
+    cdef int t
+    if type(w) is cnp.ndarray and cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>w):
+        t = cnp.PyArray_TYPE(<cnp.ndarray>w)
+        if t == cnp.NPY_FLOAT32 or t == cnp.NPY_FLOAT64:
+            return t
+    if not isinstance(w, np.ndarray):
+        raise TypeError(f"weight must be a numpy.ndarray, got {type(w).__name__}")
+    native = w.dtype.newbyteorder("=")
+    if native == _F32:
+        return cnp.NPY_FLOAT32
+    if native == _F64:
+        return cnp.NPY_FLOAT64
+    raise TypeError(f"weight must have dtype float32 or float64, got {w.dtype}")
+
+
 cdef inline bint _relu_like(int act, double slope):
     # y > 0 exactly where z > 0, so the output doubles as the derivative's mask
     return act == NC_ACT_RELU or (act == NC_ACT_LEAKY_RELU and slope >= 0.0)
 
 
+ctypedef struct _ChainLayer:
+    # one layer's sizes, activation and buffers (NULL: not used)
+    cnp.npy_intp nin, nout
+    int act
+    void *x                 # IN  (m, nin), the layer's input
+    void *w                 # IN  (nout, nin)
+    void *b                 # IN  (nout,)
+    void *o                 # OUT (m, nout), act(z)
+    void *z                 # OUT (m, nout), the pre-activation z, when kept apart from o
+    void *g                 # IN  (m, nout), the gradient of o
+    void *d                 # delta = g * act'(z), or g itself
+    void *gw                # OUT (nout, nin)
+    void *gb                # OUT (nout,)
+    void *gx                # OUT (m, nin), the gradient of x
+    cnp.npy_intp d_off, gx_off      # scratch offsets in elements, -1: none
+
+
+cdef _ChainLayer *_chain_layers(Py_ssize_t nl) except NULL:
+    cdef _ChainLayer *layers = <_ChainLayer *>malloc(<size_t>(nl if nl > 0 else 1) * sizeof(_ChainLayer))
+    if layers == NULL:
+        raise MemoryError()
+    return layers
+
+
+cdef int _chain_activation(object a, Py_ssize_t i) except -1:
+    if type(a) is not str or a not in _GEMM_ACTIVATIONS:
+        raise ValueError(f"activations[{i}] must be one of {tuple(_GEMM_ACTIVATIONS)}, got {a!r}")
+    return _GEMM_ACTIVATIONS[a]
+
+
+cdef inline object _as_2d(object a, cnp.npy_intp m, cnp.npy_intp n):
+    """A C-contiguous array as an (m, n) view (itself when already 2-D)."""
+    if cnp.PyArray_NDIM(<cnp.ndarray>a) == 2:
+        return a
+    return a.reshape(m, n)
+
+
+cdef inline object _with_lead(object a, tuple lead, cnp.npy_intp n):
+    """An (m, n) result as (*lead, n): the caller's leading dimensions."""
+    if lead is None:
+        return a
+    return a.reshape(lead + (n,))
+
+
 def _linear_chain_forward(x, params, activations, double slope, bint keep):
-    """(y, layer_inputs, saved) of the chain y = act_L(... act_1(x W_1^T + b_1) ...)
-    with params = [W_1, b_1, W_2, b_2, ...] (arrays; a bias may be None), or
-    None when an argument is off the fast path.  With keep, layer_inputs[i]
-    is layer i's input and saved[i] its (preact or None, output) as
-    LinearChain's backward expects; else both are empty lists."""
+    """(y, layer_inputs, saved) of the chain y = act_L(... act_1(x W_1^T + b_1) ...).
+
+    x      : IN, float array of shape (..., in), W_1's dtype.
+    params : [W_1, b_1, W_2, b_2, ...], W_i of shape (out_i, in_i), b_i of
+             shape (out_i,) or None; W_1's dtype (float32 or float64) is the
+             chain's.
+    activations : one name per layer (those of linear_forward).
+    keep   : keep what the backward needs: layer_inputs[i] is layer i's input
+             and saved[i] its (preact or None, output), each as an (m, n)
+             array with m the number of rows of x; else both are empty.
+    """
     cdef Py_ssize_t nl = len(activations), i
-    if len(params) != 2 * nl or nl == 0 or type(x) is not cnp.ndarray:
-        return None
-    cdef int typenum = cnp.PyArray_TYPE(<cnp.ndarray>x)
-    if not (typenum == cnp.NPY_FLOAT32 or typenum == cnp.NPY_FLOAT64):
-        return None
-    if not _chain_array(x, typenum) or cnp.PyArray_NDIM(<cnp.ndarray>x) != 2:
-        return None
-    cdef cnp.npy_intp m = cnp.PyArray_DIM(<cnp.ndarray>x, 0)
-    cdef cnp.npy_intp nin = cnp.PyArray_DIM(<cnp.ndarray>x, 1), nout
-    cdef int[64] acts
-    if nl > 64:
-        return None
-    for i in range(nl):
-        a = activations[i]
-        if type(a) is not str or a not in _GEMM_ACTIVATIONS:
-            return None
-        acts[i] = _GEMM_ACTIVATIONS[a]
-        W = params[2 * i]
-        B = params[2 * i + 1]
-        if not _chain_array(W, typenum) or cnp.PyArray_NDIM(<cnp.ndarray>W) != 2:
-            return None
-        if cnp.PyArray_DIM(<cnp.ndarray>W, 1) != nin:
-            return None
-        nout = cnp.PyArray_DIM(<cnp.ndarray>W, 0)
-        if B is not None and (not _chain_array(B, typenum) or cnp.PyArray_NDIM(<cnp.ndarray>B) != 1
-                              or cnp.PyArray_DIM(<cnp.ndarray>B, 0) != nout):
-            return None
-        nin = nout
+    if nl == 0:
+        raise ValueError("a Linear chain needs at least one layer")
+    if len(params) != 2 * nl:
+        raise ValueError(f"params must hold a weight and a bias (or None) per layer: "
+                         f"{2 * nl} entries for {nl} activations, got {len(params)}")
+    cdef int typenum = _chain_dtype(params[0])
+    W = _chain_operand(params[0], "weight", typenum)
+    if cnp.PyArray_NDIM(<cnp.ndarray>W) != 2:
+        raise ValueError(f"weight must be 2-D (out_features, in_features), got shape {W.shape}")
+    x = _chain_operand(x, "input", typenum)
+    cdef int nd = cnp.PyArray_NDIM(<cnp.ndarray>x)
+    if nd == 0 or cnp.PyArray_DIM(<cnp.ndarray>x, nd - 1) != cnp.PyArray_DIM(<cnp.ndarray>W, 1):
+        raise ValueError(f"input of shape {x.shape} does not match weight of shape {W.shape} "
+                         f"(expected last dimension {W.shape[1]})")
+    cdef cnp.npy_intp nin = cnp.PyArray_DIM(<cnp.ndarray>x, nd - 1), nout
+    cdef cnp.npy_intp m = 1
+    for i in range(nd - 1):
+        m *= cnp.PyArray_DIM(<cnp.ndarray>x, i)
+    cdef tuple lead = None
+    if nd != 2:                 # (..., in) runs as (m, in); the result gets the leading dims back
+        lead = x.shape[:nd - 1]
+        x = x.reshape(m, nin)
     if slope != slope or slope - slope != 0.0:
-        return None
+        raise ValueError(f"negative_slope must be finite, got {slope}")
+    weights, biases = [], []
+    for i in range(nl):
+        W = _chain_operand(params[2 * i], f"weight {i}" if i else "weight", typenum)
+        if cnp.PyArray_NDIM(<cnp.ndarray>W) != 2:
+            raise ValueError(f"weight {i} must be 2-D (out_features, in_features), got shape {W.shape}")
+        if cnp.PyArray_DIM(<cnp.ndarray>W, 1) != nin:
+            raise ValueError(f"weight {i} of shape {W.shape} does not take the previous layer's "
+                             f"{nin} outputs")
+        nout = cnp.PyArray_DIM(<cnp.ndarray>W, 0)
+        B = params[2 * i + 1]
+        if B is not None:
+            B = _chain_operand(B, "bias", typenum)
+            if cnp.PyArray_NDIM(<cnp.ndarray>B) != 1 or cnp.PyArray_DIM(<cnp.ndarray>B, 0) != nout:
+                raise ValueError(f"bias must have shape ({nout},), got {B.shape}")
+        weights.append(W)
+        biases.append(B)
+        nin = nout
+    cdef _ChainLayer *layers = _chain_layers(nl)
+    try:
+        for i in range(nl):
+            layers[i].act = _chain_activation(activations[i], i)
+        return _chain_forward_run(layers, nl, x, weights, biases, typenum, m, slope, keep, lead)
+    finally:
+        free(layers)
+
+
+cdef tuple _chain_forward_run(_ChainLayer *layers, Py_ssize_t nl, object x, list weights, list biases,
+                              int typenum, cnp.npy_intp m, double slope, bint keep, tuple lead):
     cdef bint f32 = typenum == cnp.NPY_FLOAT32
     cdef list inputs = [], saved = []
     cdef cnp.npy_intp dims[2]
@@ -67,37 +171,30 @@ def _linear_chain_forward(x, params, activations, double slope, bint keep):
     # in ONE nogil block, so a small network pays one GIL hand-over per pass;
     # inference runs layer by layer so that only two outputs are ever alive
     # (seed 000 Table 2.10)
-    cdef void *px[64]
-    cdef void *pw[64]
-    cdef void *pb[64]
-    cdef void *po[64]
-    cdef void *pz[64]
-    cdef cnp.npy_intp ins[64]
-    cdef cnp.npy_intp outs[64]
-    cdef int act
-    cdef Py_ssize_t lo
+    cdef Py_ssize_t i, j, lo
+    cdef _ChainLayer *L
     cdef float slope32 = <float>slope
     h = x
     for i in range(nl):
-        W = params[2 * i]
-        B = params[2 * i + 1]
-        act = acts[i]
-        ins[i] = cnp.PyArray_DIM(<cnp.ndarray>W, 1)
-        outs[i] = cnp.PyArray_DIM(<cnp.ndarray>W, 0)
+        W = weights[i]
+        B = biases[i]
+        L = &layers[i]
+        L.nin = cnp.PyArray_DIM(<cnp.ndarray>W, 1)
+        L.nout = cnp.PyArray_DIM(<cnp.ndarray>W, 0)
         dims[0] = m
-        dims[1] = outs[i]
+        dims[1] = L.nout
         O = cnp.PyArray_EMPTY(2, dims, typenum, 0)
         Z = None
-        if act != NC_ACT_IDENTITY and not _relu_like(act, slope) and keep:
+        if L.act != NC_ACT_IDENTITY and not _relu_like(L.act, slope) and keep:
             Z = cnp.PyArray_EMPTY(2, dims, typenum, 0)
-        px[i] = _data(h)
-        pw[i] = _data(W)
-        pb[i] = NULL if B is None else _data(B)
-        po[i] = _data(O)
-        pz[i] = NULL if Z is None else _data(Z)
+        L.x = _data(h)
+        L.w = _data(W)
+        L.b = NULL if B is None else _data(B)
+        L.o = _data(O)
+        L.z = NULL if Z is None else _data(Z)
         if keep:
             inputs.append(h)
-            if act == NC_ACT_IDENTITY:
+            if L.act == NC_ACT_IDENTITY:
                 saved.append((None, O))
             elif Z is None:
                 saved.append((O, O))
@@ -107,175 +204,162 @@ def _linear_chain_forward(x, params, activations, double slope, bint keep):
         if m > 0 and (not keep or i == nl - 1):
             with nogil:
                 for j in range(lo, i + 1):
-                    if outs[j] == 0:
+                    L = &layers[j]
+                    if L.nout == 0:
                         continue
                     if f32:
-                        nc_gemm_fused_f32(0, 1, m, outs[j], ins[j], 1.0, <float *>px[j], max(ins[j], 1),
-                                          <float *>pw[j], max(ins[j], 1), 0.0, <float *>po[j], outs[j],
-                                          <float *>pb[j], acts[j], slope32, <float *>pz[j], outs[j])
+                        nc_gemm_fused_f32(0, 1, m, L.nout, L.nin, 1.0, <float *>L.x, max(L.nin, 1),
+                                          <float *>L.w, max(L.nin, 1), 0.0, <float *>L.o, L.nout,
+                                          <float *>L.b, L.act, slope32, <float *>L.z, L.nout)
                     else:
-                        nc_gemm_fused_f64(0, 1, m, outs[j], ins[j], 1.0, <double *>px[j], max(ins[j], 1),
-                                          <double *>pw[j], max(ins[j], 1), 0.0, <double *>po[j], outs[j],
-                                          <double *>pb[j], acts[j], slope, <double *>pz[j], outs[j])
+                        nc_gemm_fused_f64(0, 1, m, L.nout, L.nin, 1.0, <double *>L.x, max(L.nin, 1),
+                                          <double *>L.w, max(L.nin, 1), 0.0, <double *>L.o, L.nout,
+                                          <double *>L.b, L.act, slope, <double *>L.z, L.nout)
         h = O
-    return h, inputs, saved
+    return _with_lead(h, lead, layers[nl - 1].nout), inputs, saved
 
 
 def _linear_chain_backward(g, inputs, params, saved, activations, double slope, needs):
     """Gradients of the chain for grad_output g: a list [grad_x, grad_W_1,
-    grad_b_1, ...] (None where needs, a sequence like LinearChain's
-    needs_input_grad, says no), or None when an argument is off the fast path."""
+    grad_b_1, ...], None where needs (LinearChain's needs_input_grad) says no.
+
+    g      : IN, array of the chain output's shape (..., out_L).
+    inputs, saved : what _linear_chain_forward kept (keep=True) for the same
+             params and activations.
+    grad_x has g's leading dimensions: (..., in_1).
+    """
     cdef Py_ssize_t nl = len(activations), i
-    if len(params) != 2 * nl or len(inputs) != nl or len(saved) != nl or len(needs) != 2 * nl + 1:
-        return None
-    if type(g) is not cnp.ndarray or cnp.PyArray_NDIM(<cnp.ndarray>g) != 2 or nl == 0:
-        return None
+    if nl == 0 or len(params) != 2 * nl or len(inputs) != nl or len(saved) != nl or len(needs) != 2 * nl + 1:
+        raise ValueError(f"a chain of {len(activations)} layers needs {2 * nl} params, {nl} inputs, "
+                         f"{nl} saved pairs and {2 * nl + 1} needs; got {len(params)}, {len(inputs)}, "
+                         f"{len(saved)} and {len(needs)}")
     X0 = inputs[0]
-    if type(X0) is not cnp.ndarray:
-        return None
     cdef int typenum = cnp.PyArray_TYPE(<cnp.ndarray>X0)
-    if not (typenum == cnp.NPY_FLOAT32 or typenum == cnp.NPY_FLOAT64):
-        return None
-    if cnp.PyArray_TYPE(<cnp.ndarray>g) != typenum or not cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>g):
-        return None
-    if not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>g):
-        g = np.ascontiguousarray(g)
-    cdef cnp.npy_intp m = cnp.PyArray_DIM(<cnp.ndarray>g, 0)
-    cdef cnp.npy_intp nin, nout
-    cdef int[64] acts
-    if nl > 64:
-        return None
-    for i in range(nl):
-        a = activations[i]
-        if type(a) is not str or a not in _GEMM_ACTIVATIONS:
-            return None
-        acts[i] = _GEMM_ACTIVATIONS[a]
-        W = params[2 * i]
-        X = inputs[i]
-        if not _chain_array(W, typenum) or cnp.PyArray_NDIM(<cnp.ndarray>W) != 2:
-            return None
-        if not _chain_array(X, typenum) or cnp.PyArray_NDIM(<cnp.ndarray>X) != 2:
-            return None
-        nout = cnp.PyArray_DIM(<cnp.ndarray>W, 0)
-        nin = cnp.PyArray_DIM(<cnp.ndarray>W, 1)
-        if cnp.PyArray_DIM(<cnp.ndarray>X, 0) != m or cnp.PyArray_DIM(<cnp.ndarray>X, 1) != nin:
-            return None
-        if acts[i] != NC_ACT_IDENTITY:
-            Z = saved[i][0]
-            if (not _chain_array(Z, typenum) or cnp.PyArray_NDIM(<cnp.ndarray>Z) != 2
-                    or cnp.PyArray_DIM(<cnp.ndarray>Z, 0) != m or cnp.PyArray_DIM(<cnp.ndarray>Z, 1) != nout):
-                return None
-    W = params[2 * nl - 2]
-    if cnp.PyArray_DIM(<cnp.ndarray>g, 1) != cnp.PyArray_DIM(<cnp.ndarray>W, 0):
-        return None
+    g = _chain_operand(g, "grad_output", typenum)
+    cdef cnp.npy_intp m = cnp.PyArray_DIM(<cnp.ndarray>X0, 0)
+    cdef cnp.npy_intp last_out = cnp.PyArray_DIM(<cnp.ndarray>saved[nl - 1][1], 1)
+    cdef int gnd = cnp.PyArray_NDIM(<cnp.ndarray>g)
+    cdef tuple lead = None
+    if gnd != 2 or cnp.PyArray_DIM(<cnp.ndarray>g, 0) != m or cnp.PyArray_DIM(<cnp.ndarray>g, 1) != last_out:
+        if gnd == 0 or cnp.PyArray_DIM(<cnp.ndarray>g, gnd - 1) != last_out or cnp.PyArray_SIZE(<cnp.ndarray>g) != m * last_out:
+            raise ValueError(f"grad_output of shape {g.shape} does not match the chain's output "
+                             f"({m} rows of {last_out})")
+        lead = g.shape[:gnd - 1]
+        g = g.reshape(m, last_out)
+    weights = [_chain_operand(params[2 * i], "weight", typenum) for i in range(nl)]
+    cdef _ChainLayer *layers = _chain_layers(nl)
+    try:
+        for i in range(nl):
+            layers[i].act = _chain_activation(activations[i], i)
+        grads = _chain_backward_run(layers, nl, g, inputs, weights, params, saved, typenum, m, slope, needs)
+    finally:
+        free(layers)
+    if lead is not None and grads[0] is not None:
+        grads[0] = grads[0].reshape(lead + (grads[0].shape[1],))
+    return grads
+
+
+cdef list _chain_backward_run(_ChainLayer *layers, Py_ssize_t nl, object g, object inputs, list weights,
+                              object params, object saved, int typenum, cnp.npy_intp m, double slope,
+                              object needs):
     cdef bint f32 = typenum == cnp.NPY_FLOAT32
     cdef list grads = [None] * (2 * nl + 1)
     cdef cnp.npy_intp dims[2]
     cdef cnp.npy_intp total
-    # every result is allocated first (pointers per layer; NULL: not needed),
-    # then the layers run in ONE nogil block, as in the forward
-    cdef void *pg[64]          # the layer's incoming gradient (its output's)
-    cdef void *pz[64]
-    cdef void *pd[64]          # delta = g * act'(z), or g itself
-    cdef void *px[64]
-    cdef void *pw[64]
-    cdef void *pgw[64]
-    cdef void *pgb[64]
-    cdef void *pgx[64]         # grad of the layer input = the next g
-    cdef cnp.npy_intp ins[64]
-    cdef cnp.npy_intp outs[64]
+    cdef Py_ssize_t i
     cdef Py_ssize_t first = 0  # the lowest layer that runs
     cdef bint need_x, need_w, need_b
+    cdef _ChainLayer *L
+    # every result is allocated first (pointers per layer; NULL: not
+    # needed), then the layers run in ONE nogil block, as in the forward;
     # the temporaries (each delta, each inner layer's grad_x) live in one
-    # scratch block, placed once every result array exists: offsets in
-    # elements, -1 where the layer has none
-    cdef cnp.npy_intp d_off[64]
-    cdef cnp.npy_intp gx_off[64]
+    # scratch block, placed once every result array exists
     cdef cnp.npy_intp scratch_len = 0
     cdef size_t esize = 4 if f32 else 8
     cdef char *scratch = NULL
-    g_in = g                   # pg[nl - 1] points into it (it may be a contiguous copy)
-    pg[nl - 1] = _data(g_in)
+    layers[nl - 1].g = _data(g)
     for i in range(nl - 1, -1, -1):
-        W = params[2 * i]
-        X = inputs[i]
-        outs[i] = cnp.PyArray_DIM(<cnp.ndarray>W, 0)
-        ins[i] = cnp.PyArray_DIM(<cnp.ndarray>W, 1)
+        W = weights[i]
+        L = &layers[i]
+        L.nout = cnp.PyArray_DIM(<cnp.ndarray>W, 0)
+        L.nin = cnp.PyArray_DIM(<cnp.ndarray>W, 1)
         need_x = i > 0 or bool(needs[0])
         need_w = bool(needs[1 + 2 * i])
         need_b = params[2 * i + 1] is not None and bool(needs[2 + 2 * i])
-        pz[i] = NULL
-        d_off[i] = gx_off[i] = -1
-        if acts[i] != NC_ACT_IDENTITY:
-            pz[i] = _data(saved[i][0])
-            d_off[i] = scratch_len
-            scratch_len += m * outs[i]
-        px[i] = _data(X)
-        pw[i] = _data(W)
-        pgw[i] = pgb[i] = pgx[i] = NULL
+        L.z = NULL
+        L.d_off = L.gx_off = -1
+        if L.act != NC_ACT_IDENTITY:
+            L.z = _data(saved[i][0])
+            L.d_off = scratch_len
+            scratch_len += m * L.nout
+        L.x = _data(inputs[i])
+        L.w = _data(W)
+        L.gw = L.gb = L.gx = NULL
         if need_w:
-            dims[0] = outs[i]
-            dims[1] = ins[i]
+            dims[0] = L.nout
+            dims[1] = L.nin
             GW = cnp.PyArray_EMPTY(2, dims, typenum, 0)
-            pgw[i] = _data(GW)
+            L.gw = _data(GW)
             grads[1 + 2 * i] = GW
         if need_b:
-            dims[0] = outs[i]
+            dims[0] = L.nout
             GB = cnp.PyArray_EMPTY(1, dims, typenum, 0)
-            pgb[i] = _data(GB)
+            L.gb = _data(GB)
             grads[2 + 2 * i] = GB
         first = i
         if not need_x:
             g = None
             break
         if i > 0:
-            gx_off[i] = scratch_len
-            scratch_len += m * ins[i]
+            L.gx_off = scratch_len
+            scratch_len += m * L.nin
         else:
             dims[0] = m
-            dims[1] = ins[i]
+            dims[1] = L.nin
             g = cnp.PyArray_EMPTY(2, dims, typenum, 0)
-            pgx[i] = _data(g)
+            L.gx = _data(g)
     scratch = <char *>malloc(<size_t>(scratch_len + 1) * esize)     # never NULL on success, even if empty
     if scratch == NULL:
         raise MemoryError()
     for i in range(nl - 1, first - 1, -1):
-        if gx_off[i] >= 0:
-            pgx[i] = scratch + gx_off[i] * esize
-            pg[i - 1] = pgx[i]
-        pd[i] = pg[i] if d_off[i] < 0 else scratch + d_off[i] * esize
+        L = &layers[i]
+        if L.gx_off >= 0:
+            L.gx = scratch + L.gx_off * esize
+            layers[i - 1].g = L.gx
+        L.d = L.g if L.d_off < 0 else scratch + L.d_off * esize
     cdef float slope32 = <float>slope
     with nogil:
         for i in range(nl - 1, first - 1, -1):
-            total = m * outs[i]
-            if pz[i] != NULL:
+            L = &layers[i]
+            total = m * L.nout
+            if L.z != NULL:
                 # delta = g * act'(z): one pass (seed 000 §2.9)
-                if f32: nc_act_grad_f32(total, acts[i], slope32, <float *>pg[i], <float *>pz[i], <float *>pd[i])
-                else: nc_act_grad_f64(total, acts[i], slope, <double *>pg[i], <double *>pz[i], <double *>pd[i])
-            if pgw[i] != NULL:
+                if f32: nc_act_grad_f32(total, L.act, slope32, <float *>L.g, <float *>L.z, <float *>L.d)
+                else: nc_act_grad_f64(total, L.act, slope, <double *>L.g, <double *>L.z, <double *>L.d)
+            if L.gw != NULL:
                 # grad_weight (out, in) = delta^T (out, m) @ x (m, in)
                 if f32:
-                    nc_gemm_f32(1, 0, outs[i], ins[i], m, 1.0, <float *>pd[i], max(outs[i], 1), <float *>px[i],
-                                max(ins[i], 1), 0.0, <float *>pgw[i], max(ins[i], 1))
+                    nc_gemm_f32(1, 0, L.nout, L.nin, m, 1.0, <float *>L.d, max(L.nout, 1), <float *>L.x,
+                                max(L.nin, 1), 0.0, <float *>L.gw, max(L.nin, 1))
                 else:
-                    nc_gemm_f64(1, 0, outs[i], ins[i], m, 1.0, <double *>pd[i], max(outs[i], 1), <double *>px[i],
-                                max(ins[i], 1), 0.0, <double *>pgw[i], max(ins[i], 1))
-            if pgb[i] != NULL:
+                    nc_gemm_f64(1, 0, L.nout, L.nin, m, 1.0, <double *>L.d, max(L.nout, 1), <double *>L.x,
+                                max(L.nin, 1), 0.0, <double *>L.gw, max(L.nin, 1))
+            if L.gb != NULL:
                 if m == 1:
                     # the sum over one row is the row (a batch of one: no kernel call)
-                    memcpy(pgb[i], pd[i], <size_t>outs[i] * esize)
+                    memcpy(L.gb, L.d, <size_t>L.nout * esize)
                 elif f32:
-                    nc_sum_rows_f32(m, outs[i], <float *>pd[i], outs[i], 0.0, <float *>pgb[i])
+                    nc_sum_rows_f32(m, L.nout, <float *>L.d, L.nout, 0.0, <float *>L.gb)
                 else:
-                    nc_sum_rows_f64(m, outs[i], <double *>pd[i], outs[i], 0.0, <double *>pgb[i])
-            if pgx[i] != NULL:
+                    nc_sum_rows_f64(m, L.nout, <double *>L.d, L.nout, 0.0, <double *>L.gb)
+            if L.gx != NULL:
                 # grad_x (m, in) = delta (m, out) @ weight (out, in)
                 if f32:
-                    nc_gemm_f32(0, 0, m, ins[i], outs[i], 1.0, <float *>pd[i], max(outs[i], 1), <float *>pw[i],
-                                max(ins[i], 1), 0.0, <float *>pgx[i], max(ins[i], 1))
+                    nc_gemm_f32(0, 0, m, L.nin, L.nout, 1.0, <float *>L.d, max(L.nout, 1), <float *>L.w,
+                                max(L.nin, 1), 0.0, <float *>L.gx, max(L.nin, 1))
                 else:
-                    nc_gemm_f64(0, 0, m, ins[i], outs[i], 1.0, <double *>pd[i], max(outs[i], 1), <double *>pw[i],
-                                max(ins[i], 1), 0.0, <double *>pgx[i], max(ins[i], 1))
+                    nc_gemm_f64(0, 0, m, L.nin, L.nout, 1.0, <double *>L.d, max(L.nout, 1), <double *>L.w,
+                                max(L.nin, 1), 0.0, <double *>L.gx, max(L.nin, 1))
         free(scratch)
     grads[0] = g if needs[0] else None
     return grads
@@ -283,8 +367,7 @@ def _linear_chain_backward(g, inputs, params, saved, activations, double slope, 
 
 def _linear_chain_plain_backward(ctx, g):
     """functional._ops.LinearChain's backward without create_graph, as the
-    engine's node loop calls it (see _backward_nodes): the Python method's
-    fast branch without its frame; None when off the fast path."""
-    grads = _linear_chain_backward(g, ctx.layer_inputs, ctx._raw[1:], ctx.saved, ctx.activations, ctx.slope,
-                                   ctx.needs_input_grad)
-    return None if grads is None else tuple(grads)
+    engine's node loop calls it (see _backward_nodes): the method's body
+    without its Python frame."""
+    return tuple(_linear_chain_backward(g, ctx.layer_inputs, ctx._raw[1:], ctx.saved, ctx.activations,
+                                        ctx.slope, ctx.needs_input_grad))

@@ -173,27 +173,8 @@ cdef class _Group:
 
 
 # ---- hyperparameter checks (shared with neurocore.optim) -------------------
-cdef double _hp_real(object value, str name) except? -1.0:
-    cdef double v
-    if type(value) is float:                # fast path: a Python float
-        v = <double>value
-        if v != v or v - v != 0.0:          # NaN, or +-inf (inf - inf is NaN)
-            raise ValueError(f"Invalid {name}: {value!r} (must be finite)")
-        return v
-    if type(value) is int:                  # fast path: a Python int (PyTorch's defaults are 0)
-        try:
-            return <double>value
-        except OverflowError:               # beyond the double range
-            raise ValueError(f"Invalid {name}: an int of {value.bit_length()} bits (must be finite)") from None
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    try:
-        v = <double>value
-    except OverflowError:                   # an int beyond the double range
-        raise ValueError(f"Invalid {name}: an int of {value.bit_length()} bits (must be finite)") from None
-    if v != v or v == float("inf") or v == -float("inf"):
-        raise ValueError(f"Invalid {name}: {value!r} (must be finite)")
-    return v
+cdef inline double _hp_real(object value, str name) except? -1.0:
+    return _finite_scalar(value, name, True)
 
 
 cdef double _hp_nonneg(object value, str name) except? -1.0:

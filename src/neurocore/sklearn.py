@@ -49,14 +49,12 @@ from neurocore import _kernels
 from neurocore import kernels as K
 
 # The compiled one-call routes of nn.MLP's Linear chain and of the plain
-# class-index cross-entropy (the autograd engine's fast paths: the same
-# kernels as the public nc.kernels calls, without re-validating arrays that
-# this module built itself).  Each returns None off its fast path, and the
-# public kernels then run.
-_CHAIN_FORWARD = getattr(_kernels, "_linear_chain_forward", None)
-_CHAIN_BACKWARD = getattr(_kernels, "_linear_chain_backward", None)
-_CE_PLAIN = getattr(_kernels, "_cross_entropy_plain", None)
-_CE_PLAIN_BACKWARD = getattr(_kernels, "_cross_entropy_plain_backward", None)
+# class-index cross-entropy (the same kernels as the public nc.kernels
+# calls, one call per pass instead of one per layer).
+_CHAIN_FORWARD = _kernels._linear_chain_forward
+_CHAIN_BACKWARD = _kernels._linear_chain_backward
+_CE_PLAIN = _kernels._cross_entropy_plain
+_CE_PLAIN_BACKWARD = _kernels._cross_entropy_plain_backward
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -321,7 +319,6 @@ class _BaseMLP(BaseEstimator):
         alpha = float(self.alpha)
         loss_grad = self._loss_and_grad()
         report_scale = self._loss_report_scale()
-        linear_forward, linear_backward = K.linear_forward, K.linear_backward
         adam = self.solver == "adam"
         beta1, beta2, eps = float(self.beta_1), float(self.beta_2), float(self.epsilon)
         momentum = float(self.momentum)
@@ -338,30 +335,10 @@ class _BaseMLP(BaseEstimator):
         needs = (False,) + (True,) * (2 * n_layers)
 
         def forward_backward(xb, yb, m):
-            fwd = _CHAIN_FORWARD(xb, params, chain_acts, 0.01, True) if _CHAIN_FORWARD is not None else None
-            if fwd is not None:
-                out, inputs, saved = fwd
-                loss, g = loss_grad(out, yb, m)
-                grads = _CHAIN_BACKWARD(g, inputs, params, saved, chain_acts, 0.01, needs)
-                if grads is not None:
-                    return loss, grads[1::2], grads[2::2]
-            # the public kernels, layer by layer
-            inputs, preacts = [xb], []
-            h = xb
-            for i in range(n_layers):
-                if acts[i] == "identity":
-                    h = linear_forward(h, weights[i], biases[i])
-                    preacts.append(None)
-                else:
-                    h, z = linear_forward(h, weights[i], biases[i], activation=acts[i], return_preact=True)
-                    preacts.append(z)
-                inputs.append(h)
-            loss, g = loss_grad(h, yb, m)
-            grad_w, grad_b = [None] * n_layers, [None] * n_layers
-            for i in range(n_layers - 1, -1, -1):
-                g, grad_w[i], grad_b[i] = linear_backward(g, inputs[i], weights[i], preacts[i], activation=acts[i],
-                                                          need_input_grad=i > 0)
-            return loss, grad_w, grad_b
+            out, inputs, saved = _CHAIN_FORWARD(xb, params, chain_acts, 0.01, True)
+            loss, g = loss_grad(out, yb, m)
+            grads = _CHAIN_BACKWARD(g, inputs, params, saved, chain_acts, 0.01, needs)
+            return loss, grads[1::2], grads[2::2]
 
         def step(xb, yb):
             m = xb.shape[0]
@@ -478,13 +455,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         if self._multiclass:
             def loss_grad(out, yb, m):
                 # fused log-softmax + NLL, and its gradient softmax - onehot
-                plain = _CE_PLAIN(out, yb, -100, True) if _CE_PLAIN is not None else None
-                if plain is not None:
-                    grad = _CE_PLAIN_BACKWARD(out, yb, plain[1], -100, 1.0 / m)
-                    if grad is not None:
-                        return float(plain[0]), grad
-                rows, lse = K.cross_entropy_forward(out, yb)
-                return float(rows.sum()) / m, K.cross_entropy_backward(out, yb, lse, grad_loss=1.0 / m)
+                loss, lse, _, target = _CE_PLAIN(out, yb, -100, True)
+                return float(loss), _CE_PLAIN_BACKWARD(out, target, lse, -100, 1.0 / m)
             return loss_grad
 
         def loss_grad(out, yb, m):

@@ -41,8 +41,9 @@ __all__ = [
 
 _REDUCTIONS = ("none", "mean", "sum")
 # plain class-index cross-entropy in one kernel-wrapper call each way (autograd fast path)
+_CE_PLAIN_CASE = _kernels._cross_entropy_plain_case
 _CE_PLAIN = _kernels._cross_entropy_plain
-_CE_PLAIN_BACKWARD = _kernels._cross_entropy_plain_backward
+_PLAIN_NODE_BACKWARD = _kernels._cross_entropy_node_plain_backward
 
 
 # ---- argument checks ---------------------------------------------------------
@@ -361,13 +362,9 @@ class _CrossEntropy(Op):
     keeps one log-sum-exp per row, the backward is softmax - target, scaled."""
 
     @staticmethod
-    def forward(ctx, logits, target, weight, ignore_index, label_smoothing, reduction, denom, done=None):
+    def forward(ctx, logits, target, weight, ignore_index, label_smoothing, reduction, denom):
         ctx.weight, ctx.ignore_index, ctx.eps = weight, ignore_index, label_smoothing
         ctx.reduction, ctx.denom = reduction, denom
-        if done is not None:                # (loss, lse) already computed by _CE_PLAIN
-            loss, ctx.lse = done
-            ctx.plain = True
-            return loss
         loss, ctx.lse = K.cross_entropy_forward(logits, target, label_smoothing=label_smoothing,
                                                 weight=weight, ignore_index=ignore_index)
         if reduction == "none":
@@ -378,13 +375,7 @@ class _CrossEntropy(Op):
                 return total / loss.dtype.type(denom)
         return total
 
-    plain = False       # True when the forward took the plain fast path (_CE_PLAIN)
-    # the plain case's backward, compiled; the engine calls it instead of backward()
-    _plain_backward = _kernels._cross_entropy_node_plain_backward
-
     def backward(ctx, g):
-        # (the plain case, off the engine's node loop, takes the
-        # _CE_PLAIN_BACKWARD call below: no weight, no smoothing, a float scale)
         logits, target = ctx.inputs[:2]
         g = np.asarray(g)
         if ctx.reduction == "none":
@@ -394,9 +385,7 @@ class _CrossEntropy(Op):
         else:
             grad_loss = g.item()
         gz = gt = None
-        if (ctx.needs_input_grad[0] and ctx.weight is None and ctx.eps == 0.0 and type(grad_loss) is float):
-            gz = _CE_PLAIN_BACKWARD(logits, target, ctx.lse, ctx.ignore_index, grad_loss)
-        if gz is None and ctx.needs_input_grad[0]:
+        if ctx.needs_input_grad[0]:
             gz = K.cross_entropy_backward(logits, target, ctx.lse, grad_loss, label_smoothing=ctx.eps,
                                           weight=ctx.weight, ignore_index=ctx.ignore_index)
         if len(ctx.needs_input_grad) > 1 and ctx.needs_input_grad[1]:
@@ -422,6 +411,25 @@ class _CrossEntropy(Op):
         if ctx.reduction == "mean":
             return loss.sum() * (1.0 / ctx.denom)
         return _reduce(loss, ctx.reduction)
+
+
+class _PlainCrossEntropy(_CrossEntropy):
+    """The plain case of _CrossEntropy (2-D logits, 1-D class indices, no
+    weight, no smoothing, a mean or sum): forward and backward each one
+    compiled call, which is what a small network's training step needs."""
+
+    @staticmethod
+    def forward(ctx, logits, target, ignore_index, reduction):
+        ctx.weight, ctx.ignore_index, ctx.eps, ctx.reduction = None, ignore_index, 0.0, reduction
+        loss, ctx.lse, count, ctx.target = _CE_PLAIN(logits, target, ignore_index, reduction == "mean")
+        ctx.denom = float(count)
+        return loss
+
+    def backward(ctx, g):
+        return _PLAIN_NODE_BACKWARD(ctx, g)
+
+    # the engine's node loop calls it directly (no Python frame)
+    _plain_backward = _kernels._cross_entropy_node_plain_backward
 
 
 def _class_loss_weight(input, weight, ignore_index):
@@ -450,17 +458,13 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
             targets (by N for probability targets), as PyTorch.
     """
     if (weight is None and type(reduction) is str and (reduction == "mean" or reduction == "sum")
-            and type(target) is np.ndarray and isinstance(input, Tensor)
-            and type(ignore_index) is int and type(label_smoothing) in (float, int) and label_smoothing == 0):
-        # the common case (2-D logits, int64 class indices, no options) in
-        # one call that validates the target in C; None: not that case
-        done = _CE_PLAIN(input.data, target, ignore_index, reduction == "mean")
-        if done is not None:
-            loss, lse, count = done
-            # (positional: no keyword dict on the per-step path; the extra
-            # parents are not Tensors and never receive a gradient)
-            return _CrossEntropy.apply(input, target, None, ignore_index, 0.0, reduction, float(count),
-                                       (loss, lse))
+            and isinstance(input, Tensor) and type(ignore_index) is int
+            and type(label_smoothing) in (float, int) and label_smoothing == 0
+            and _CE_PLAIN_CASE(input.data, target)):
+        # the common case (2-D logits, 1-D class indices, no options): one
+        # compiled call each way, which validates the target in C
+        # (positional: no keyword dict on the per-step path)
+        return _PlainCrossEntropy.apply(input, target, ignore_index, reduction)
     _check_reduction(reduction)
     input = _as_float_tensor(input, "input")
     eps = _finite(label_smoothing, "label_smoothing")

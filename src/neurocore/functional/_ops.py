@@ -121,44 +121,18 @@ class LinearChain(Op):
     @staticmethod
     def forward(ctx, x, *params, activations, slope):
         ctx.activations, ctx.slope = activations, slope
-        # the whole chain in one wrapper call (None: off its fast path)
-        done = _CHAIN_FORWARD(x, params, activations, slope, ctx.recording)
-        if done is not None:
-            h, ctx.layer_inputs, ctx.saved = done
-            return h
-        inputs, saved = [], []
-        h = x
-        for i, act in enumerate(activations):
-            if ctx.recording:                   # under no_grad nothing is kept (seed 000 Table 2.10)
-                inputs.append(h)
-            h, preact = _linear_forward(h, params[2 * i], params[2 * i + 1], act, slope, ctx.recording)
-            if ctx.recording:
-                saved.append((preact, h))
-        ctx.layer_inputs, ctx.saved = inputs, saved
+        # under no_grad nothing is kept (seed 000 Table 2.10)
+        h, ctx.layer_inputs, ctx.saved = _CHAIN_FORWARD(x, params, activations, slope, ctx.recording)
         return h
 
     def backward(ctx, g):
         if ctx._graph:
             return ctx._composite_backward(g, LinearChain._replay)
-        params = ctx._raw[1:]
-        needs = ctx.needs_input_grad
-        grads = _CHAIN_BACKWARD(g, ctx.layer_inputs, params, ctx.saved, ctx.activations, ctx.slope, needs)
-        if grads is not None:
-            return tuple(grads)
-        grads = [None] * len(ctx._raw)
-        for i in range(len(ctx.activations) - 1, -1, -1):
-            preact, output = ctx.saved[i]
-            need_x = i > 0 or needs[0]
-            gx, gw, gb = _linear_backward(g, ctx.layer_inputs[i], params[2 * i], params[2 * i + 1] is not None,
-                                          preact, output, ctx.activations[i], ctx.slope, need_x,
-                                          needs[1 + 2 * i])
-            grads[1 + 2 * i], grads[2 + 2 * i] = gw, gb
-            g = gx
-        grads[0] = g if needs[0] else None
-        return tuple(grads)
+        return tuple(_CHAIN_BACKWARD(g, ctx.layer_inputs, ctx._raw[1:], ctx.saved, ctx.activations, ctx.slope,
+                                     ctx.needs_input_grad))
 
     # the plain (no create_graph) backward, compiled; the engine calls it
-    # instead of backward() when present
+    # instead of backward()
     _plain_backward = _kernels._linear_chain_plain_backward
 
     def _replay(ctx, x, *params):
@@ -166,11 +140,12 @@ class LinearChain(Op):
         # the ones this forward saved, so no GEMM is recomputed and each layer
         # takes Linear's recorded backward (direct for piecewise-linear
         # activations)
-        h = x
+        # (the saved outputs are (rows, features) matrices: x runs as one too)
+        h = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
         for i, act in enumerate(ctx.activations):
             h = _LinearReplay.apply(h, params[2 * i], params[2 * i + 1], act, ctx.slope,
                                     saved=ctx.saved[i])
-        return h
+        return h.reshape(x.shape[:-1] + h.shape[-1:]) if x.ndim != 2 else h
 
     def _composite(ctx, x, *params):
         h = x

@@ -14,7 +14,7 @@ __all__ = ["Parameter", "Module", "Sequential", "ModuleList", "Identity", "Linea
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _LinearChain = F._ops.LinearChain
-# LinearChain.apply of the whole stack in one call; None when off its fast path
+# LinearChain.apply of the whole stack in one call
 _CHAIN_APPLY = _tensor._kernels._linear_chain_apply
 
 
@@ -437,17 +437,7 @@ class MLP(Sequential):
             object.__setattr__(self, "_plan", plan)
         linears, activations, slope, dropouts = plan
         if linears is not None and (not dropouts or not any(d.training and d.p > 0 for d in dropouts)):
-            out = _CHAIN_APPLY(_LinearChain, x, linears, activations, slope)   # the common case, compiled
-            if out is not None:
-                return out
-            params = []
-            for m in linears:
-                params += (m.weight, m.bias)
-            first = params[0].data
-            if (not isinstance(x, Tensor) or x.data.ndim == 0 or x.data.shape[-1] != first.shape[1]
-                    or x.data.dtype != first.dtype):
-                return F.linear(x, params[0], params[1])     # raises the informative error
-            return _LinearChain.apply(x, *params, activations=activations, slope=slope)
+            return _CHAIN_APPLY(_LinearChain, x, linears, activations, slope)     # compiled Op.apply
         mods = list(self._modules.values())
         i = 0
         while i < len(mods):
