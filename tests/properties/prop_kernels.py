@@ -271,7 +271,7 @@ CALLS = {
     "softmax": ("x", lambda x: K.softmax(x), lambda x: _softmax_ref(x, False)),
     "matmul": ("a", lambda x: K.matmul(x, np.ones((x.shape[-1], 2), np.float32)),
                lambda x: x @ np.ones((x.shape[-1], 2))),
-    "bce": ("input", lambda x: K.bce_with_logits_forward(x, _ones_like_float(x)),
+    "bce": ("x", lambda x: K.bce_with_logits_forward(x, _ones_like_float(x)),
             lambda x: np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))),
 }
 
