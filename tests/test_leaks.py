@@ -118,6 +118,6 @@ def test_repeated_calls_do_not_leak(family):
 
 def test_exited_threads_do_not_leak_gemm_workspace():
     # each thread packs a 384 x 384 product (workspace ~ hundreds of KiB per
-    # OpenMP thread); 100 threads leaking it would be tens of MiB
+    # thread); 100 threads leaking it would be tens of MiB
     growth = _growth(_THREAD_SCRIPT.format(tests=TESTS, iters=200))
     assert growth < (4 << 20), f"RSS grew by {growth / 1024:.0f} KiB over each of two runs of 100 exited threads"

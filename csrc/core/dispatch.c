@@ -1,13 +1,12 @@
 /*
- * dispatch.c: which ISA the kernels run on, and how many threads they use.
+ * dispatch.c: which ISA the kernels run on (threads: nc_thread.c).
  *
  * The CPU is probed once (nc_init, called when the Python module loads).
  * NEUROCORE_ISA=generic|avx2|avx512 (x86-64) or generic|neon (aarch64)
  * lowers the choice so one machine can test every path; asking for a path
  * this CPU or build lacks falls back to the best supported one and nc_init
- * reports it.  The two settings are the only global state of the library:
- * plain ints written by the set functions and read once at the start of
- * each kernel.
+ * reports it.  The setting is a plain int written by nc_set_isa and read
+ * once at the start of each kernel.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +27,6 @@
 
 static int nc_supported_isa = NC_ISA_GENERIC;
 static int nc_active_isa = NC_ISA_GENERIC;
-static int nc_num_threads = 0;   /* 0: not set, use OpenMP's default */
 
 static int detect_isa(void)
 {
@@ -131,11 +129,4 @@ int nc_set_isa(int isa)
 {
     nc_active_isa = nc_isa_available(isa) ? isa : nc_supported_isa;
     return nc_active_isa;
-}
-
-void nc_set_num_threads(int n) { nc_num_threads = n < 1 ? 1 : n; }
-
-int nc_get_num_threads(void)
-{
-    return nc_num_threads > 0 ? nc_num_threads : omp_get_max_threads();
 }

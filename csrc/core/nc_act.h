@@ -22,6 +22,9 @@
  *  - Where z^3 or z^2 would overflow (|z| > ~1e12 in float32), derivatives
  *    are computed from z clamped to +-NC_ACT_ZBIG: the result is already the
  *    saturated 0 or 1 there, and inf * 0 would make it NaN.
+ *  - Likewise both GELU forwards multiply Phi (or the sigmoid), which is
+ *    exactly 0 below -NC_ACT_ZBIG, by z floored at -NC_ACT_ZBIG: GELU(-inf)
+ *    is then -0 as the limit says (and PyTorch gives), not -inf * 0 = NaN.
  */
 #ifndef NC_ACT_H
 #define NC_ACT_H
@@ -73,6 +76,12 @@ static inline vreal nc_vclamp_big(vreal z)
     return vmin(vmax(z, vset1((real)-NC_ACT_ZBIG)), vset1((real)NC_ACT_ZBIG));
 }
 
+/* max(z, -NC_ACT_ZBIG), NaN kept (vmax returns its second operand for NaN) */
+static inline vreal nc_vfloor_big(vreal z)
+{
+    return vmax(vset1((real)-NC_ACT_ZBIG), z);
+}
+
 /* a = act(z) */
 static inline vreal nc_vact_forward(int act, real slope, vreal z)
 {
@@ -83,10 +92,10 @@ static inline vreal nc_vact_forward(int act, real slope, vreal z)
         return vselect(vcmp_gt(z, vzero()), z, vmul(vset1(slope), z));
     case NC_ACT_GELU: { /* z Phi(z) */
         vreal e;
-        return vmul(z, nc_vphi_cdf(z, &e));
+        return vmul(nc_vfloor_big(z), nc_vphi_cdf(z, &e));
     }
     case NC_ACT_GELU_TANH: /* z sigmoid(2u) = 0.5 z (1 + tanh(u)) */
-        return vmul(z, nc_vsigmoid(nc_vgelu_tanh_arg(z)));
+        return vmul(nc_vfloor_big(z), nc_vsigmoid(nc_vgelu_tanh_arg(z)));
     case NC_ACT_SIGMOID:
         return nc_vsigmoid(z);
     case NC_ACT_TANH:

@@ -62,15 +62,4 @@ static inline void *nc_aligned_alloc(size_t bytes)
 static inline void nc_aligned_free(void *p) { free(p); }
 #endif
 
-/* ---- OpenMP or, where the compiler has none (Apple clang, zig cc), the
- * serial fallback: every parallel region runs on the calling thread and the
- * omp pragmas are ignored, so results are those of one thread. */
-#ifdef _OPENMP
-#include <omp.h>
-#else
-static inline int omp_get_thread_num(void) { return 0; }
-static inline int omp_get_num_threads(void) { return 1; }
-static inline int omp_get_max_threads(void) { return 1; }
-#endif
-
 #endif /* NC_PORT_H */

@@ -393,14 +393,18 @@ static inline vreal verfc_pos_exp(vreal a, vreal *e_out)
     };
     const real amax = 27.3, t_lo = 0.0330033003300330025264;
 #endif
-    a = vmin(vset1(amax), a); /* erfc underflows beyond; keeps a^2 finite */
+    /* erfc underflows beyond amax; the clamp keeps a^2 finite.  exp(-a^2)
+     * is then a denormal at most, reported as 0 rather than the constant
+     * exp(-amax^2), so GELU's phi term vanishes in the tails (at -inf too) */
+    vmask beyond = vcmp_gt(a, vset1(amax));
+    a = vmin(vset1(amax), a);
     vreal t = vdiv(vset1(1), vadd(a, vset1(3)));
     vreal th = vmul(t, NC_HORNER(vsub(t, vset1(t_lo)), c));
     vreal a2 = vmul(a, a);
     vreal a2_lo = vfma(a, a, vneg(a2));
     vreal e = vexp(vneg(a2));
     e = vfnma(e, a2_lo, e);
-    *e_out = e;
+    *e_out = vselect(beyond, vzero(), e);
     return vmul(e, th);
 }
 

@@ -112,11 +112,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m neurocore", description=__doc__)
     parser.add_argument("command", nargs="?", choices=["info", "demo", "bench"], default="info")
     parser.add_argument("--model", choices=["mlp", "vit"], default="mlp", help="demo: which model to train")
+    parser.add_argument("--distributed", action="store_true",
+                        help="demo: data-parallel on MPI ranks (mpiexec -n N python -m neurocore demo "
+                             "--distributed; needs the [mpi] extra)")
     parser.add_argument("--bench-dir", default="bench", help="bench: the checkout's bench/ folder")
     parser.add_argument("-k", dest="select", default=None, help="bench: pytest -k expression")
     args = parser.parse_args(argv)
     if args.command == "demo":
-        return demo(args.model)
+        return demo(args.model, args.distributed)
     if args.command == "bench":
         return bench(args.bench_dir, args.select)
     return info()
@@ -172,21 +175,32 @@ def _plot_ratios(rows):
     print("plot written to bench-ratios.png")
 
 
-def demo(model):
+def demo(model, distributed=False):
     try:
         import sklearn  # noqa: F401
         import tqdm  # noqa: F401
     except ImportError:
         print("the demo needs the [demo] extra: pip install 'neurocore[demo]' (scikit-learn, tqdm)")
         return 1
+    if distributed:
+        try:
+            import neurocore.distributed as dist
+        except ImportError as e:
+            print(e)
+            return 1
+        dist.init_process_group("mpi")
     import importlib
     import importlib.util
 
-    name = f"neurocore.demos.{model}"          # imported lazily (the ViT demo is the attention work's)
+    name = f"neurocore.demos.{model}"          # imported on demand: only the chosen demo loads
     if importlib.util.find_spec(name) is None:
         print(f"the {model} demo is not part of this build")
         return 1
-    importlib.import_module(name).main()
+    if distributed:
+        importlib.import_module(name).main(distributed=True)
+        dist.destroy_process_group()
+    else:
+        importlib.import_module(name).main()
     return 0
 
 

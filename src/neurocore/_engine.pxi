@@ -28,6 +28,10 @@ cdef object _tensor_type = None
 cdef object _op_backward_impl = None      # _tensor.Op._backward_impl
 cdef object _function_release = None      # _tensor.Function._release
 cdef object _zero = 0
+# post-accumulate-grad hooks (_tensor._LeafHooks): the registry of hooked
+# leaves, and the per-backward tracker built only while it is non-empty
+cdef object _leaf_hook_registry = None
+cdef object _leaf_hook_tracker = None
 
 # Tensor's __slots__ as offsets into the object, read from its member
 # descriptors: the engine's inner loops read and write them directly instead
@@ -89,6 +93,14 @@ def _set_tensor_type(type tensor_type, op_backward_impl=None, function_release=N
     _n_slot_types = 0
     _slot_type_refs.clear()
     _add_slot_type(tensor_type)
+
+
+def _set_post_accumulate_hooks(registry, tracker):
+    """Register _tensor._LeafHooks.registry (a dict, empty when no leaf has
+    a hook) and _tensor._LeafHooks (built per backward when it is not)."""
+    global _leaf_hook_registry, _leaf_hook_tracker
+    _leaf_hook_registry = registry
+    _leaf_hook_tracker = tracker
 
 
 def _register_tensor_subtype(type cls):
@@ -258,8 +270,7 @@ cdef int _deliver(parents, parent_grads, needs, dict grads, set owned, accumulat
     """Hand an op's input gradients to its parents in a plain backward (no
     create_graph, no capture): a leaf whose .grad is None takes a fresh array
     as is, other leaves go through ``accumulate`` (_tensor._accumulate_leaf),
-    and a non-leaf's contribution is summed into ``grads[its node]``
-    (_tensor._deliver_plain_py is the Python reference)."""
+    and a non-leaf's contribution is summed into ``grads[its node]``"""
     cdef object t, g, need, target, slots, gid
     cdef Py_ssize_t i, j, n
     if type(parents) is not tuple or type(parent_grads) is not tuple or type(needs) is not tuple:
@@ -305,10 +316,14 @@ def _backward_nodes(root, seed, bint retain, accumulate, str freed_message):
     cdef set owned = set()
     cdef list order = _toposort_nodes([root_node], _tensor_type)
     cdef Py_ssize_t k
+    # leaves' post-accumulate-grad hooks: a tracker only while some are registered
+    hooks = _leaf_hook_tracker(order) if _leaf_hook_registry else None
     for k in range(len(order) - 1, -1, -1):
         node = order[k]
         node_grads = grads.pop(node, None)
         if node_grads is None:
+            if hooks is not None:
+                hooks.skipped(node)
             continue
         parents = node.parents
         if parents is None:
@@ -334,6 +349,8 @@ def _backward_nodes(root, seed, bint retain, accumulate, str freed_message):
             else:
                 node._release()
         _deliver(parents, parent_grads, needs, grads, owned, accumulate)
+        if hooks is not None:
+            hooks.done(parents, parent_grads, needs)
 
 
 def _backward_scalar(root, bint retain, mode, accumulate, str freed_message):

@@ -12,19 +12,28 @@ _GEMM_ACTIVATIONS = {"identity": NC_ACT_IDENTITY, "relu": NC_ACT_RELU,
                      "tanh": NC_ACT_TANH}
 
 
-cdef object _gemm_array(object x, str name):
+cdef object _gemm_array(object x, str name, bint inout=False):
     """x checked for type and dtype, not copied (C-API checks: these wrappers
-    sit on the per-example path of training, where microseconds count)."""
+    sit on the per-example path of training, where microseconds count).
+
+    The type number does not carry the byte order: an input in non-native
+    byte order is converted once (the kernels read native floats); an array
+    updated in place (inout) cannot be, and is refused."""
     if not cnp.PyArray_Check(x):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
     cdef int t = cnp.PyArray_TYPE(<cnp.ndarray>x)
     if t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64:
         raise TypeError(f"{name} must have dtype float32 or float64, got {x.dtype}")
+    if not cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>x):
+        if inout:
+            raise TypeError(f"{name} has non-native byte order ({x.dtype.str}) and is updated in place; "
+                            f"pass a native-order array (x.astype(x.dtype.newbyteorder('=')))")
+        return x.astype(x.dtype.newbyteorder("="))
     return x
 
 
-cdef object _gemm_like(object x, str name, object ref, str ref_name):
-    cdef object a = _gemm_array(x, name)
+cdef object _gemm_like(object x, str name, object ref, str ref_name, bint inout=False):
+    cdef object a = _gemm_array(x, name, inout)
     if cnp.PyArray_TYPE(<cnp.ndarray>a) != cnp.PyArray_TYPE(<cnp.ndarray>ref):
         raise TypeError(f"{name} has dtype {a.dtype} but {ref_name} has dtype {ref.dtype}; "
                         f"convert one explicitly")
@@ -313,7 +322,7 @@ def outer_acc(g, d, a, alpha=1.0):
     a : IN, vector of length n.
     """
     cdef double al = _gemm_scalar(alpha, "alpha")
-    G = _gemm_array(g, "g")
+    G = _gemm_array(g, "g", True)
     _check_ndim(G, "g", 2)
     D = _gemm_like(d, "d", G, "g")
     Av = _gemm_like(a, "a", G, "g")

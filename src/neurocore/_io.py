@@ -11,6 +11,9 @@ import struct
 
 import numpy as np
 
+from neurocore._tensor import Tensor
+from neurocore._tree import flatten, unflatten
+
 __all__ = ["save", "load"]
 
 _TO_SAFETENSORS = {
@@ -23,7 +26,6 @@ _FROM_SAFETENSORS = {v: k for k, v in _TO_SAFETENSORS.items()}
 
 
 def _as_array(value, name):
-    from neurocore._tensor import Tensor
     if isinstance(value, Tensor):
         value = value.data
     if not isinstance(value, np.ndarray):
@@ -34,9 +36,13 @@ def _as_array(value, name):
 
 
 def save(state_dict, path, metadata=None):
-    """Write ``state_dict`` (name -> array or Tensor) to ``path`` as safetensors."""
+    """Write ``state_dict`` (name -> array or Tensor) to ``path`` as safetensors.
+
+    A nested state dict (model and optimizer state_dicts, ints, floats) is
+    stored flattened, see neurocore._tree."""
     if not isinstance(state_dict, dict):
         raise TypeError(f"state_dict must be a dict, got {type(state_dict).__name__}")
+    state_dict, metadata = flatten(state_dict, metadata)
     header, blobs, offset = {}, [], 0
     for name, value in state_dict.items():
         if not isinstance(name, str):
@@ -59,7 +65,8 @@ def save(state_dict, path, metadata=None):
 
 
 def load(path):
-    """Read a safetensors file into a dict of name -> NumPy array (native byte order)."""
+    """Read a safetensors file into a dict of name -> NumPy array (native byte
+    order), or the nested state dict that ``save`` flattened into it."""
     with open(path, "rb") as f:
         raw = f.read()
     if len(raw) < 8:
@@ -99,4 +106,4 @@ def load(path):
                              f"shape {shape} and dtype {info['dtype']} (data size {len(data)})")
         arr = np.frombuffer(data[begin:end], dtype=dtype.newbyteorder("<"), count=count)
         out[name] = arr.astype(dtype).reshape(shape)
-    return out
+    return unflatten(out, header.get("__metadata__"), path)

@@ -53,7 +53,10 @@ def _set_isa(name):
 
 
 def set_num_threads(n):
-    """Use n threads (n >= 1) in every kernel from now on."""
+    """Use up to n threads (n >= 1) in every kernel from now on.
+
+    The thread runtime never keeps more threads busy than there are cores
+    (or n, if larger) across Python threads calling kernels at once."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
         raise TypeError(f"n must be an int, got {type(n).__name__}")
     if n < 1:
@@ -62,9 +65,30 @@ def set_num_threads(n):
 
 
 def get_num_threads():
-    """Threads the kernels use: set_num_threads's value, else OMP_NUM_THREADS,
-    else the number of cores."""
+    """Threads the kernels use: set_num_threads's value, else
+    NEUROCORE_NUM_THREADS, else OMP_NUM_THREADS, else the number of cores
+    this process may run on."""
     return nc_get_num_threads()
+
+
+_RUNTIME_STAT_NAMES = (
+    "helpers", "cores", "capacity", "busy_helpers", "active_callers", "sleeping_helpers", "spin_ns",
+    "jobs", "helper_joins", "helper_chunks", "caller_chunks", "peak_busy_helpers", "peak_load", "sleeps")
+
+
+def _runtime_stats(reset=False):
+    """Debug counters of the thread runtime, for tests and tuning (names and
+    meaning may change).  helpers: threads started; capacity: the most
+    threads allowed to compute at once; busy_helpers / active_callers /
+    sleeping_helpers: now; jobs: parallel calls that offered work to
+    helpers; helper_joins / helper_chunks / caller_chunks: totals;
+    peak_busy_helpers, peak_load: the most busy helpers, and busy helpers
+    plus callers inside a parallel call, seen when a helper joined a call;
+    sleeps: times a helper went to sleep.  reset=True zeroes the totals and
+    peaks after reading them."""
+    cdef int64_t values[32]
+    cdef int n = nc_runtime_stats(values, 32, 1 if reset else 0)
+    return {name: int(values[i]) for i, name in enumerate(_RUNTIME_STAT_NAMES[:n])}
 
 
 # ---- validation shared by every wrapper -----------------------------------
@@ -87,6 +111,8 @@ cdef object _float_input(object x, str name):
         return np.ascontiguousarray(x)
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
+    if not x.dtype.isnative:
+        x = x.astype(x.dtype.newbyteorder("="))     # an input: one native copy
     if x.dtype != _F32 and x.dtype != _F64:
         raise TypeError(f"{name} must have dtype float32 or float64, got {x.dtype}")
     if not x.flags.c_contiguous:
@@ -218,3 +244,4 @@ include "_attention.pxi"
 include "_loss.pxi"
 include "_mlp.pxi"
 include "_engine.pxi"
+include "_capi.pxi"

@@ -1,5 +1,6 @@
 # The C API of csrc/include/neurocore/nc.h, as Cython sees it.
 # Sections mirror nc.h; each kernel family declares its own.
+from libc.stdint cimport int64_t
 
 cdef extern from "neurocore/nc.h" nogil:
     ctypedef Py_ssize_t nc_int
@@ -13,6 +14,7 @@ cdef extern from "neurocore/nc.h" nogil:
     const char *nc_isa_name(int isa)
     void nc_set_num_threads(int n)
     int nc_get_num_threads()
+    int nc_runtime_stats(int64_t *out, int n, int reset)
 
     enum:
         NC_ACT_IDENTITY
@@ -42,7 +44,6 @@ cdef extern from "neurocore/nc.h" nogil:
     void nc_sum_rows_f64(nc_int m, nc_int n, const double *x, nc_int ldx, double beta, double *out)
 
     # ---- activations and vector math ---------------------------------------
-    # (section owned by the activation work)
     void nc_activation_forward_f32(nc_int n, int act, float slope, const float *x, float *y)
     void nc_activation_backward_f32(nc_int n, int act, float slope, const float *grad_y, const float *x,
                                     const float *y, float *grad_x)
@@ -61,7 +62,6 @@ cdef extern from "neurocore/nc.h" nogil:
     void nc_erfc_f64(nc_int n, const double *x, double *out)
 
     # ---- softmax -----------------------------------------------------------
-    # (section owned by the softmax work)
     void nc_softmax_f32(nc_int m, nc_int n, const float *x, nc_int ldx, float *y, nc_int ldy)
     void nc_log_softmax_f32(nc_int m, nc_int n, const float *x, nc_int ldx, float *y, nc_int ldy)
     void nc_softmax_backward_f32(nc_int m, nc_int n, const float *y, nc_int ldy, const float *grad_y, nc_int ldgy,
@@ -76,7 +76,6 @@ cdef extern from "neurocore/nc.h" nogil:
         double *grad_x, nc_int ldgx)
 
     # ---- matvec, outer, GEMM, linear ---------------------------------------
-    # (section owned by the GEMM work)
     void nc_matvec_f32(int trans, nc_int m, nc_int n, float alpha, const float *w, nc_int ldw, const float *x, float beta, float *y)
     void nc_matvec_f64(int trans, nc_int m, nc_int n, double alpha, const double *w, nc_int ldw, const double *x, double beta, double *y)
     void nc_outer_acc_f32(nc_int m, nc_int n, float alpha, const float *d, const float *a, float *g, nc_int ldg)
@@ -137,7 +136,6 @@ cdef extern from "neurocore/nc.h" nogil:
                           double **exp_avg_sqs, double *workspace)
 
     # ---- attention and layer norm ------------------------------------------
-    # (section owned by the attention work)
     void nc_attention_forward_f32(nc_int B, nc_int H, nc_int N, nc_int M, nc_int D, nc_int DV, float scale,
         const float *q, const nc_int *qs, const float *k, const nc_int *ks, const float *v, const nc_int *vs,
         const float *mask, const nc_int *ms, int is_causal, float *out, const nc_int *os, float *lse, float *work)
@@ -164,7 +162,6 @@ cdef extern from "neurocore/nc.h" nogil:
         const double *rstd, const double *weight, double *grad_x, double *grad_weight, double *grad_bias)
 
     # ---- losses ------------------------------------------------------------
-    # (section owned by the loss work)
     ctypedef signed long long nc_int64 "int64_t"
     void nc_cross_entropy_forward_f32(nc_int m, nc_int n, float label_smoothing, nc_int64 ignore_index,
                                       const float *logits, nc_int ldl, const nc_int64 *target, const float *weight,

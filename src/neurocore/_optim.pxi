@@ -97,6 +97,9 @@ cdef class _Group:
                 self.dtype = p.dtype
             if not cnp.PyArray_IS_C_CONTIGUOUS(a) or not cnp.PyArray_ISWRITEABLE(a):
                 raise ValueError(f"params[{i}] must be a writable C-contiguous array (updated in place)")
+            if not cnp.PyArray_ISNOTSWAPPED(a):
+                raise TypeError(f"params[{i}] has non-native byte order ({p.dtype.str}) and is updated "
+                                f"in place; pass a native-order array")
             self.sizes[i] = cnp.PyArray_SIZE(a)
             self.ptrs[i] = cnp.PyArray_DATA(a)
         if self.dtype is None:
@@ -126,8 +129,12 @@ cdef class _Group:
             if inout:
                 if not cnp.PyArray_IS_C_CONTIGUOUS(a) or not cnp.PyArray_ISWRITEABLE(a):
                     raise ValueError(f"{name}[{i}] must be a writable C-contiguous array (updated in place)")
-            elif not cnp.PyArray_IS_C_CONTIGUOUS(a):
-                a = np.ascontiguousarray(a)
+                if not cnp.PyArray_ISNOTSWAPPED(a):
+                    raise TypeError(f"{name}[{i}] has non-native byte order ({x.dtype.str}) and is "
+                                    f"updated in place; pass a native-order array")
+            elif not cnp.PyArray_IS_C_CONTIGUOUS(a) or not cnp.PyArray_ISNOTSWAPPED(a):
+                # read-only role: one native C-contiguous copy
+                a = np.ascontiguousarray(a, dtype=x.dtype.newbyteorder("="))
                 self.keep.append(a)
             self.ptrs[slot * self.n + i] = cnp.PyArray_DATA(a)
 

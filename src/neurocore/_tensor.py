@@ -17,7 +17,6 @@ once and runs in two modes (see neurocore/autograd/__init__.py for the rules):
   expressions record a graph and gradients of gradients work.
 """
 import math
-import threading
 
 import numpy as np
 
@@ -34,12 +33,9 @@ __all__ = [
 # ---------------------------------------------------------------------------
 
 
-class _GradMode(threading.local):
-    enabled = True
-
-
-# the compiled one keeps the flag in C thread-specific storage (same behaviour)
-_mode = _kernels._GradMode() if hasattr(_kernels, "_GradMode") else _GradMode()
+# the flag lives in C thread-specific storage, where the compiled apply and
+# backward read it without a threading.local lookup
+_mode = _kernels._GradMode()
 
 
 def is_grad_enabled():
@@ -107,17 +103,8 @@ _new = object.__new__
 _FLOAT_KINDS = "f"
 
 
-def _wrap_py(data, node):
-    """A Tensor around an array produced by an op (no copy, no checks)."""
-    if type(data) is not np.ndarray:
-        data = np.asarray(data)
-    t = _new(Tensor)
-    t.data = data
-    t._grad = None
-    t._node = node
-    t._idx = 0
-    t.requires_grad = node is not None
-    return t
+# a Tensor around an array produced by an op (no copy, no checks)
+_wrap = _kernels._wrap_array
 
 
 def _dtype_error(a, b):
@@ -134,14 +121,19 @@ class Tensor:
     input's shape.
     """
 
-    __slots__ = ("data", "_grad", "_node", "_idx", "requires_grad", "__weakref__")
+    # _post_accumulate_hooks: set only on a leaf given a hook (never set: unset slot)
+    __slots__ = ("data", "_grad", "_node", "_idx", "requires_grad", "_post_accumulate_hooks", "__weakref__")
     __array_ufunc__ = None          # ndarray (op) Tensor defers to Tensor's reflected op
     __hash__ = object.__hash__      # __eq__ is element-wise
 
     def __init__(self, data, requires_grad=False):
         if isinstance(data, Tensor):
             data = data.data
-        self.data = np.asarray(data)
+        data = np.asarray(data)
+        if not data.dtype.isnative:
+            # the kernels read native floats: one converted copy, as torch.tensor makes
+            data = data.astype(data.dtype.newbyteorder("="))
+        self.data = data
         self._grad = None
         self._node = None
         self._idx = 0
@@ -214,6 +206,32 @@ class Tensor:
             return np.array(self.data, dtype=dtype, copy=True)
         return self.data if dtype is None else self.data.astype(dtype, copy=False)
 
+    # ---- DLPack (the array API standard's exchange protocol) ---------------
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        """A DLPack capsule of ``data`` for another library's ``from_dlpack``
+        (``np.from_dlpack(t)``, ``torch.from_dlpack(t)``): zero-copy, the
+        consumer sees the same memory, strides included.  Exported by NumPy,
+        whose rules apply: a read-only array goes out flagged read-only (and
+        only to consumers of DLPack >= 1.0), ``copy=True`` exports a copy,
+        ``copy=False`` never copies.  As in PyTorch, a tensor that requires
+        grad is refused: export ``t.detach()``, so that writes made by the
+        other library cannot go unseen by autograd."""
+        if self.requires_grad:
+            raise BufferError("cannot export a tensor that requires grad through DLPack; "
+                              "export t.detach() instead")
+        kwargs = {}
+        if max_version is not None:
+            kwargs["max_version"] = max_version
+        if dl_device is not None:
+            kwargs["dl_device"] = dl_device
+        if copy is not None:
+            kwargs["copy"] = copy
+        return self.data.__dlpack__(stream=stream, **kwargs)
+
+    def __dlpack_device__(self):
+        """(device type, device id): (1, 0), kDLCPU; neurocore runs on the CPU."""
+        return self.data.__dlpack_device__()
+
     def item(self):
         if self.data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.data.shape}")
@@ -269,6 +287,28 @@ class Tensor:
             _backward_scalar(self, bool(retain_graph), _mode, _accumulate_leaf, _FREED_MESSAGE)
             return
         backward(self, gradient, retain_graph, create_graph, inputs)
+
+    def __getstate__(self):
+        # pickle and copy.deepcopy take the tensor, not its hooks (which may
+        # hold anything, a process group included)
+        return None, {name: getattr(self, name) for name in ("data", "_grad", "_node", "_idx", "requires_grad")
+                      if hasattr(self, name)}
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(self)`` after a backward pass has accumulated this leaf's
+        ``.grad`` (once per backward, after the last contribution of that pass;
+        not for ``nc.grad()``, which accumulates nothing).  The hook returns
+        None; it may read or change ``self.grad`` in place.  Returns a handle
+        whose ``remove()`` unregisters it.  (torch.Tensor's method of the same
+        name: how data-parallel training starts a gradient's reduction while
+        the rest of the backward pass runs.)"""
+        if not callable(hook):
+            raise TypeError(f"hook must be callable, got {type(hook).__name__}")
+        if self._node is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        return _LeafHooks.add(self, hook)
 
     # ---- operand lifting -------------------------------------------------
     def _lift(self, other):
@@ -469,23 +509,18 @@ class Tensor:
     clip = clamp
 
     def sigmoid(self):
-        from neurocore.functional import sigmoid
         return sigmoid(self)
 
     def tanh(self):
-        from neurocore.functional import tanh
         return tanh(self)
 
     def relu(self):
-        from neurocore.functional import relu
         return relu(self)
 
     def softmax(self, axis=-1, *, dim=None):
-        from neurocore.functional import softmax
         return softmax(self, axis if dim is None else dim)
 
     def log_softmax(self, axis=-1, *, dim=None):
-        from neurocore.functional import log_softmax
         return log_softmax(self, axis if dim is None else dim)
 
 
@@ -660,22 +695,11 @@ class Op(Function):
     composite = None
     recording = False       # True inside forward when the result joins the graph
 
-    @classmethod
-    def apply(cls, *args, **settings):
-        if _op_apply is not None:
-            return _op_apply(cls, args, settings, _mode)    # the same steps, compiled
-        ctx = _new(cls)
-        raw, needs = _split_args(args, Tensor)     # needs: None when no arg requires grad
-        if needs is not None and _mode.enabled:
-            ctx.recording = True
-            out = cls.forward(ctx, *raw, **settings)
-            ctx.parents = args                      # non-Tensor arguments never get a gradient
-            ctx.needs_input_grad = needs
-            ctx._raw = raw
-            if cls.save_output:
-                ctx._out = out
-            return _wrap(out, ctx)
-        return _wrap(cls.forward(ctx, *raw, **settings), None)
+    # apply(*args, **settings): run forward on the arguments' arrays and,
+    # when grad mode is on and some Tensor argument requires grad, record
+    # the node (parents, needs_input_grad, the raw inputs, the output if
+    # save_output).  Compiled (neurocore/_engine.pxi): it runs once per op.
+    apply = classmethod(_kernels._op_apply_method)
 
     @property
     def inputs(self):
@@ -716,26 +740,7 @@ class Op(Function):
 
 def _toposort(root_nodes):
     """Nodes reachable from the roots, every node after all of its parents."""
-    if _toposort_nodes is not None:
-        return _toposort_nodes(list(root_nodes), Tensor)
-    order, visited = [], set()
-    for root in root_nodes:
-        if root in visited:
-            continue
-        visited.add(root)
-        stack = [(root, iter(root.parents or ()))]
-        while stack:
-            node, parents = stack[-1]
-            for p in parents:
-                n = p._node if isinstance(p, Tensor) else None
-                if n is not None and n not in visited:
-                    visited.add(n)
-                    stack.append((n, iter(n.parents or ())))
-                    break
-            else:
-                stack.pop()
-                order.append(node)
-    return order
+    return _kernels._toposort_nodes(list(root_nodes), Tensor)
 
 
 def _run_backward(roots, root_grads, retain_graph, create_graph, capture=None, stop_at_capture=False):
@@ -763,18 +768,27 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, capture=None, s
             incoming.append((t, g))
         order = _toposort([t._node for t in roots if t._node is not None])
         order.append(None)           # sentinel: deliver the roots' gradients first
+        # leaves' post-accumulate-grad hooks (none when capturing: nothing accumulates)
+        hooks = _LeafHooks(order, roots) if capture is None and _LeafHooks.registry else None
         for node in reversed(order):
             if node is not None:
                 node_grads = grads.pop(node, None)
                 if node_grads is None:
+                    if hooks is not None:
+                        hooks.skipped(node)
                     continue
                 if node.parents is None:
                     raise RuntimeError(_FREED_MESSAGE)
                 parent_grads = node._backward_impl(node_grads, graph)
-                incoming = [(p, g) for p, g, need in zip(node.parents, parent_grads, node.needs_input_grad)
+                parents, needs = node.parents, node.needs_input_grad
+                incoming = [(p, g) for p, g, need in zip(parents, parent_grads, needs)
                             if need and g is not None]
                 if not retain:
                     node._release()
+            else:
+                parents = [t for t, _ in incoming]
+                parent_grads = [g for _, g in incoming]
+                needs = [True] * len(incoming)
             # hand each gradient contribution to its tensor (seed 000 §2.10: contributions add)
             for t, g in incoming:
                 if capture is not None:
@@ -786,46 +800,11 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, capture=None, s
                 if capture is not None and t._node is None:
                     continue
                 _hand_over(t, g, graph, grads, owned, _accumulate_leaf, _wrap)
+            if hooks is not None:
+                hooks.done(parents, parent_grads, needs)
     finally:
         _mode.enabled = previous
     return captured
-
-
-def _backward_scalar_py(root, retain_graph, mode, accumulate, freed_message):
-    """``root.backward()`` for a one-element root with a graph, no
-    create_graph and no capture: _run_backward's work with only the branches
-    that case takes (the training loop's per-step cost).  Python reference
-    of _kernels._backward_scalar (used without it)."""
-    data = root.data
-    seed = np.empty(data.shape, data.dtype)
-    seed.fill(1)
-    previous = mode.enabled
-    mode.enabled = False
-    try:
-        _backward_nodes(root, seed, bool(retain_graph), accumulate, freed_message)
-    finally:
-        mode.enabled = previous
-
-
-def _backward_nodes_py(root, seed, retain, accumulate, freed_message):
-    """Python reference of _kernels._backward_nodes (used without it)."""
-    root_node = root._node
-    slots = [None] * root_node.n_outputs
-    slots[root._idx] = seed
-    grads = {root_node: slots}
-    owned = set()
-    for node in reversed(_toposort([root_node])):
-        node_grads = grads.pop(node, None)
-        if node_grads is None:
-            continue
-        parents = node.parents
-        if parents is None:
-            raise RuntimeError(freed_message)
-        parent_grads = node._backward_impl(node_grads, False)
-        needs = node.needs_input_grad
-        if not retain:
-            node._release()
-        _deliver_plain_py(parents, parent_grads, needs, grads, owned, accumulate, _wrap)
 
 
 def _hand_over(t, g, graph, grads, owned, accumulate, wrap):
@@ -847,32 +826,11 @@ def _hand_over(t, g, graph, grads, owned, accumulate, wrap):
     slots[i] = g if slots[i] is None else slots[i] + g
 
 
-def _deliver_plain_py(parents, parent_grads, needs, grads, owned, accumulate, wrap):
-    """Python reference of the compiled node loop's gradient hand-over."""
-    for t, g, need in zip(parents, parent_grads, needs):
-        if need and g is not None:
-            _hand_over(t, g, False, grads, owned, accumulate, wrap)
-
-
-def _split_args_py(args, tensor_type):
-    """Python reference of _kernels._split_args (used without it)."""
-    raw = tuple([a.data if isinstance(a, tensor_type) else a for a in args])
-    needs = tuple([isinstance(a, tensor_type) and bool(a.requires_grad) for a in args])
-    return raw, (needs if any(needs) else None)
-
-
-# compiled versions of the hot-path helpers (neurocore/_engine.pxi)
-if hasattr(_kernels, "_set_tensor_type"):
-    _kernels._set_tensor_type(Tensor, Op._backward_impl, Function._release)
-_wrap = getattr(_kernels, "_wrap_array", _wrap_py)
-_split_args = getattr(_kernels, "_split_args", _split_args_py)
-_toposort_nodes = getattr(_kernels, "_toposort_nodes", None)
-_backward_nodes = getattr(_kernels, "_backward_nodes", _backward_nodes_py)
-_backward_scalar = getattr(_kernels, "_backward_scalar", _backward_scalar_py)
-_op_apply = getattr(_kernels, "_op_apply", None)
-if hasattr(_kernels, "_op_apply_method"):
-    _kernels._set_apply_mode(_mode)
-    Op.apply = classmethod(_kernels._op_apply_method)   # Op.apply's steps, compiled
+# the compiled hot path of the engine (neurocore/_engine.pxi) works on
+# Tensor's slots and calls back into these methods
+_kernels._set_tensor_type(Tensor, Op._backward_impl, Function._release)
+_kernels._set_apply_mode(_mode)
+_backward_scalar = _kernels._backward_scalar
 
 
 def _accumulate_leaf(t, g, graph, owned):
@@ -894,6 +852,142 @@ def _accumulate_leaf(t, g, graph, owned):
         t._grad = _wrap(g, None)
     else:
         t._grad = _wrap(t._grad.data + g, None)
+
+
+class _HookHandle:
+    """What register_post_accumulate_grad_hook returns: ``remove()``
+    unregisters the hook (also as a context manager, on exit).  It holds
+    the leaf's hook table weakly, as torch's RemovableHandle does."""
+
+    __slots__ = ("_hooks", "_key")
+
+    def __init__(self, hooks, key):
+        import weakref
+
+        self._hooks, self._key = weakref.ref(hooks), key
+
+    def remove(self):
+        hooks = self._hooks()
+        if hooks is not None:
+            hooks.pop(self._key, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+class _HookTable(dict):
+    """A leaf's hooks, key -> hook, in its ``_post_accumulate_hooks`` slot
+    (so that a hook referring to its own leaf makes an ordinary, collectable
+    cycle); the leaf leaves _LeafHooks.registry with its last hook."""
+
+    __slots__ = ("_leaf_ref", "__weakref__")
+
+    def pop(self, key, default=None):
+        value = super().pop(key, default)
+        if not self:
+            key = id(self._leaf_ref())
+            if _LeafHooks.registry.get(key) is self._leaf_ref:
+                del _LeafHooks.registry[key]
+        return value
+
+
+class _LeafHooks:
+    """Post-accumulate-grad hooks: the registry of hooked leaves (class
+    level) and, per backward pass, the count of gradient contributions each
+    hooked leaf still expects (an instance).
+
+    A leaf used by several ops receives one contribution per use, each
+    accumulated into .grad as it arrives; its hooks run when the last one
+    of the pass has arrived, so a hook always sees the complete gradient.
+    The engine builds a tracker only while the registry is not empty:
+    without hooks a backward pass costs what it did before."""
+
+    # id(leaf) -> weak reference to the leaf, for every leaf that has hooks;
+    # an entry goes when its leaf is collected or its last hook removed
+    registry = {}
+    _keys = iter(range(1 << 62))
+
+    @classmethod
+    def add(cls, t, hook):
+        import weakref
+
+        hooks = getattr(t, "_post_accumulate_hooks", None)
+        if hooks is None:
+            hooks = _HookTable()
+            t._post_accumulate_hooks = hooks
+        key = id(t)
+        ref = cls.registry.get(key)
+        if ref is None or ref() is not t:
+            registry = cls.registry
+
+            def forget(dead, key=key):
+                if registry.get(key) is dead:
+                    del registry[key]
+            ref = cls.registry[key] = weakref.ref(t, forget)
+        hooks._leaf_ref = ref
+        handle_key = next(cls._keys)
+        hooks[handle_key] = hook
+        return _HookHandle(hooks, handle_key)
+
+    @classmethod
+    def run(cls, t):
+        """Run t's hooks (t a leaf whose .grad this pass has completed)."""
+        hooks = getattr(t, "_post_accumulate_hooks", None)
+        if hooks:
+            for hook in list(hooks.values()):
+                if hook(t) is not None:
+                    raise RuntimeError("post accumulate grad hooks must return None")
+
+    def __init__(self, order, roots=()):
+        """order: the nodes this backward runs; roots: tensors seeded
+        directly (a leaf root receives its seed as a contribution)."""
+        registry = self.registry
+        pending = {}
+        for t in roots:
+            if t._node is None and id(t) in registry:
+                pending[id(t)] = pending.get(id(t), 0) + 1
+        for node in order:
+            if node is None or node.parents is None:
+                continue
+            for p, need in zip(node.parents, node.needs_input_grad):
+                if need and isinstance(p, Tensor) and p._node is None and id(p) in registry:
+                    pending[id(p)] = pending.get(id(p), 0) + 1
+        self.pending = pending
+        self.received = set()
+
+    def done(self, parents, parent_grads, needs):
+        """A node has handed its gradients to its parents (parent_grads:
+        one per parent, None for none); a node the pass skips passes
+        parent_grads=()."""
+        pending = self.pending
+        if not pending:
+            return
+        grads = tuple(parent_grads)
+        for i, (p, need) in enumerate(zip(parents, needs)):
+            if not need:
+                continue
+            left = pending.get(id(p))
+            if left is None:
+                continue
+            if i < len(grads) and grads[i] is not None:
+                self.received.add(id(p))
+            if left > 1:
+                pending[id(p)] = left - 1
+                continue
+            del pending[id(p)]
+            if id(p) in self.received and p._node is None:
+                self.run(p)
+
+    def skipped(self, node):
+        if node.parents is not None:
+            self.done(node.parents, (), node.needs_input_grad)
+
+
+if hasattr(_kernels, "_set_post_accumulate_hooks"):
+    _kernels._set_post_accumulate_hooks(_LeafHooks.registry, _LeafHooks)
 
 
 def _as_list(x):
@@ -949,6 +1043,8 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
             g = found[slots[id(t)]]
             if g is not None:
                 _accumulate_leaf(t, g, create_graph, set())
+                if t._node is None and _LeafHooks.registry:
+                    _LeafHooks.run(t)
         return
     _run_backward(outputs, seeds, retain_graph, create_graph)
 
@@ -1132,11 +1228,9 @@ _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 def _matmul(a, b):
     """a @ b, on neurocore's GEMM wherever it applies (2-D or more, one float
-    dtype, leading dimensions equal or one operand 2-D).  Letting NumPy's
-    OpenBLAS run beside the kernels' OpenMP threads oversubscribes the cores:
-    each pool's spinning workers starve the other's, and a Hessian-vector
-    product on two cores was measured taking 4-16 ms (scheduler ticks)
-    instead of 1.7 ms."""
+    dtype, leading dimensions equal or one operand 2-D), so one thread pool
+    does the products of a graph: OpenBLAS's workers spin for ~0.1 s after
+    each product and take the cores from the kernels' threads."""
     if isinstance(a, Tensor) or isinstance(b, Tensor):
         return a @ b
     if (a.ndim >= 2 and b.ndim >= 2 and a.dtype == b.dtype and a.dtype in _FLOAT_DTYPES
@@ -1408,6 +1502,262 @@ class Stack(Op):
 
 
 # ---------------------------------------------------------------------------
+# Activations and softmax: engine-layer ops, since Tensor's own methods
+# (sigmoid, tanh, relu, softmax, log_softmax) use them; neurocore.functional
+# re-exports them.  Backward formulas (seed 000 §1.1, §2.9): σ' = σ(1-σ),
+# tanh' = 1-tanh², ReLU' = 𝕀[z>0] (0 at 0), GELU' = Φ(x) + xφ(x),
+# softmax: y ⊙ (g - Σ g⊙y), log-softmax: g - eʸ Σ g.
+# ---------------------------------------------------------------------------
+
+_ACTIVATIONS = ("identity", "relu", "leaky_relu", "gelu", "gelu_tanh", "sigmoid", "tanh")
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_SQRT_HALF = math.sqrt(0.5)
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_erf_np = np.vectorize(math.erf, otypes=[np.float64])
+_erfc_np = np.vectorize(math.erfc, otypes=[np.float64])
+
+
+# ---- NumPy references (used when a kernel is missing, and as the tests' oracle) ----
+
+def _np_forward(x, activation, slope):
+    if activation == "identity":
+        return x
+    if activation == "relu":
+        return np.maximum(x, 0)
+    if activation == "leaky_relu":
+        return np.where(x > 0, x, x * x.dtype.type(slope))
+    if activation == "sigmoid":
+        # two branches so exp never overflows: σ(x) = 1/(1+e^-x) = e^x/(1+e^x)
+        e = np.exp(-np.abs(x))
+        return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+    if activation == "tanh":
+        return np.tanh(x)
+    if activation == "gelu":
+        # xΦ(x) with Φ(x) = erfc(-x/√2)/2: erfc keeps relative accuracy for x ≪ 0
+        return (x * 0.5 * _erfc_np(-x * _SQRT_HALF)).astype(x.dtype)
+    if activation == "gelu_tanh":
+        inner = _SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)
+        return 0.5 * x * (1 + np.tanh(inner))
+    raise ValueError(f"unknown activation {activation!r}; expected one of {_ACTIVATIONS}")
+
+
+def _np_backward(g, x, y, activation, slope):
+    """g * act'(x), with y = act(x) when the derivative is cheaper from the output."""
+    if activation == "identity":
+        return g
+    if activation == "relu":
+        return g * (x > 0)                  # 𝕀[x > 0]: ReLU'(0) = 0
+    if activation == "leaky_relu":
+        return g * np.where(x > 0, 1, x.dtype.type(slope)).astype(x.dtype)
+    if activation == "sigmoid":
+        return g * y * (1 - y)
+    if activation == "tanh":
+        return g * (1 - y * y)
+    if activation == "gelu":
+        cdf = 0.5 * _erfc_np(-x * _SQRT_HALF)
+        pdf = _INV_SQRT_2PI * np.exp(-0.5 * x * x)
+        return (g * (cdf + x * pdf)).astype(x.dtype)
+    if activation == "gelu_tanh":
+        inner = _SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)
+        t = np.tanh(inner)
+        d_inner = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
+        return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * d_inner)
+    raise ValueError(f"unknown activation {activation!r}")
+
+
+def _act_forward(x, activation, slope):
+    if x.dtype in _KERNEL_DTYPES:
+        return _kernels.activation_forward(x, activation, negative_slope=slope)
+    return _np_forward(x, activation, slope)
+
+
+def _act_backward(g, x, y, activation, slope):
+    if x.dtype in _KERNEL_DTYPES:
+        return _kernels.activation_backward(g, x, activation, negative_slope=slope, output=y)
+    return _np_backward(g, x, y, activation, slope)
+
+
+def _act_composite(x, activation, slope):
+    """The activation in differentiable Tensor ops (create_graph path)."""
+    if activation == "identity":
+        return x
+    if activation in ("relu", "leaky_relu"):
+        keep = x.data > 0
+        factor = np.where(keep, 1, 0 if activation == "relu" else slope).astype(x.dtype)
+        return x * factor                   # piecewise linear: the mask is a constant
+    if activation == "sigmoid":
+        return sigmoid(x)
+    if activation == "tanh":
+        return tanh(x)
+    if activation == "gelu":
+        return 0.5 * x * (1 + erf(x * _SQRT_HALF))
+    if activation == "gelu_tanh":
+        return 0.5 * x * (1 + tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)))
+    raise ValueError(f"unknown activation {activation!r}")
+
+
+# ---- ops -------------------------------------------------------------------------------
+
+class Activation(Op):
+    """y = act(x) element-wise, one kernel pass each way."""
+
+    save_output = True
+
+    @staticmethod
+    def forward(ctx, x, activation, slope):
+        ctx.activation, ctx.slope = activation, slope
+        return _act_forward(x, activation, slope)
+
+    def backward(ctx, g):
+        if not ctx._graph:
+            return _act_backward(g, ctx._raw[0], ctx._out, ctx.activation, ctx.slope), None, None
+        # create_graph: σ and tanh differentiate through their own output,
+        # piecewise-linear ones through a constant mask; GELU uses composite
+        x, y = ctx.inputs[0], ctx.output
+        if ctx.activation == "sigmoid":
+            return g * y * (1 - y), None, None
+        if ctx.activation == "tanh":
+            return g * (1 - y * y), None, None
+        if ctx.activation in ("identity", "relu", "leaky_relu"):
+            return _np_backward(g, x.data, None, ctx.activation, ctx.slope), None, None
+        return ctx._composite_backward(g, lambda ctx, x, *_: _act_composite(x, ctx.activation, ctx.slope))
+
+
+class Erf(Op):
+    @staticmethod
+    def forward(ctx, x):
+        if x.dtype in _KERNEL_DTYPES:
+            return _kernels.erf(x)
+        return _erf_np(x).astype(x.dtype)
+
+    def backward(ctx, g):                   # d erf(x)/dx = 2/√π e^{-x²}
+        x = ctx.inputs[0]
+        return g * (2 / math.sqrt(math.pi)) * _exp(-(x * x))
+
+
+def _check_tensor(x, name="input"):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a neurocore Tensor, got {type(x).__name__}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"{name} must be a floating point tensor, got dtype {x.dtype}")
+
+
+def _activation(x, activation, slope=0.01):
+    _check_tensor(x)
+    return Activation.apply(x, activation, slope)
+
+
+def identity(x):
+    return x
+
+
+def sigmoid(x):
+    """σ(x) = 1/(1+e^-x), stable for any finite x."""
+    return _activation(x, "sigmoid")
+
+
+def tanh(x):
+    return _activation(x, "tanh")
+
+
+def relu(x):
+    """max(x, 0), with ReLU'(0) = 0."""
+    return _activation(x, "relu")
+
+
+def _check_negative_slope(negative_slope):
+    """negative_slope as a float; ValueError unless it is finite."""
+    try:
+        finite = math.isfinite(negative_slope)
+    except OverflowError:      # an int beyond the double range (10**400)
+        finite = False
+    if not finite:
+        raise ValueError(f"negative_slope must be finite, got {negative_slope!r:.40}")
+    return float(negative_slope)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    return _activation(x, "leaky_relu", _check_negative_slope(negative_slope))
+
+
+def gelu(x, approximate="none"):
+    """xΦ(x) (exact, the default) or its tanh approximation (approximate='tanh')."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
+    return _activation(x, "gelu" if approximate == "none" else "gelu_tanh")
+
+
+def erf(x):
+    _check_tensor(x)
+    return Erf.apply(x)
+
+
+def _np_softmax(x, axis):
+    shifted = x - x.max(axis=axis, keepdims=True)   # max-subtraction: exp never overflows
+    e = np.exp(shifted)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _np_log_softmax(x, axis):
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+def _last_axis(x, axis):
+    return x.dtype in _KERNEL_DTYPES and axis in (-1, x.ndim - 1) and x.ndim > 0
+
+
+class Softmax(Op):
+    save_output = True
+
+    @staticmethod
+    def forward(ctx, x, axis):
+        ctx.axis = axis
+        return _kernels.softmax(x) if _last_axis(x, axis) else _np_softmax(x, axis)
+
+    def backward(ctx, g):                   # y ⊙ (g - Σ g⊙y)
+        y = ctx.output
+        if not ctx._graph and _last_axis(y, ctx.axis):
+            return _kernels.softmax_backward(y, g), None
+        return y * (g - (g * y).sum(axis=ctx.axis, keepdims=True)), None
+
+
+class LogSoftmax(Op):
+    save_output = True
+
+    @staticmethod
+    def forward(ctx, x, axis):
+        ctx.axis = axis
+        return _kernels.log_softmax(x) if _last_axis(x, axis) else _np_log_softmax(x, axis)
+
+    def backward(ctx, g):                   # g - softmax ⊙ Σ g
+        y = ctx.output
+        if not ctx._graph and _last_axis(y, ctx.axis):
+            return _kernels.log_softmax_backward(y, g), None
+        return g - _exp(y) * g.sum(axis=ctx.axis, keepdims=True), None
+
+
+def _check_axis(x, axis):
+    if not isinstance(axis, (int, np.integer)) or not -max(x.ndim, 1) <= axis < max(x.ndim, 1):
+        raise ValueError(f"axis {axis!r} is out of range for a tensor of shape {x.shape}")
+    return int(axis)
+
+
+def softmax(x, axis=-1, *, dim=None):
+    """exp(x) / Σ exp(x) along ``axis`` (max-subtracted)."""
+    _check_tensor(x)
+    return Softmax.apply(x, _check_axis(x, axis if dim is None else dim))
+
+
+def log_softmax(x, axis=-1, *, dim=None):
+    """x - logsumexp(x) along ``axis``."""
+    _check_tensor(x)
+    return LogSoftmax.apply(x, _check_axis(x, axis if dim is None else dim))
+
+
+
+# ---------------------------------------------------------------------------
 # Creation helpers and free functions
 # ---------------------------------------------------------------------------
 
@@ -1426,10 +1776,41 @@ def tensor(data, dtype=None, requires_grad=False):
             arr = arr.astype(np.float32)
     else:
         arr = np.array(data, dtype=dtype, copy=True)
+    if not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     if arr.dtype.kind not in "biuf":        # complex, str, object (None, ragged lists)
         raise TypeError(f"tensor data must be real numbers (bool, int or float), got "
                         f"{type(data).__name__} giving dtype {arr.dtype}")
     return Tensor(arr, requires_grad=requires_grad)
+
+
+def from_dlpack(x, *, device=None, copy=None):
+    """A Tensor on the memory of ``x``, any object with ``__dlpack__`` (a
+    NumPy array, a PyTorch or JAX CPU tensor, ...), as the array API
+    standard's ``from_dlpack``.
+
+    copy=None (the default) shares memory when the producer can export it,
+    copy=True always copies, copy=False never copies (``BufferError`` when
+    the producer cannot share).  A read-only source gives a Tensor whose
+    ``data`` is read-only too (writes raise), never a writable alias; call
+    with ``copy=True`` for a writable one.  Strided sources stay strided
+    views (kernels copy such inputs once, and refuse them as outputs).
+    ``device`` may be None, "cpu" or (1, 0).
+    """
+    if isinstance(x, Tensor):
+        if x.requires_grad:
+            raise BufferError("cannot import a tensor that requires grad through DLPack; "
+                              "pass t.detach() instead")
+        x = x.data
+    if not hasattr(x, "__dlpack__"):
+        raise TypeError(f"x must implement __dlpack__ (the DLPack protocol), got {type(x).__name__}")
+    if device not in (None, "cpu", (1, 0)):
+        raise ValueError(f"device must be None, 'cpu' or (1, 0) (kDLCPU), got {device!r}")
+    if copy not in (None, True, False):
+        raise ValueError(f"copy must be None, True or False, got {copy!r}")
+    kwargs = {} if copy is None else {"copy": copy}
+    data = np.from_dlpack(x, **kwargs)
+    return Tensor(data)
 
 
 def _shape_args(shape):

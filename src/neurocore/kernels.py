@@ -21,7 +21,7 @@ from neurocore._kernels import (  # noqa: F401
     sum_rows,
 )
 
-# activations and vector math (section owned by the activation work)
+# activations and vector math
 from neurocore._kernels import (  # noqa: F401,E402
     activation_forward,
     activation_backward,
@@ -36,7 +36,7 @@ from neurocore._kernels import (  # noqa: F401,E402
     erfc,
 )
 
-# softmax (section owned by the softmax work)
+# softmax
 from neurocore._kernels import (  # noqa: F401,E402
     softmax,
     log_softmax,
@@ -44,7 +44,7 @@ from neurocore._kernels import (  # noqa: F401,E402
     log_softmax_backward,
 )
 
-# matvec, outer, GEMM, linear (section owned by the GEMM work)
+# matvec, outer, GEMM, linear
 from neurocore._kernels import (  # noqa: F401,E402
     matvec,
     outer_acc,
@@ -54,7 +54,7 @@ from neurocore._kernels import (  # noqa: F401,E402
     linear_backward,
 )
 
-# optimizer steps (section owned by the optimizer work)
+# optimizer steps
 from neurocore._kernels import (  # noqa: F401,E402
     sgd_step,
     adagrad_step,
@@ -63,7 +63,7 @@ from neurocore._kernels import (  # noqa: F401,E402
     lamb_step,
 )
 
-# attention and layer norm (section owned by the attention work)
+# attention and layer norm
 from neurocore._kernels import (  # noqa: F401,E402
     attention_forward,
     attention_backward,
@@ -71,7 +71,7 @@ from neurocore._kernels import (  # noqa: F401,E402
     layer_norm_backward,
 )
 
-# losses (section owned by the loss work)
+# losses
 from neurocore._kernels import (  # noqa: F401,E402
     cross_entropy_forward,
     cross_entropy_backward,

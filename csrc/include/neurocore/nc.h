@@ -39,8 +39,14 @@ int nc_isa_available(int isa);       /* 1 if this build and CPU run it     */
 int nc_isa_active(void);             /* ISA used by the kernels now        */
 int nc_set_isa(int isa);             /* unavailable: the best; returns it  */
 const char *nc_isa_name(int isa);    /* "generic", "avx2", "avx512", "neon" */
+/* Threads (csrc/core/nc_thread.c): set_num_threads's n, else
+ * NEUROCORE_NUM_THREADS, else OMP_NUM_THREADS, else the cores. */
 void nc_set_num_threads(int n);      /* n >= 1                             */
 int nc_get_num_threads(void);
+/* Debug counters of the thread runtime, for tests and tuning (their order
+ * is nc_thread.c's); writes at most n, returns how many there are; reset
+ * zeroes the totals and peaks. */
+int nc_runtime_stats(int64_t *out, int n, int reset);
 
 /* Activation selector shared by the activation kernels and the fused GEMM
  * epilogue.  `slope` arguments apply to NC_ACT_LEAKY_RELU only. */
@@ -79,7 +85,6 @@ NC_DECLARE_BOTH(NC_ELEMENTWISE_API)
 /* ------------------------------------------------------------------------
  * Activations and vector math (csrc/kernels/activation.inc)
  * ------------------------------------------------------------------------ */
-/* (section owned by the activation work) */
 #define NC_ACTIVATION_API(T, S)                                                \
     /* y = act(x) over n elements; slope: leaky ReLU's negative slope. */     \
     void nc_activation_forward_##S(nc_int n, int act, T slope, const T *x,    \
@@ -101,7 +106,6 @@ NC_DECLARE_BOTH(NC_ACTIVATION_API)
 /* ------------------------------------------------------------------------
  * Softmax and log-softmax over rows (csrc/kernels/softmax.inc)
  * ------------------------------------------------------------------------ */
-/* (section owned by the softmax work) */
 #define NC_SOFTMAX_API(T, S)                                                   \
     /* y[i, :] = softmax(x[i, :]) for the m rows of x (m, n); y may alias x. */ \
     void nc_softmax_##S(nc_int m, nc_int n, const T *x, nc_int ldx, T *y,     \
@@ -124,7 +128,6 @@ NC_DECLARE_BOTH(NC_SOFTMAX_API)
 /* ------------------------------------------------------------------------
  * Matrix-vector, outer product, GEMM, fused linear (csrc/kernels/gemm*.inc)
  * ------------------------------------------------------------------------ */
-/* (section owned by the GEMM work) */
 /* trans flags: 0 = as stored, 1 = transposed.  W/A/B/C row-major with
  * leading dimensions (elements per row). */
 #define NC_GEMM_API(T, S)                                                            \
@@ -217,7 +220,6 @@ NC_DECLARE_BOTH(NC_OPTIM_API)
 /* ------------------------------------------------------------------------
  * Attention and layer norm (csrc/kernels/attention.inc, layernorm.inc)
  * ------------------------------------------------------------------------ */
-/* (section owned by the attention work) */
 /* Fused scaled-dot-product attention over (batch B, heads H):
  *   out = softmax(q k^T * scale + mask) v, lse = log-sum-exp of each row,
  * q (B, H, N, D), k (B, H, M, D), v (B, H, M, DV), out (B, H, N, DV); each

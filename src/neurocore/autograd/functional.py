@@ -24,7 +24,8 @@ Tensors with ``requires_grad=True``), like an optimizer's closure:
 """
 import numpy as np
 
-from neurocore import autograd as _autograd
+from neurocore import _tensor as _engine
+from neurocore._tensor import Tensor, stack, tensor
 
 __all__ = [
     "vjp", "jvp", "jacobian", "hessian", "hvp", "vhp",
@@ -33,16 +34,13 @@ __all__ = [
 
 
 # ---------------------------------------------------------------------------
-# Engine access.  Looked up at call time: this module is imported while the
-# package initialises, and only the names of the documented API are used.
+# Engine access.
 
 def _Tensor():
-    from neurocore import Tensor
     return Tensor
 
 
 def _new_tensor(data, requires_grad=False):
-    from neurocore import tensor
     data = np.asarray(data)
     return tensor(data, dtype=data.dtype, requires_grad=requires_grad)
 
@@ -124,7 +122,7 @@ def _grad(outputs, inputs, grad_outputs, create_graph, retain_graph, strict, fn_
     ``strict``, a RuntimeError) where an input does not influence them."""
     pairs = [(o, g) for o, g in zip(outputs, grad_outputs) if o.requires_grad]
     if pairs:
-        grads = _autograd.grad(
+        grads = _engine.grad(
             [o for o, _ in pairs], list(inputs), grad_outputs=[g for _, g in pairs],
             retain_graph=retain_graph, create_graph=create_graph, allow_unused=True)
     else:
@@ -178,7 +176,7 @@ def vjp(func, inputs, v=None, create_graph=False, strict=False):
     Returns:
         (func_output, vjp), vjp shaped like ``inputs``.
     """
-    with _autograd.enable_grad():
+    with _engine.enable_grad():
         is_in_tuple, inputs = _prepare_inputs(inputs, create_graph, "vjp")
         is_out_tuple, outputs = _check_outputs(func(*inputs), "vjp")
         if v is None:
@@ -196,7 +194,7 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
     a recorded backward pass followed by a second one, as for an HVP.
     Returns (func_output, jvp), jvp shaped like func's output.
     """
-    with _autograd.enable_grad():
+    with _engine.enable_grad():
         is_in_tuple, inputs = _prepare_inputs(inputs, create_graph, "jvp")
         if v is None:
             v = _ones_for_scalars(inputs, "v", "inputs", "jvp")
@@ -219,7 +217,6 @@ def _stack(rows, shape, create_graph):
     """Rows of a Jacobian into one Tensor of ``shape``; differentiable only
     when it must be."""
     if create_graph:
-        from neurocore import stack
         return stack(list(rows)).reshape(shape)
     return _new_tensor(np.stack([r.data for r in rows]).reshape(shape))
 
@@ -239,7 +236,7 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
     if strategy not in ("reverse-mode", "forward-mode"):
         raise ValueError(f"jacobian: strategy must be 'reverse-mode' or 'forward-mode', "
                          f"got {strategy!r}")
-    with _autograd.enable_grad():
+    with _engine.enable_grad():
         is_in_tuple, inputs = _prepare_inputs(inputs, create_graph, "jacobian")
         is_out_tuple, outputs = _check_outputs(func(*inputs), "jacobian")
         blocks = [[None] * len(inputs) for _ in outputs]
@@ -314,7 +311,7 @@ def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
 
 
 def _hvp_core(func, inputs, v, create_graph, strict, fn_name):
-    with _autograd.enable_grad():
+    with _engine.enable_grad():
         is_in_tuple, inputs = _prepare_inputs(inputs, create_graph, fn_name)
         if v is None:
             v = _ones_for_scalars(inputs, "v", "inputs", fn_name)
@@ -369,7 +366,7 @@ class _ParamsCurvature:
 
     def __init__(self, closure, params):
         self.params = _param_list(params)
-        with _autograd.enable_grad():
+        with _engine.enable_grad():
             loss = closure()
             if isinstance(loss, (tuple, list)):
                 loss = loss[0]
@@ -377,7 +374,7 @@ class _ParamsCurvature:
             if not self.loss.requires_grad:
                 raise RuntimeError("the closure's loss does not depend on params (was it "
                                    "computed under no_grad, or from detached tensors?)")
-            grads = _autograd.grad([self.loss], self.params, create_graph=True,
+            grads = _engine.grad([self.loss], self.params, create_graph=True,
                                    retain_graph=True, allow_unused=True)
         self.grads = tuple(_zeros_like(p) if g is None else g
                            for g, p in zip(grads, self.params))
@@ -389,8 +386,8 @@ class _ParamsCurvature:
         pairs = [(g, v) for g, v in zip(self.grads, vectors) if g.requires_grad]
         if not pairs:
             return np.zeros_like(u)
-        with _autograd.enable_grad():
-            hv = _autograd.grad([g for g, _ in pairs], self.params,
+        with _engine.enable_grad():
+            hv = _engine.grad([g for g, _ in pairs], self.params,
                                 grad_outputs=[v for _, v in pairs], retain_graph=True,
                                 allow_unused=True)
         return _flatten([np.zeros(p.shape) if h is None else h.data

@@ -238,14 +238,21 @@ def _packed_self_attention(qkv, num_heads, scale=None):
     return PackedSelfAttention.apply(qkv, num_heads=num_heads, scale=float(scale))
 
 
+def _rows_cols(shape, norm_ndim):
+    """(rows, cols) of the 2-D view layer norm works on; spelled out rather
+    than reshape(-1, cols), which NumPy cannot infer when cols is 0."""
+    split = len(shape) - norm_ndim
+    return math.prod(shape[:split]), math.prod(shape[split:])
+
+
 class LayerNorm(Op):
     """Normalise each row of the last ``ncols`` elements, then scale and shift."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, norm_ndim, eps):
         ctx.norm_ndim, ctx.eps = norm_ndim, eps
-        cols = int(np.prod(x.shape[x.ndim - norm_ndim:]))
-        x2 = x.reshape(-1, cols)
+        rows, cols = _rows_cols(x.shape, norm_ndim)
+        x2 = x.reshape(rows, cols)
         w = None if weight is None else weight.reshape(cols)
         b = None if bias is None else bias.reshape(cols)
         y, ctx.mean, ctx.rstd = K.layer_norm_forward(x2, w, b, eps=eps)
@@ -256,9 +263,9 @@ class LayerNorm(Op):
             return ctx._composite_backward(g)
         x, weight, bias = ctx._raw[:3]
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        cols = int(np.prod(x.shape[x.ndim - ctx.norm_ndim:]))
+        rows, cols = _rows_cols(x.shape, ctx.norm_ndim)
         w = None if weight is None else weight.reshape(cols)
-        gx, gw, gb = K.layer_norm_backward(g.reshape(-1, cols), x.reshape(-1, cols), ctx.mean,
+        gx, gw, gb = K.layer_norm_backward(g.reshape(rows, cols), x.reshape(rows, cols), ctx.mean,
                                            ctx.rstd, w, need_input_grad=need_x,
                                            need_param_grads=need_w or need_b)
         return (gx.reshape(x.shape) if need_x else None,

@@ -41,8 +41,8 @@ __all__ = [
 
 _REDUCTIONS = ("none", "mean", "sum")
 # plain class-index cross-entropy in one kernel-wrapper call each way (autograd fast path)
-_CE_PLAIN = getattr(_kernels, "_cross_entropy_plain", None)
-_CE_PLAIN_BACKWARD = getattr(_kernels, "_cross_entropy_plain_backward", None)
+_CE_PLAIN = _kernels._cross_entropy_plain
+_CE_PLAIN_BACKWARD = _kernels._cross_entropy_plain_backward
 
 
 # ---- argument checks ---------------------------------------------------------
@@ -380,7 +380,7 @@ class _CrossEntropy(Op):
 
     plain = False       # True when the forward took the plain fast path (_CE_PLAIN)
     # the plain case's backward, compiled; the engine calls it instead of backward()
-    _plain_backward = getattr(_kernels, "_cross_entropy_node_plain_backward", None)
+    _plain_backward = _kernels._cross_entropy_node_plain_backward
 
     def backward(ctx, g):
         # (the plain case, off the engine's node loop, takes the
@@ -394,8 +394,7 @@ class _CrossEntropy(Op):
         else:
             grad_loss = g.item()
         gz = gt = None
-        if (ctx.needs_input_grad[0] and ctx.weight is None and ctx.eps == 0.0 and type(grad_loss) is float
-                and _CE_PLAIN_BACKWARD is not None):
+        if (ctx.needs_input_grad[0] and ctx.weight is None and ctx.eps == 0.0 and type(grad_loss) is float):
             gz = _CE_PLAIN_BACKWARD(logits, target, ctx.lse, ctx.ignore_index, grad_loss)
         if gz is None and ctx.needs_input_grad[0]:
             gz = K.cross_entropy_backward(logits, target, ctx.lse, grad_loss, label_smoothing=ctx.eps,
@@ -451,7 +450,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
             targets (by N for probability targets), as PyTorch.
     """
     if (weight is None and type(reduction) is str and (reduction == "mean" or reduction == "sum")
-            and type(target) is np.ndarray and isinstance(input, Tensor) and _CE_PLAIN is not None
+            and type(target) is np.ndarray and isinstance(input, Tensor)
             and type(ignore_index) is int and type(label_smoothing) in (float, int) and label_smoothing == 0):
         # the common case (2-D logits, int64 class indices, no options) in
         # one call that validates the target in C; None: not that case

@@ -15,7 +15,7 @@ __all__ = ["Parameter", "Module", "Sequential", "ModuleList", "Identity", "Linea
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _LinearChain = F._ops.LinearChain
 # LinearChain.apply of the whole stack in one call; None when off its fast path
-_CHAIN_APPLY = getattr(_tensor._kernels, "_linear_chain_apply", None)
+_CHAIN_APPLY = _tensor._kernels._linear_chain_apply
 
 
 def _check_dtype(dtype):
@@ -37,8 +37,7 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
-if hasattr(_tensor._kernels, "_register_tensor_subtype"):
-    _tensor._kernels._register_tensor_subtype(Parameter)    # the engine's direct slot access
+_tensor._kernels._register_tensor_subtype(Parameter)    # the engine's direct slot access
 
 
 _IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
@@ -320,7 +319,7 @@ class ReLU(Module):
 class LeakyReLU(Module):
     def __init__(self, negative_slope=0.01):
         super().__init__()
-        self.negative_slope = F._ops._check_negative_slope(negative_slope)
+        self.negative_slope = _tensor._check_negative_slope(negative_slope)
 
     def forward(self, x):
         return F.leaky_relu(x, self.negative_slope)
@@ -438,10 +437,9 @@ class MLP(Sequential):
             object.__setattr__(self, "_plan", plan)
         linears, activations, slope, dropouts = plan
         if linears is not None and (not dropouts or not any(d.training and d.p > 0 for d in dropouts)):
-            if _CHAIN_APPLY is not None:
-                out = _CHAIN_APPLY(_LinearChain, x, linears, activations, slope)   # the common case, compiled
-                if out is not None:
-                    return out
+            out = _CHAIN_APPLY(_LinearChain, x, linears, activations, slope)   # the common case, compiled
+            if out is not None:
+                return out
             params = []
             for m in linears:
                 params += (m.weight, m.bias)

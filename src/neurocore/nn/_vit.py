@@ -21,14 +21,15 @@ from typing import NamedTuple
 
 import numpy as np
 
-from neurocore import _tensor
+from neurocore import _io, _tensor
 from neurocore import functional as F
 from neurocore import kernels as K
 from neurocore.functional._attention import _packed_self_attention
-from neurocore.nn._modules import Linear, Module, ModuleList, Parameter, _check_dtype
+from neurocore.nn._modules import Identity, Linear, Module, ModuleList, Parameter, _check_dtype
 
 __all__ = ["LayerNorm", "MultiHeadSelfAttention", "TransformerEncoderBlock", "PatchEmbedding",
-           "VisionTransformer", "ViTCost", "vit_cost"]
+           "VisionTransformer", "ViTCost", "vit_cost",
+           "vit_tiny_patch16_224", "vit_small_patch16_224", "vit_base_patch16_224"]
 
 
 def _positive_int(value, name):
@@ -261,14 +262,53 @@ class PatchEmbedding(Module):
                 f"in_channels={self.in_channels}, dim={self.dim}")
 
 
+# timm's keyword names (timm.models.vision_transformer.VisionTransformer) and ours
+_TIMM_ALIASES = (("img_size", "image_size"), ("in_chans", "in_channels"), ("embed_dim", "dim"))
+# heads of the standard ViT sizes (Dosovitskiy et al. 2021, Table 1; DeiT's Tiny
+# and Small): a checkpoint's shapes give dim but not the head count
+_HEADS_BY_DIM = {192: 3, 384: 6, 768: 12, 1024: 16, 1280: 16}
+
+
+def _either(ours, our_name, timms, timm_name, default):
+    """One value from our keyword or timm's (TypeError when both are given)."""
+    if ours is not None and timms is not None:
+        raise TypeError(f"got both {our_name}={ours!r} and timm's {timm_name}={timms!r}; pass one of them")
+    if ours is not None:
+        return ours
+    return default if timms is None else timms
+
+
+def _timm_to_ours(kwargs):
+    """kwargs with timm's names replaced by ours (TypeError when both are given)."""
+    kwargs = dict(kwargs)
+    for timm_name, our_name in _TIMM_ALIASES:
+        if timm_name in kwargs:
+            if kwargs.get(our_name) is not None:
+                raise TypeError(f"got both {our_name}={kwargs[our_name]!r} and timm's "
+                                f"{timm_name}={kwargs[timm_name]!r}; pass one of them")
+            kwargs[our_name] = kwargs.pop(timm_name)
+    return kwargs
+
+
 class VisionTransformer(Module):
     """ViT (seed 000 chapter 4): patch embedding, [CLS] token, learned
     position embeddings, depth pre-norm encoder blocks, final LayerNorm and a
     linear head on the [CLS] token.
 
     Args: image_size=224, patch_size=16, in_channels=3, num_classes=1000,
-    dim=192, depth=12, num_heads=3, mlp_ratio=4.0, dropout=0.0,
+    dim=192, depth=12, num_heads=3, mlp_ratio=4.0, dropout=0.0 (after the
+    position embedding, in attention's projection and in the MLP),
     dtype=np.float32 (the defaults are ViT-Tiny/16).
+
+    timm's keyword names and options, with timm's meaning:
+    img_size, in_chans, embed_dim (= image_size, in_channels, dim);
+    qkv_bias=True; class_token=True (False: no [CLS] token, pos_embed has
+    one entry per patch); global_pool='token' (the [CLS] token) or 'avg' (the
+    mean of the patch tokens, the [CLS] token excluded); fc_norm=None (the
+    final LayerNorm after pooling instead of before it; None means
+    global_pool == 'avg', as in timm, and the parameters are then named
+    fc_norm.* instead of norm.*); drop_rate=0.0 (dropout before the head).
+    num_classes=0 gives no head: the output is the pooled features (B, D).
     Shape: images (B, C, H, W) -> logits (B, num_classes).
 
     Example::
@@ -278,48 +318,159 @@ class VisionTransformer(Module):
         logits = model(nc.tensor(np.zeros((4, 1, 8, 8), np.float32)))
     """
 
-    def __init__(self, image_size=224, patch_size=16, in_channels=3, num_classes=1000, dim=192,
-                 depth=12, num_heads=3, mlp_ratio=4.0, dropout=0.0, dtype=np.float32):
+    def __init__(self, image_size=None, patch_size=16, in_channels=None, num_classes=1000, dim=None,
+                 depth=12, num_heads=3, mlp_ratio=4.0, dropout=0.0, dtype=np.float32, *,
+                 qkv_bias=True, class_token=True, global_pool="token", fc_norm=None, drop_rate=0.0,
+                 img_size=None, in_chans=None, embed_dim=None):
         super().__init__()
+        image_size = _either(image_size, "image_size", img_size, "img_size", 224)
+        in_channels = _either(in_channels, "in_channels", in_chans, "in_chans", 3)
+        dim = _either(dim, "dim", embed_dim, "embed_dim", 192)
         dtype = _check_dtype(dtype)
         _grid(image_size, patch_size)
         dim, num_heads = _check_heads(dim, num_heads)
         depth = _positive_int(depth, "depth")
         if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 0:
             raise ValueError(f"num_classes must be a non-negative int, got {num_classes!r}")
-        if not (isinstance(dropout, (int, float)) and 0.0 <= dropout < 1.0):
-            raise ValueError(f"dropout probability must be in [0, 1), got {dropout!r}")
+        for name, p in (("dropout", dropout), ("drop_rate", drop_rate)):
+            if not (isinstance(p, (int, float)) and 0.0 <= p < 1.0):
+                raise ValueError(f"{name} probability must be in [0, 1), got {p!r}")
+        if global_pool not in ("token", "avg"):
+            raise ValueError(f"global_pool must be 'token' or 'avg', got {global_pool!r}")
+        if global_pool == "token" and not class_token:
+            raise ValueError("global_pool='token' needs class_token=True; use global_pool='avg' "
+                             "for a model without a [CLS] token")
+        if fc_norm not in (None, True, False):
+            raise ValueError(f"fc_norm must be None, True or False, got {fc_norm!r}")
+        use_fc_norm = global_pool == "avg" if fc_norm is None else fc_norm
         self.num_classes, self.dim, self.depth, self.dropout = int(num_classes), dim, depth, float(dropout)
-        self.cls_token = Parameter(_trunc_normal((1, 1, dim), 0.02, dtype))
+        self.drop_rate, self.global_pool = float(drop_rate), global_pool
+        self.num_prefix_tokens = 1 if class_token else 0
+        self.cls_token = Parameter(_trunc_normal((1, 1, dim), 0.02, dtype)) if class_token else None
         self.patch_embed = PatchEmbedding(image_size, patch_size, in_channels, dim, dtype)
-        self.num_tokens = self.patch_embed.num_patches + 1
+        self.num_tokens = self.patch_embed.num_patches + self.num_prefix_tokens
         self.pos_embed = Parameter(_trunc_normal((1, self.num_tokens, dim), 0.02, dtype))
-        self.blocks = ModuleList([TransformerEncoderBlock(dim, num_heads, mlp_ratio, True, dropout, 1e-6, dtype)
+        self.blocks = ModuleList([TransformerEncoderBlock(dim, num_heads, mlp_ratio, qkv_bias, dropout, 1e-6,
+                                                          dtype)
                                   for _ in range(depth)])
-        self.norm = LayerNorm(dim, eps=1e-6, dtype=dtype)
-        self.head = Linear(dim, self.num_classes, dtype=dtype)
+        # timm keeps exactly one of the two final norms (the other an Identity)
+        self.norm = Identity() if use_fc_norm else LayerNorm(dim, eps=1e-6, dtype=dtype)
+        self.fc_norm = LayerNorm(dim, eps=1e-6, dtype=dtype) if use_fc_norm else Identity()
+        self.head = Linear(dim, self.num_classes, dtype=dtype) if self.num_classes else Identity()
 
     def forward_features(self, x):
         """Token features after the last block, (B, N, D) (before the final norm)."""
         tokens = self.patch_embed(x)
-        cls = self.cls_token.expand(tokens.shape[0], 1, self.dim)
-        x = _tensor.concatenate([cls, tokens], axis=1) + self.pos_embed
+        if self.cls_token is not None:
+            cls = self.cls_token.expand(tokens.shape[0], 1, self.dim)
+            tokens = _tensor.concatenate([cls, tokens], axis=1)
+        x = tokens + self.pos_embed
         x = F.dropout(x, self.dropout, self.training)
         for block in self.blocks:
             x = block(x)
         return x
 
+    def forward_head(self, x):
+        """Logits (B, num_classes) from forward_features' tokens (B, N, D):
+        the final norm, the pooling, fc_norm, head dropout and the head."""
+        if self.global_pool == "avg":
+            x = self.norm(x)[:, self.num_prefix_tokens:].mean(axis=1)
+        else:
+            # LayerNorm acts per token, so norm(x)[:, 0] == norm(x[:, 0]): only
+            # the [CLS] token the head reads is normalised
+            x = self.norm(x[:, 0])
+        x = F.dropout(self.fc_norm(x), self.drop_rate, self.training)
+        return self.head(x)
+
     def forward(self, x):
         if not isinstance(x, _tensor.Tensor):
             x = _tensor.Tensor(np.asarray(x))
-        if x.dtype != self.cls_token.dtype:
-            raise _tensor._dtype_error(self.cls_token.dtype, x.dtype)
-        # LayerNorm acts per token, so norm(x)[:, 0] == norm(x[:, 0]): only
-        # the [CLS] token the head reads is normalised
-        return self.head(self.norm(self.forward_features(x)[:, 0]))
+        if x.dtype != self.pos_embed.dtype:
+            raise _tensor._dtype_error(self.pos_embed.dtype, x.dtype)
+        return self.forward_head(self.forward_features(x))
+
+    @classmethod
+    def from_pretrained(cls, path, num_heads=None, dtype=np.float32, **overrides):
+        """A model with the weights of a timm / Hugging Face ``model.safetensors``
+        checkpoint of a plain ViT (timm's layout: patch_embed.proj, cls_token,
+        pos_embed, blocks.{i}.*, norm or fc_norm, head).
+
+        The configuration comes from the tensor shapes: dim, depth, patch size,
+        channels, image size (square, from pos_embed), [CLS] token, MLP ratio,
+        qkv bias, fc_norm and num_classes (0 when there is no head).  The head
+        count cannot be read from shapes: pass ``num_heads``, or it is taken
+        from the standard sizes (dim 192 -> 3, 384 -> 6, 768 -> 12, 1024 and
+        1280 -> 16).  ``overrides`` (e.g. ``global_pool``, ``dropout``) are
+        passed to the constructor.  Arrays are cast to ``dtype``.  Layer
+        scale, register tokens and other timm variants are refused with the
+        checkpoint keys that the model does not have.
+        """
+        state = _io.load(path)
+        config = _config_from_state(state, path)
+        if num_heads is None:
+            if config["dim"] not in _HEADS_BY_DIM:
+                raise ValueError(f"{path}: embedding dim {config['dim']} is not a standard ViT size "
+                                 f"{sorted(_HEADS_BY_DIM)}; pass num_heads explicitly")
+            num_heads = _HEADS_BY_DIM[config["dim"]]
+        config.update(_timm_to_ours(overrides))
+        model = cls(num_heads=num_heads, dtype=dtype, **config)
+        model.load_state_dict(state, strict=True)
+        return model
 
     def extra_repr(self):
-        return f"num_tokens={self.num_tokens}, dim={self.dim}, depth={self.depth}"
+        return (f"num_tokens={self.num_tokens}, dim={self.dim}, depth={self.depth}, "
+                f"global_pool={self.global_pool!r}")
+
+
+def _config_from_state(state, path):
+    """The constructor arguments that a timm-layout ViT state dict implies."""
+    def need(key):
+        if key not in state:
+            raise ValueError(f"{path}: not a ViT checkpoint in timm's layout (no {key!r}; "
+                             f"keys start {sorted(state)[:5]})")
+        return state[key]
+    proj = need("patch_embed.proj.weight")
+    pos = need("pos_embed")
+    if proj.ndim != 4 or proj.shape[2] != proj.shape[3] or pos.ndim != 3 or pos.shape[-1] != proj.shape[0]:
+        raise ValueError(f"{path}: patch_embed.proj.weight {proj.shape} and pos_embed {pos.shape} "
+                         f"do not describe a square-patch ViT")
+    dim, in_channels, patch_size = proj.shape[0], proj.shape[1], proj.shape[2]
+    class_token = "cls_token" in state
+    num_patches = pos.shape[1] - (1 if class_token else 0)
+    side = math.isqrt(max(num_patches, 0))
+    if num_patches < 1 or side * side != num_patches:
+        raise ValueError(f"{path}: pos_embed has {pos.shape[1]} positions, which is not a square grid "
+                         f"of patches{' plus the [CLS] token' if class_token else ''}")
+    depth = 0
+    while f"blocks.{depth}.norm1.weight" in state:
+        depth += 1
+    if depth == 0:
+        raise ValueError(f"{path}: no encoder blocks (blocks.0.norm1.weight)")
+    hidden = need("blocks.0.mlp.fc1.weight").shape[0]
+    fc_norm = "fc_norm.weight" in state
+    config = dict(image_size=side * patch_size, patch_size=patch_size, in_channels=in_channels, dim=dim,
+                  depth=depth, mlp_ratio=hidden / dim, qkv_bias="blocks.0.attn.qkv.bias" in state,
+                  class_token=class_token, fc_norm=fc_norm,
+                  global_pool="token" if class_token and not fc_norm else "avg",
+                  num_classes=state["head.weight"].shape[0] if "head.weight" in state else 0)
+    return config
+
+
+def _vit_factory(name, patch_size, image_size, dim, depth, num_heads):
+    def factory(**kwargs):
+        config = dict(image_size=image_size, patch_size=patch_size, dim=dim, depth=depth, num_heads=num_heads)
+        config.update(_timm_to_ours(kwargs))
+        return VisionTransformer(**config)
+    factory.__name__ = factory.__qualname__ = name
+    factory.__doc__ = (f"ViT as timm's ``{name}``: {image_size}x{image_size} images, {patch_size}x{patch_size} "
+                       f"patches, dim {dim}, depth {depth}, {num_heads} heads.  Keyword arguments (ours or "
+                       f"timm's names, e.g. num_classes, global_pool, dtype) override the configuration.")
+    return factory
+
+
+vit_tiny_patch16_224 = _vit_factory("vit_tiny_patch16_224", 16, 224, 192, 12, 3)
+vit_small_patch16_224 = _vit_factory("vit_small_patch16_224", 16, 224, 384, 12, 6)
+vit_base_patch16_224 = _vit_factory("vit_base_patch16_224", 16, 224, 768, 12, 12)
 
 
 class ViTCost(NamedTuple):

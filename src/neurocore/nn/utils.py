@@ -3,6 +3,8 @@ import math
 
 import numpy as np
 
+from neurocore._tensor import tensor
+
 __all__ = ["clip_grad_norm_", "clip_grad_value_"]
 
 
@@ -19,10 +21,7 @@ def _grads(parameters):
 
 
 def _as_result(value, dtype):
-    import neurocore
-    arr = np.asarray(value, dtype=dtype)
-    make = getattr(neurocore, "tensor", None)
-    return make(arr) if make is not None else arr
+    return tensor(np.asarray(value, dtype=dtype))
 
 
 def _vector_norm(g, p):

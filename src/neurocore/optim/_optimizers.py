@@ -15,7 +15,7 @@ from operator import itemgetter
 import numpy as np
 
 from neurocore import _kernels
-from neurocore._tensor import Tensor
+from neurocore._tensor import Tensor, enable_grad
 
 _TENSOR_GRAD = Tensor.grad  # the property returning the slot _grad (see _kernels._group_arrays)
 
@@ -207,13 +207,8 @@ class Optimizer:
         gradients enabled); its result is returned."""
         loss = None
         if closure is not None:
-            import neurocore
-            enable_grad = getattr(neurocore, "enable_grad", None)
-            if enable_grad is None:
+            with enable_grad():
                 loss = closure()
-            else:
-                with enable_grad():
-                    loss = closure()
         checked = self._checked
         for i, group in enumerate(self.param_groups):
             hp = self._hyper_values(group)

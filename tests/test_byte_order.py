@@ -1,0 +1,136 @@
+"""Arrays in non-native byte order: inputs give the native result (converted
+once at the boundary), arrays updated in place are refused with a TypeError.
+
+The kernels read raw native floats, so a byte-swapped buffer passed through
+would be read as garbage (values up to 1e36, NaN) without any error.
+"""
+import numpy as np
+import pytest
+
+import neurocore as nc
+from neurocore import kernels as K
+
+DTYPES = [np.float32, np.float64]
+
+
+def swapped(a):
+    """The same values in the other byte order."""
+    a = np.asarray(a)
+    return a.astype(a.dtype.newbyteorder("S"))
+
+
+def data(rng, shape, dtype):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(7)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gemm_family_reads_swapped_inputs(rng, dtype):
+    a, b, c = data(rng, (5, 7), dtype), data(rng, (7, 3), dtype), data(rng, (5, 3), dtype)
+    assert not swapped(a).dtype.isnative
+    np.testing.assert_array_equal(K.matmul(swapped(a), b), K.matmul(a, b))
+    np.testing.assert_array_equal(K.matmul(a, swapped(b)), K.matmul(a, b))
+    np.testing.assert_array_equal(K.gemm(swapped(a), swapped(b), swapped(c), beta=0.5),
+                                  K.gemm(a, b, c, beta=0.5))
+    np.testing.assert_allclose(K.matmul(swapped(a), b), a.astype(np.float64) @ b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_matvec_and_outer_read_swapped_inputs(rng, dtype):
+    w, x = data(rng, (6, 4), dtype), data(rng, (4,), dtype)
+    np.testing.assert_array_equal(K.matvec(swapped(w), swapped(x)), K.matvec(w, x))
+    d, a = data(rng, (6,), dtype), data(rng, (4,), dtype)
+    g1, g2 = np.zeros((6, 4), dtype), np.zeros((6, 4), dtype)
+    K.outer_acc(g1, swapped(d), swapped(a))
+    K.outer_acc(g2, d, a)
+    np.testing.assert_array_equal(g1, g2)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_in_place_outputs_in_swapped_order_are_refused(rng, dtype):
+    g = swapped(np.zeros((6, 4), dtype))
+    before = g.copy()
+    with pytest.raises(TypeError, match="g has non-native byte order"):
+        K.outer_acc(g, data(rng, (6,), dtype), data(rng, (4,), dtype))
+    np.testing.assert_array_equal(g, before)
+    with pytest.raises(TypeError, match="y"):
+        K.matvec(data(rng, (6, 4), dtype), data(rng, (4,), dtype), y=swapped(np.zeros(6, dtype)))
+    with pytest.raises(TypeError, match="out"):
+        K.matmul(data(rng, (2, 3), dtype), data(rng, (3, 2), dtype), out=swapped(np.zeros((2, 2), dtype)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_linear_forward_and_backward_read_swapped_inputs(rng, dtype):
+    x, w, bias = data(rng, (4, 5), dtype), data(rng, (3, 5), dtype), data(rng, (3,), dtype)
+    y_ref = K.linear_forward(x, w, bias, activation="relu")
+    np.testing.assert_array_equal(K.linear_forward(x, swapped(w), bias, activation="relu"), y_ref)
+    np.testing.assert_array_equal(K.linear_forward(swapped(x), w, swapped(bias), activation="relu"), y_ref)
+    g = data(rng, (4, 3), dtype)
+    ref = K.linear_backward(g, x, w)
+    got = K.linear_backward(swapped(g), swapped(x), swapped(w))
+    for r, o in zip(ref, got):
+        np.testing.assert_array_equal(o, r)
+
+
+def _step_args(name, p, g, dtype):
+    z = np.zeros_like(p[0])
+    if name == "sgd_step":
+        return (p, g, [z]), dict(lr=0.1, momentum=0.9)
+    if name == "adagrad_step":
+        return (p, g, [z], 1), dict(lr=0.1)
+    if name == "rmsprop_step":
+        return (p, g, [z]), dict(lr=0.1)
+    if name == "adam_step":
+        return (p, g, [z], [z.copy()], 1), dict(lr=0.1)
+    if name == "lamb_step":
+        return (p, g, [z], [z.copy()], 1), dict(lr=0.1)
+    raise AssertionError(name)
+
+
+STEPS = ["sgd_step", "adagrad_step", "rmsprop_step", "adam_step", "lamb_step"]
+
+
+@pytest.mark.parametrize("name", STEPS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_optimizer_steps_read_swapped_grads(name, dtype):
+    step = getattr(K, name)
+    p_ref = [np.ones(5, dtype)]
+    p_got = [np.ones(5, dtype)]
+    g = np.ones(5, dtype)
+    args, kw = _step_args(name, p_ref, [g], dtype)
+    step(*args, **kw)
+    args, kw = _step_args(name, p_got, [swapped(g)], dtype)
+    step(*args, **kw)
+    np.testing.assert_array_equal(p_got[0], p_ref[0])
+    assert np.all(p_ref[0] < 1.0)     # the step moved the params (p = 1, g = 1)
+
+
+@pytest.mark.parametrize("name", STEPS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_optimizer_steps_refuse_swapped_params(name, dtype):
+    step = getattr(K, name)
+    p = swapped(np.ones(5, dtype))
+    args, kw = _step_args(name, [p], [np.ones(5, dtype)], dtype)
+    with pytest.raises(TypeError, match=r"params\[0\] has non-native byte order"):
+        step(*args, **kw)
+    np.testing.assert_array_equal(p, np.ones(5))
+
+
+def test_optimizer_steps_refuse_swapped_state():
+    p = [np.ones(5, np.float32)]
+    with pytest.raises(TypeError, match=r"momentum_buffers\[0\] has non-native byte order"):
+        K.sgd_step(p, [np.ones(5, np.float32)], [swapped(np.zeros(5, np.float32))], lr=0.1, momentum=0.9)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_tensors_from_swapped_arrays_are_native(rng, dtype):
+    x = data(rng, (2, 4), dtype)
+    layer = nc.nn.Linear(4, 5, dtype=dtype)
+    ref = layer(nc.tensor(x)).numpy()
+    for t in (nc.tensor(swapped(x)), nc.Tensor(swapped(x))):
+        assert t.dtype.isnative and t.dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(layer(t).numpy(), ref)

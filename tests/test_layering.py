@@ -1,0 +1,189 @@
+"""Imports inside src/neurocore point one way and form no cycle.
+
+The layers, bottom up (DESIGN.md): the C boundary (_nc.pxd, _kernels and
+its public re-export neurocore.kernels), the engine (Tensor, Function,
+backward and the ops Tensor's own methods use), functional, then nn, optim
+and the other model-level modules, then the command line and the package
+root.  Every import statement is read with ``ast`` (also those inside
+functions: a late import is still an import), plus the ``cimport`` and
+``include`` lines of the Cython sources; none may reach a higher layer, and
+the module graph must have no cycle.
+"""
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "neurocore"
+
+# module name (relative to neurocore; "" is the package root) -> layer.
+# A prefix ending in "." covers a whole subpackage.
+LAYERS = [
+    ("_nc", 0), ("_kernels", 0), ("kernels", 1),
+    ("_tensor", 2), ("_io", 2), ("autograd", 2), ("autograd.", 2),
+    ("functional", 3), ("functional.", 3),
+    ("nn", 4), ("nn.", 4), ("optim", 4), ("optim.", 4), ("calibration", 4),
+    ("distributed", 4), ("distributed.", 4),
+    ("sklearn", 5), ("sklearn.", 5), ("demos", 5), ("demos.", 5), ("__main__", 5), ("", 5),
+]
+
+
+def _layer(module):
+    for name, layer in LAYERS:
+        if module == name or (name.endswith(".") and module.startswith(name)):
+            return layer
+    return None
+
+
+def _modules():
+    """neurocore-relative module name -> source files (a .pyx with its .pxi includes)."""
+    mods = {}
+    for path in SRC.rglob("*"):
+        if path.suffix not in (".py", ".pyx", ".pxd") or "__pycache__" in path.parts:
+            continue
+        rel = path.relative_to(SRC).with_suffix("")
+        parts = list(rel.parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        mods.setdefault(".".join(parts), []).append(path)
+    return mods
+
+
+MODULES = _modules()
+
+
+def _resolve(name):
+    """A dotted absolute name -> the neurocore module it loads, or None if outside."""
+    if name != "neurocore" and not name.startswith("neurocore."):
+        return None
+    rel = name[len("neurocore."):] if name != "neurocore" else ""
+    while rel and rel not in MODULES:      # an attribute of a module, not a module
+        rel = rel.rpartition(".")[0]
+    return rel
+
+
+def _package_of(module, path):
+    is_pkg = path.name.startswith("__init__.")
+    return module if is_pkg else module.rpartition(".")[0]
+
+
+def _python_imports(module, path):
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, _resolve(alias.name)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = _package_of(module, path).split(".") if _package_of(module, path) else []
+                base = base[:len(base) - (node.level - 1)] if node.level > 1 else base
+                pkg = ".".join(["neurocore"] + [b for b in base if b])
+                target = pkg + ("." + node.module if node.module else "")
+            else:
+                target = node.module
+            if _resolve(target) is None:
+                continue
+            for alias in node.names:
+                sub = target + "." + alias.name
+                # `from neurocore import functional`: the submodule; else the module itself
+                yield node.lineno, (_resolve(sub) if _resolve(sub) != _resolve(target) else _resolve(target))
+
+
+_CYTHON_IMPORT = re.compile(r"^\s*(?:from\s+([\w.]+)\s+cimport|cimport\s+([\w.]+)|from\s+([\w.]+)\s+import"
+                            r"|import\s+([\w.]+))")
+_INCLUDE = re.compile(r'^\s*include\s+"([^"]+)"')
+
+
+def _cython_imports(path, seen=None):
+    seen = set() if seen is None else seen
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        m = _CYTHON_IMPORT.match(line)
+        if m:
+            name = next(g for g in m.groups() if g)
+            yield lineno, _resolve(name)
+        inc = _INCLUDE.match(line)
+        if inc:
+            included = path.parent / inc.group(1)
+            if included not in seen:
+                seen.add(included)
+                yield from _cython_imports(included, seen)
+
+
+def _edges():
+    edges = {}
+    for module, paths in MODULES.items():
+        for path in paths:
+            found = (_python_imports(module, path) if path.suffix == ".py" else _cython_imports(path))
+            for lineno, target in found:
+                if target is None or target == module:
+                    continue
+                edges.setdefault(module, {}).setdefault(target, f"{path.relative_to(SRC)}:{lineno}")
+    return edges
+
+
+def test_every_module_has_a_layer():
+    missing = sorted(m for m in MODULES if _layer(m) is None)
+    assert not missing, f"modules without a layer in tests/test_layering.py LAYERS: {missing}"
+
+
+def test_no_upward_import():
+    upward = []
+    for module, targets in _edges().items():
+        for target, where in targets.items():
+            lo, hi = _layer(module), _layer(target)
+            if lo is not None and hi is not None and hi > lo:
+                upward.append(f"{where}: neurocore.{module} (layer {lo}) imports "
+                              f"neurocore.{target or '(root)'} (layer {hi})")
+    assert not upward, "imports from a lower layer to a higher one:\n" + "\n".join(upward)
+
+
+def test_no_import_cycle():
+    edges = _edges()
+    index, low, stack, on_stack, cycles = {}, {}, [], set(), []
+
+    def visit(v):                       # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in edges.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for v in MODULES:
+        if v not in index:
+            visit(v)
+    detail = []
+    for comp in cycles:
+        for a in comp:
+            for b, where in edges.get(a, {}).items():
+                if b in comp:
+                    detail.append(f"  {where}: {a or '(root)'} -> {b or '(root)'}")
+    assert not cycles, "import cycles:\n" + "\n".join(detail)
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("from neurocore import functional\n", "functional"),
+    ("from neurocore.functional import relu\n", "functional"),
+    ("import neurocore\n", ""),
+    ("from neurocore._tensor import Tensor\n", "_tensor"),
+    ("def f():\n    from neurocore import nn\n", "nn"),
+])
+def test_import_reader(tmp_path, source, expected):
+    # the reader itself: late imports count, names resolve to their module
+    path = tmp_path / "m.py"
+    path.write_text(source)
+    assert [t for _, t in _python_imports("_tensor", path)] == [expected]
