@@ -20,8 +20,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "neurocore"
 # module name (relative to neurocore; "" is the package root) -> layer.
 # A prefix ending in "." covers a whole subpackage.
 LAYERS = [
-    ("_nc", 0), ("_kernels", 0), ("kernels", 1),
-    ("_tensor", 2), ("_io", 2), ("autograd", 2), ("autograd.", 2),
+    ("_nc", 0), ("_kernels", 0), ("kernels", 1), ("_threadpoolctl", 1),
+    ("_tensor", 2), ("_io", 2), ("_tree", 2), ("autograd", 2), ("autograd.", 2),
     ("functional", 3), ("functional.", 3),
     ("nn", 4), ("nn.", 4), ("optim", 4), ("optim.", 4), ("calibration", 4),
     ("distributed", 4), ("distributed.", 4),
@@ -42,6 +42,8 @@ def _modules():
     for path in SRC.rglob("*"):
         if path.suffix not in (".py", ".pyx", ".pxd") or "__pycache__" in path.parts:
             continue
+        if path.relative_to(SRC).parts[0] == "include":
+            continue        # headers for other extensions (get_include()), not package modules
         rel = path.relative_to(SRC).with_suffix("")
         parts = list(rel.parts)
         if parts[-1] == "__init__":

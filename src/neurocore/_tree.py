@@ -25,13 +25,14 @@ import math
 
 import numpy as np
 
+from neurocore._tensor import Tensor
+
 __all__ = ["flatten", "unflatten", "TREE_KEY"]
 
 TREE_KEY = "neurocore.tree"
 
 
 def _is_array(value):
-    from neurocore._tensor import Tensor
     return isinstance(value, (np.ndarray, Tensor))
 
 

@@ -29,6 +29,9 @@
 #ifndef NEUROCORE_NC_API_H
 #define NEUROCORE_NC_API_H
 
+#ifndef NC_API_NO_PYTHON
+#include <Python.h>     /* first, before any standard header, as Python asks */
+#endif
 #include "neurocore/nc.h"
 
 #define NC_API_VERSION 1
@@ -201,8 +204,6 @@ const nc_api_t *nc_get_api(void);
  * NC_API_NO_PYTHON).
  * ------------------------------------------------------------------------ */
 #ifndef NC_API_NO_PYTHON
-#include <Python.h>
-
 #if defined(_MSC_VER) && !defined(__cplusplus)
 #define NC_API_INLINE static __inline
 #else

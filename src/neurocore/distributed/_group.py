@@ -12,7 +12,8 @@ import time
 
 import numpy as np
 
-import neurocore
+from neurocore._kernels import set_num_threads
+from neurocore._tensor import Tensor
 
 __all__ = [
     "ReduceOp", "init_process_group", "destroy_process_group", "is_initialized", "is_available",
@@ -144,7 +145,7 @@ def init_process_group(backend="mpi", *, timeout=None, num_threads=None, abort_o
     if num_threads is None and not (os.environ.get("NEUROCORE_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS")):
         num_threads = _default_threads(group.local_size)
     if num_threads is not None:
-        neurocore.set_num_threads(num_threads)
+        set_num_threads(num_threads)
     if abort_on_exception:
         group.previous_excepthook = sys.excepthook
         sys.excepthook = _abort_on_exception
@@ -206,8 +207,6 @@ def _buffer(tensor, name):
     """(array to hand to MPI, array to copy the result into or None): in
     place on a Tensor's data or a NumPy array; a non-contiguous or
     byte-swapped array goes through a native contiguous copy."""
-    from neurocore._tensor import Tensor
-
     arr = tensor.data if isinstance(tensor, Tensor) else tensor
     if not isinstance(arr, np.ndarray):
         raise TypeError(f"{name} must be a neurocore Tensor or a NumPy array, got {type(tensor).__name__}")
