@@ -32,7 +32,9 @@ for needed in ("LICENSE", "CMakeLists.txt", "csrc/core/dispatch.c", "src/neuroco
 wnames = zipfile.ZipFile(wheel).namelist()
 assert any(n.endswith(".dist-info/licenses/LICENSE") or n.endswith(".dist-info/LICENSE") for n in wnames), \
     "wheel lacks LICENSE"
-bad = [n for n in wnames if n.endswith((".pyx", ".pxi", ".c", ".h", "_nc.pxd"))]
+# public headers and .pxd for other extensions live in neurocore/include/
+bad = [n for n in wnames if n.endswith((".pyx", ".pxi", ".c", "_nc.pxd"))
+       or (n.endswith((".h", ".pxd")) and not n.startswith("neurocore/include/"))]
 assert not bad, f"wheel ships sources: {bad}"
 assert any(n.startswith("neurocore/_kernels") and n.endswith(".so") for n in wnames)
 print(f"wheel: {len(wnames)} files, LICENSE in both, no Cython sources in the wheel")
