@@ -21,7 +21,7 @@ def test_isa_names():
     assert _kernels.supported_isas()[0] == "generic"
 
 
-@pytest.mark.parametrize("name", ["generic", "avx2", "avx512"])
+@pytest.mark.parametrize("name", ["generic", "avx2", "avx512", "neon"])
 def test_env_var_forces_isa(name):
     result = _run("import neurocore; print(neurocore.get_isa())", NEUROCORE_ISA=name)
     assert result.returncode == 0, result.stderr
@@ -59,7 +59,17 @@ def test_set_num_threads(threads):
 
 def test_set_isa_rejects_unknown():
     with pytest.raises(ValueError, match="isa must be one of"):
-        _kernels._set_isa("neon")
+        _kernels._set_isa("sse9")
+
+
+def test_set_isa_rejects_other_architecture():
+    """An ISA of another architecture (neon on x86-64, avx2 on aarch64) is
+    known but unavailable: a ValueError, and the active path is unchanged."""
+    foreign = next(name for name in ("avx512", "avx2", "neon") if name not in _kernels.supported_isas())
+    before = _kernels.get_isa()
+    with pytest.raises(ValueError, match="not supported by this CPU"):
+        _kernels._set_isa(foreign)
+    assert _kernels.get_isa() == before
 
 
 def test_imports_from_any_directory(tmp_path):

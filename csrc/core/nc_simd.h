@@ -3,7 +3,7 @@
  *
  * A kernel family csrc/kernels/<family>.inc is compiled once per
  * (ISA, dtype); the generated stub defines
- *     NC_ISA   NC_GENERIC | NC_AVX2 | NC_AVX512
+ *     NC_ISA   NC_GENERIC | NC_AVX2 | NC_AVX512 (x86-64) | NC_NEON (aarch64)
  *     NC_DTYPE 32 | 64
  * and includes this header, then the template.  The template sees:
  *     real            float or double
@@ -27,12 +27,14 @@
 #include <stdint.h>
 #include <string.h>
 #include "neurocore/nc.h"
+#include "nc_port.h"
 #include "nc_internal.h"
 
 /* ISA levels for the preprocessor (the enum nc_isa is invisible to #if). */
 #define NC_GENERIC 0
 #define NC_AVX2 1
 #define NC_AVX512 2
+#define NC_NEON 3
 
 #if !defined(NC_ISA) || !defined(NC_DTYPE)
 #error "define NC_ISA and NC_DTYPE before including nc_simd.h"
@@ -62,20 +64,27 @@ typedef double real;
 #define NC_ISA_SFX avx2
 #elif NC_ISA == NC_AVX512
 #define NC_ISA_SFX avx512
+#elif NC_ISA == NC_NEON
+#define NC_ISA_SFX neon
 #endif
 
 #define NC_VARIANT(op, isa) NC_CAT4(nck_, op, NC_CAT2(_, isa), NC_CAT2(_, NC_SFX))
 #define NC_KERNEL(op) NC_VARIANT(op, NC_ISA_SFX)
 #define NC_PUBLIC(op) NC_CAT4(nc_, op, _, NC_SFX)
 
-/* Declares the three ISA variants of op with the given return type and
- * parameter list; the generic TU uses it before NC_DISPATCH. */
+/* Declares the ISA variants of op with the given return type and
+ * parameter list; the generic TU uses it before NC_DISPATCH.  Only the
+ * variants of the target architecture are defined (and referenced). */
 #define NC_DECLARE_VARIANTS(ret, op, params) \
     ret NC_VARIANT(op, generic) params;      \
     ret NC_VARIANT(op, avx2) params;         \
-    ret NC_VARIANT(op, avx512) params;
+    ret NC_VARIANT(op, avx512) params;       \
+    ret NC_VARIANT(op, neon) params;
 
-#ifdef NC_HAVE_X86
+/* The build compiles the x86 variants for every x86-64 target and the NEON
+ * variants for every aarch64 target (CMakeLists.txt, one stub per ISA,
+ * each guarded by the same architecture test), unless NC_GENERIC_ONLY. */
+#if NC_ARCH_X86_64 && !defined(NC_GENERIC_ONLY)
 #define NC_DISPATCH(op, args)                                   \
     do {                                                        \
         switch (nc_isa_active()) {                              \
@@ -91,6 +100,20 @@ typedef double real;
         case NC_ISA_AVX2: return NC_VARIANT(op, avx2) args;       \
         default: return NC_VARIANT(op, generic) args;             \
         }                                                         \
+    } while (0)
+#elif NC_ARCH_AARCH64 && !defined(NC_GENERIC_ONLY)
+#define NC_DISPATCH(op, args)                                 \
+    do {                                                      \
+        if (nc_isa_active() == NC_ISA_NEON)                   \
+            NC_VARIANT(op, neon) args;                        \
+        else                                                  \
+            NC_VARIANT(op, generic) args;                     \
+    } while (0)
+#define NC_DISPATCH_RETURN(op, args)                          \
+    do {                                                      \
+        if (nc_isa_active() == NC_ISA_NEON)                   \
+            return NC_VARIANT(op, neon) args;                 \
+        return NC_VARIANT(op, generic) args;                  \
     } while (0)
 #else
 #define NC_DISPATCH(op, args) NC_VARIANT(op, generic) args
@@ -245,6 +268,71 @@ static inline vmask vcmp_ge(vreal a, vreal b) { return NC_VCMP_(a, b, _CMP_GE_OQ
 static inline vreal vselect(vmask m, vreal a, vreal b) { return NC_V(mask_blend)(m, b, a); }
 static inline real vhsum(vreal a) { return NC_V(reduce_add)(a); }
 static inline real vhmax(vreal a) { return NC_V(reduce_max)(a); }
+
+#elif NC_ISA == NC_NEON
+/* AArch64 Advanced SIMD: 128-bit registers, 32 of them.  NEON has no
+ * masked loads or stores, so tails go through a small zeroed buffer.
+ * vmax/vmin are compare-and-select, not vmaxq/vminq (those return NaN when
+ * either operand is NaN): b when a is NaN or either is NaN, as on x86, so
+ * max(0, NaN) in ReLU gives what the other paths give. */
+#include <arm_neon.h>
+#if NC_DTYPE == 32
+#define VLEN 4
+typedef float32x4_t vreal;
+typedef uint32x4_t vmask;
+#define NC_V(op) op##q_f32
+#define NC_VDUP(x) vdupq_n_f32(x)
+#else
+#define VLEN 2
+typedef float64x2_t vreal;
+typedef uint64x2_t vmask;
+#define NC_V(op) op##q_f64
+#define NC_VDUP(x) vdupq_n_f64(x)
+#endif
+static inline vreal vzero(void) { return NC_VDUP((real)0); }
+static inline vreal vset1(real x) { return NC_VDUP(x); }
+static inline vreal vload(const real *p) { return NC_V(vld1)(p); }
+static inline void vstore(real *p, vreal v) { NC_V(vst1)(p, v); }
+static inline vreal vload_tail(const real *p, nc_int n)
+{
+    real buf[VLEN] = {0};
+    if (n > 0)
+        memcpy(buf, p, (size_t)(n < VLEN ? n : VLEN) * sizeof(real));
+    return NC_V(vld1)(buf);
+}
+static inline void vstore_tail(real *p, vreal v, nc_int n)
+{
+    real buf[VLEN];
+    NC_V(vst1)(buf, v);
+    if (n > 0)
+        memcpy(p, buf, (size_t)(n < VLEN ? n : VLEN) * sizeof(real));
+}
+static inline vreal vadd(vreal a, vreal b) { return NC_V(vadd)(a, b); }
+static inline vreal vsub(vreal a, vreal b) { return NC_V(vsub)(a, b); }
+static inline vreal vmul(vreal a, vreal b) { return NC_V(vmul)(a, b); }
+static inline vreal vdiv(vreal a, vreal b) { return NC_V(vdiv)(a, b); }
+static inline vreal vfma(vreal a, vreal b, vreal c) { return NC_V(vfma)(c, a, b); }
+static inline vreal vfnma(vreal a, vreal b, vreal c) { return NC_V(vfms)(c, a, b); }
+static inline vmask vcmp_gt(vreal a, vreal b) { return NC_V(vcgt)(a, b); }
+static inline vmask vcmp_lt(vreal a, vreal b) { return NC_V(vclt)(a, b); }
+static inline vmask vcmp_ge(vreal a, vreal b) { return NC_V(vcge)(a, b); }
+static inline vreal vselect(vmask m, vreal a, vreal b) { return NC_V(vbsl)(m, a, b); }
+static inline vreal vmax(vreal a, vreal b) { return vselect(vcmp_gt(a, b), a, b); }
+static inline vreal vmin(vreal a, vreal b) { return vselect(vcmp_lt(a, b), a, b); }
+static inline vreal vsqrt(vreal a) { return NC_V(vsqrt)(a); }
+static inline vreal vabs(vreal a) { return NC_V(vabs)(a); }
+static inline vreal vneg(vreal a) { return NC_V(vneg)(a); }
+static inline real vhsum(vreal a) { return NC_V(vaddv)(a); }
+/* the lanes' maximum by the same compare-and-select as vmax */
+static inline real vhmax(vreal a)
+{
+    real buf[VLEN];
+    NC_V(vst1)(buf, a);
+    real m = buf[0];
+    for (int i = 1; i < VLEN; i++)
+        m = buf[i] > m ? buf[i] : m;
+    return m;
+}
 #endif
 
 #include "nc_simd_math.h"

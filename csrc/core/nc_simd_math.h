@@ -3,7 +3,7 @@
  * types of nc_simd.h (included from there, once per ISA and dtype).
  *
  * Generic path: the C library's functions, the reference the tests trust.
- * AVX2 and AVX-512 paths: range reduction plus polynomials evaluated in the
+ * AVX2, AVX-512 and NEON paths: range reduction plus polynomials evaluated in the
  * vector registers, every lane through the same instructions (so results do
  * not depend on how an array is split into vectors or threads).  The
  * coefficients interpolate each function at Chebyshev nodes in 60-digit
@@ -171,6 +171,45 @@ static inline int vmask_bits(vmask m) { return _mm256_movemask_pd(m); }
 #endif
 static inline vint vi_and(vint a, vint b) { return _mm256_and_si256(a, b); }
 static inline vint vi_or(vint a, vint b) { return _mm256_or_si256(a, b); }
+#elif NC_ISA == NC_NEON
+#if NC_DTYPE == 32
+typedef int32x4_t vint;
+static inline vint vasint(vreal x) { return vreinterpretq_s32_f32(x); }
+static inline vreal vasreal(vint x) { return vreinterpretq_f32_s32(x); }
+static inline vint vi_set1(long long v) { return vdupq_n_s32((int32_t)v); }
+static inline vint vi_add(vint a, vint b) { return vaddq_s32(a, b); }
+static inline vint vi_shl_mant(vint a) { return vshlq_n_s32(a, NC_MANT_BITS); }
+static inline vint vi_shr_mant(vint a)
+{
+    return vreinterpretq_s32_u32(vshrq_n_u32(vreinterpretq_u32_s32(a), NC_MANT_BITS));
+}
+static inline vint vi_and(vint a, vint b) { return vandq_s32(a, b); }
+static inline vint vi_or(vint a, vint b) { return vorrq_s32(a, b); }
+/* lane i's predicate as bit i, as x86's movemask */
+static inline int vmask_bits(vmask m)
+{
+    static const uint32_t bit[4] = {1, 2, 4, 8};
+    return (int)vaddvq_u32(vandq_u32(m, vld1q_u32(bit)));
+}
+#else
+typedef int64x2_t vint;
+static inline vint vasint(vreal x) { return vreinterpretq_s64_f64(x); }
+static inline vreal vasreal(vint x) { return vreinterpretq_f64_s64(x); }
+static inline vint vi_set1(long long v) { return vdupq_n_s64((int64_t)v); }
+static inline vint vi_add(vint a, vint b) { return vaddq_s64(a, b); }
+static inline vint vi_shl_mant(vint a) { return vshlq_n_s64(a, NC_MANT_BITS); }
+static inline vint vi_shr_mant(vint a)
+{
+    return vreinterpretq_s64_u64(vshrq_n_u64(vreinterpretq_u64_s64(a), NC_MANT_BITS));
+}
+static inline vint vi_and(vint a, vint b) { return vandq_s64(a, b); }
+static inline vint vi_or(vint a, vint b) { return vorrq_s64(a, b); }
+static inline int vmask_bits(vmask m)
+{
+    static const uint64_t bit[2] = {1, 2};
+    return (int)vaddvq_u64(vandq_u64(m, vld1q_u64(bit)));
+}
+#endif
 #else /* AVX-512 */
 typedef __m512i vint;
 #if NC_DTYPE == 32

@@ -18,7 +18,8 @@ from neurocore._nc cimport *
 cnp.import_array()
 
 # ---- runtime: ISA and threads --------------------------------------------
-_ISA_NAMES = ("generic", "avx2", "avx512")
+# indexed by enum nc_isa; which of them run here is nc_isa_available's answer
+_ISA_NAMES = ("generic", "avx2", "avx512", "neon")
 
 _init_status = nc_init()
 if _init_status == 1:
@@ -38,7 +39,7 @@ def get_isa():
 
 def supported_isas():
     """The instruction sets this CPU can run, lowest first."""
-    return _ISA_NAMES[:nc_isa_supported() + 1]
+    return tuple(name for isa, name in enumerate(_ISA_NAMES) if nc_isa_available(isa))
 
 
 def _set_isa(name):
@@ -46,7 +47,7 @@ def _set_isa(name):
     Not thread-safe against kernels running concurrently."""
     if name not in _ISA_NAMES:
         raise ValueError(f"isa must be one of {_ISA_NAMES}, got {name!r}")
-    if _ISA_NAMES.index(name) > nc_isa_supported():
+    if not nc_isa_available(_ISA_NAMES.index(name)):
         raise ValueError(f"isa {name!r} is not supported by this CPU (best: {get_isa()!r})")
     return _ISA_NAMES[nc_set_isa(_ISA_NAMES.index(name))]
 

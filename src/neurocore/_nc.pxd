@@ -8,6 +8,7 @@ cdef extern from "neurocore/nc.h" nogil:
     # ---- runtime -----------------------------------------------------------
     int nc_init()
     int nc_isa_supported()
+    int nc_isa_available(int isa)
     int nc_isa_active()
     int nc_set_isa(int isa)
     const char *nc_isa_name(int isa)

@@ -26,16 +26,19 @@ typedef ptrdiff_t nc_int;
 /* ------------------------------------------------------------------------
  * Runtime: ISA dispatch and threads (csrc/core/dispatch.c)
  * ------------------------------------------------------------------------ */
-enum nc_isa { NC_ISA_GENERIC = 0, NC_ISA_AVX2 = 1, NC_ISA_AVX512 = 2 };
+/* x86-64: generic < avx2 < avx512; aarch64: generic < neon. */
+enum nc_isa { NC_ISA_GENERIC = 0, NC_ISA_AVX2 = 1, NC_ISA_AVX512 = 2, NC_ISA_NEON = 3 };
+#define NC_ISA_COUNT 4
 
 /* Detects the CPU once and applies NEUROCORE_ISA.  Returns 0, or 1 when the
- * requested ISA was above what the CPU supports (the best one is used), or
- * 2 when NEUROCORE_ISA held an unknown name (ignored). */
+ * requested ISA is not available here (the best one is used), or 2 when
+ * NEUROCORE_ISA held an unknown name (ignored). */
 int nc_init(void);
 int nc_isa_supported(void);          /* best ISA this CPU (and OS) can run */
+int nc_isa_available(int isa);       /* 1 if this build and CPU run it     */
 int nc_isa_active(void);             /* ISA used by the kernels now        */
-int nc_set_isa(int isa);             /* clamps to supported; returns it    */
-const char *nc_isa_name(int isa);
+int nc_set_isa(int isa);             /* unavailable: the best; returns it  */
+const char *nc_isa_name(int isa);    /* "generic", "avx2", "avx512", "neon" */
 /* Threads (csrc/core/nc_thread.c): set_num_threads's n, else
  * NEUROCORE_NUM_THREADS, else OMP_NUM_THREADS, else the cores. */
 void nc_set_num_threads(int n);      /* n >= 1                             */
