@@ -73,6 +73,10 @@ cp pyproject.toml "$work/run/"    # pytest settings (warnings as errors)
 cd "$work/run"
 "$work/venv/bin/python" -m neurocore
 "$work/venv/bin/python" -c "import neurocore, sys; assert neurocore.__file__.startswith('$work/venv'), neurocore.__file__"
+# the benchmark shipped inside the wheel, with nothing else installed; its
+# JSON checked against the schema that ships with it
+"$work/venv/bin/python" -m neurocore bench --quick --no-progress --json bench.json
+"$work/venv/bin/python" -c "import json; from neurocore.bench.schema import validate; validate(json.load(open('bench.json'))); print('wheel: bench JSON matches its schema')"
 "$work/venv/bin/python" -m pytest -q -p no:cacheprovider tests/test_runtime.py tests/test_packaging.py \
   tests/test_elementwise.py tests/test_activation.py tests/test_softmax.py tests/test_gemm.py \
   tests/test_attention.py tests/test_layernorm.py tests/test_loss_kernels.py tests/test_optim_kernels.py \
