@@ -134,3 +134,28 @@ def test_tensors_from_swapped_arrays_are_native(rng, dtype):
     for t in (nc.tensor(swapped(x)), nc.Tensor(swapped(x))):
         assert t.dtype.isnative and t.dtype == np.dtype(dtype)
         np.testing.assert_array_equal(layer(t).numpy(), ref)
+
+
+def _misaligned(a):
+    """The same values at an address that is not a multiple of the item size."""
+    buf = np.zeros(a.nbytes + 1, np.uint8)
+    out = buf[1:].view(a.dtype).reshape(a.shape)
+    out[...] = a
+    return out
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_misaligned_inputs_give_the_aligned_result(rng, dtype):
+    # the C kernels' scalar loads need aligned elements (UBSan flagged the
+    # attention backward's grad_out); the boundary copies such arrays once
+    q, k, v = (data(rng, (1, 2, 5, 4), dtype) for _ in range(3))
+    out, lse = K.attention_forward(q, k, v)
+    g = data(rng, (1, 2, 5, 4), dtype)
+    assert not _misaligned(g).flags.aligned
+    ref = K.attention_backward(g, q, k, v, out, lse)
+    got = K.attention_backward(_misaligned(g), _misaligned(q), k, v, _misaligned(out), lse)
+    for r, o in zip(ref, got):
+        np.testing.assert_array_equal(o, r)
+    x = data(rng, (3, 7), dtype)
+    np.testing.assert_array_equal(K.softmax(_misaligned(x)), K.softmax(x))
+    np.testing.assert_array_equal(K.gelu(_misaligned(x)), K.gelu(x))

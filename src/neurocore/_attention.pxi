@@ -20,6 +20,10 @@ cdef object _strided4(object x, str name, object ref=None, str ref_name=""):
     cdef Py_ssize_t item = x.itemsize
     if (x.shape[3] > 1 and x.strides[3] != item) or any(s % item for s in x.strides):
         x = np.ascontiguousarray(x)
+    if not cnp.PyArray_ISALIGNED(<cnp.ndarray>x):
+        # an address that is not a multiple of the item size: the kernels'
+        # scalar loads need aligned elements (a fresh copy is aligned)
+        x = np.array(x, order="C")
     return x
 
 

@@ -136,17 +136,17 @@ cdef object _float_input(object x, str name):
     # checked through the C API, no Python attribute lookups
     if (type(x) is cnp.ndarray and _is_float_type(cnp.PyArray_TYPE(<cnp.ndarray>x))
             and cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>x)):
-        if cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x):
+        if cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x) and cnp.PyArray_ISALIGNED(<cnp.ndarray>x):
             return x
-        return np.ascontiguousarray(x)
+        return np.array(x, order="C")       # one contiguous, aligned copy
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
     if not x.dtype.isnative:
         x = x.astype(x.dtype.newbyteorder("="))     # an input: one native copy
     if x.dtype != _F32 and x.dtype != _F64:
         raise TypeError(f"{name} must have dtype float32 or float64, got {x.dtype}")
-    if not x.flags.c_contiguous:
-        x = np.ascontiguousarray(x)
+    if not x.flags.c_contiguous or not x.flags.aligned:
+        x = np.array(x, order="C")
     return x
 
 
