@@ -467,6 +467,13 @@ static void *worker_main(void *arg)
 {
     (void)arg;
     t_in_parallel = 1;
+    /* a name that top, perf and /proc show, so a helper's CPU time can be
+     * told from that of other pools (OpenBLAS, OpenMP) in the process */
+#if defined(__linux__)
+    pthread_setname_np(pthread_self(), "nc-worker");
+#elif defined(__APPLE__)
+    pthread_setname_np("nc-worker");
+#endif
     for (;;) {
         a32 seen = ld32(&g_seq);
         if (find_job())
