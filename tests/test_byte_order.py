@@ -159,3 +159,72 @@ def test_misaligned_inputs_give_the_aligned_result(rng, dtype):
     x = data(rng, (3, 7), dtype)
     np.testing.assert_array_equal(K.softmax(_misaligned(x)), K.softmax(x))
     np.testing.assert_array_equal(K.gelu(_misaligned(x)), K.gelu(x))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_misaligned_gemm_family_inputs_give_the_aligned_result(rng, dtype):
+    a, b, c = data(rng, (5, 7), dtype), data(rng, (7, 3), dtype), data(rng, (5, 3), dtype)
+    np.testing.assert_array_equal(K.matmul(_misaligned(a), _misaligned(b)), K.matmul(a, b))
+    np.testing.assert_array_equal(K.gemm(_misaligned(a), _misaligned(b), _misaligned(c), beta=1.0),
+                                  K.gemm(a, b, c, beta=1.0))
+    # a transposed view of a misaligned buffer
+    np.testing.assert_array_equal(K.matmul(_misaligned(a.T.copy()).T, b), K.matmul(a, b))
+    w, x = data(rng, (6, 4), dtype), data(rng, (4,), dtype)
+    np.testing.assert_array_equal(K.matvec(_misaligned(w), _misaligned(x)), K.matvec(w, x))
+    d, v = data(rng, (6,), dtype), data(rng, (4,), dtype)
+    g1, g2 = np.zeros((6, 4), dtype), np.zeros((6, 4), dtype)
+    K.outer_acc(g1, _misaligned(d), _misaligned(v))
+    K.outer_acc(g2, d, v)
+    np.testing.assert_array_equal(g1, g2)
+    x, w, bias = data(rng, (4, 5), dtype), data(rng, (3, 5), dtype), data(rng, (3,), dtype)
+    np.testing.assert_array_equal(
+        K.linear_forward(_misaligned(x), _misaligned(w), _misaligned(bias), activation="gelu"),
+        K.linear_forward(x, w, bias, activation="gelu"))
+    g = data(rng, (4, 3), dtype)
+    for r, o in zip(K.linear_backward(g, x, w), K.linear_backward(_misaligned(g), _misaligned(x), _misaligned(w))):
+        np.testing.assert_array_equal(o, r)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_misaligned_loss_and_optimizer_inputs_give_the_aligned_result(rng, dtype):
+    logits, target = data(rng, (4, 6), dtype), np.array([0, 5, 2, 3], np.int64)
+    ref = K.cross_entropy_forward(logits, target)
+    got = K.cross_entropy_forward(_misaligned(logits), _misaligned(target))
+    for r, o in zip(ref, got):
+        np.testing.assert_array_equal(o, r)
+    np.testing.assert_array_equal(K.cross_entropy_backward(_misaligned(logits), _misaligned(target), _misaligned(ref[1])),
+                                  K.cross_entropy_backward(logits, target, ref[1]))
+    p_ref, p_got = [np.ones(5, dtype)], [np.ones(5, dtype)]
+    g = data(rng, (5,), dtype)
+    K.adam_step(p_ref, [g], [np.zeros(5, dtype)], [np.zeros(5, dtype)], 1, lr=0.1)
+    K.adam_step(p_got, [_misaligned(g)], [np.zeros(5, dtype)], [np.zeros(5, dtype)], 1, lr=0.1)
+    np.testing.assert_array_equal(p_got[0], p_ref[0])
+    # the autograd layer: a tensor over a misaligned buffer
+    layer = nc.nn.Linear(5, 3, dtype=dtype)
+    x = data(rng, (2, 5), dtype)
+    np.testing.assert_array_equal(layer(nc.tensor(_misaligned(x))).numpy(), layer(nc.tensor(x)).numpy())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_misaligned_outputs_are_refused(rng, dtype):
+    """An array the kernel writes cannot be copied: refused, left unchanged."""
+    a, b = data(rng, (2, 3), dtype), data(rng, (3, 2), dtype)
+    x = data(rng, (3, 4), dtype)
+    cases = [
+        ("out", lambda o: K.matmul(a, b, out=o), (2, 2)),
+        ("out", lambda o: K.gemm(a, b, out=o), (2, 2)),
+        ("y", lambda o: K.matvec(data(rng, (6, 4), dtype), data(rng, (4,), dtype), y=o), (6,)),
+        ("g", lambda o: K.outer_acc(o, data(rng, (6,), dtype), data(rng, (4,), dtype)), (6, 4)),
+        ("out", lambda o: K.gelu(x, out=o), (3, 4)),
+        ("out", lambda o: K.softmax(x, out=o), (3, 4)),
+        ("out", lambda o: K.add(x, x, out=o), (3, 4)),
+        (r"params\[0\]", lambda o: K.adam_step([o], [np.ones(5, dtype)], [np.zeros(5, dtype)],
+                                                [np.zeros(5, dtype)], 1, lr=0.1), (5,)),
+        (r"exp_avgs\[0\]", lambda o: K.adam_step([np.ones(5, dtype)], [np.ones(5, dtype)], [o],
+                                                 [np.zeros(5, dtype)], 1, lr=0.1), (5,)),
+    ]
+    for name, call, shape in cases:
+        o = _misaligned(np.full(shape, 7, dtype))
+        with pytest.raises(ValueError, match=f"{name} is not aligned"):
+            call(o)
+        np.testing.assert_array_equal(o, np.full(shape, 7, dtype))

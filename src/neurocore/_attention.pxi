@@ -18,12 +18,9 @@ cdef object _strided4(object x, str name, object ref=None, str ref_name=""):
     if x.ndim != 4:
         raise ValueError(f"{name} must be 4-D (batch, heads, tokens, features), got shape {x.shape}")
     cdef Py_ssize_t item = x.itemsize
-    if (x.shape[3] > 1 and x.strides[3] != item) or any(s % item for s in x.strides):
-        x = np.ascontiguousarray(x)
-    if not cnp.PyArray_ISALIGNED(<cnp.ndarray>x):
-        # an address that is not a multiple of the item size: the kernels'
-        # scalar loads need aligned elements (a fresh copy is aligned)
-        x = np.array(x, order="C")
+    if ((x.shape[3] > 1 and x.strides[3] != item) or any(s % item for s in x.strides)
+            or not cnp.PyArray_ISALIGNED(<cnp.ndarray>x)):
+        x = _kernel_copy(x)
     return x
 
 
@@ -49,6 +46,7 @@ cdef object _strided_output(object out, tuple shape, object dtype, str name):
     if not out.flags.writeable or (out.size and ((shape[3] > 1 and out.strides[3] != item)
                                                  or any(s % item for s in out.strides))):
         raise ValueError(f"{name} must be writable with a contiguous last axis")
+    _check_aligned_output(out, name)
     return out
 
 
@@ -81,7 +79,7 @@ cdef object _attention_mask(object mask, tuple target, object dtype, nc_int *ms)
     if len(shape) > 4 or any(s != 1 and s != t for s, t in zip(reversed(shape), reversed(target))):
         raise ValueError(f"attn_mask of shape {shape} does not broadcast to "
                          f"(batch, heads, N, M) = {target}")
-    mask = np.ascontiguousarray(mask).reshape((1,) * (4 - len(shape)) + shape)
+    mask = (mask if _kernel_ready(mask) else _kernel_copy(mask)).reshape((1,) * (4 - len(shape)) + shape)
     cdef Py_ssize_t item = mask.itemsize
     for i in range(4):
         ms[i] = 0 if mask.shape[i] == 1 else mask.strides[i] // item

@@ -17,8 +17,9 @@ cdef object _gemm_array(object x, str name, bint inout=False):
     sit on the per-example path of training, where microseconds count).
 
     The type number does not carry the byte order: an input in non-native
-    byte order is converted once (the kernels read native floats); an array
-    updated in place (inout) cannot be, and is refused."""
+    byte order, or with misaligned elements, is copied once (the kernels read
+    native, aligned floats); an array updated in place (inout) cannot be, and
+    is refused."""
     if not cnp.PyArray_Check(x):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
     cdef int t = cnp.PyArray_TYPE(<cnp.ndarray>x)
@@ -29,6 +30,10 @@ cdef object _gemm_array(object x, str name, bint inout=False):
             raise TypeError(f"{name} has non-native byte order ({x.dtype.str}) and is updated in place; "
                             f"pass a native-order array (x.astype(x.dtype.newbyteorder('=')))")
         return x.astype(x.dtype.newbyteorder("="))
+    if not cnp.PyArray_ISALIGNED(<cnp.ndarray>x):
+        if inout:
+            _check_aligned_output(x, name)
+        return np.array(x, order="K")       # aligned; a transposed view stays one
     return x
 
 

@@ -130,24 +130,44 @@ cdef inline bint _is_float_type(int t):
     return t == cnp.NPY_FLOAT32 or t == cnp.NPY_FLOAT64
 
 
+cdef inline bint _kernel_ready(object a):
+    """a (an ndarray) can be handed to a kernel as it is: C-contiguous, in
+    native byte order, with aligned elements (a view at an odd byte offset
+    of a buffer is not: the kernels' scalar loads need aligned elements)."""
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    return (cnp.PyArray_IS_C_CONTIGUOUS(arr) and cnp.PyArray_ISNOTSWAPPED(arr)
+            and cnp.PyArray_ISALIGNED(arr))
+
+
+cdef object _kernel_copy(object a, object dtype=None):
+    """One C-contiguous, native-order, aligned copy of the ndarray a, of
+    dtype when given (np.ascontiguousarray would return a misaligned
+    contiguous array as it is)."""
+    return np.array(a, dtype=a.dtype.newbyteorder("=") if dtype is None else dtype, order="C")
+
+
+cdef _check_aligned_output(object a, str name):
+    """An array the kernels write (an output, or one updated in place)
+    cannot be copied: misaligned elements are refused."""
+    if not cnp.PyArray_ISALIGNED(<cnp.ndarray>a):
+        raise ValueError(f"{name} is not aligned to its {a.dtype.itemsize}-byte elements (a view at an "
+                         f"odd byte offset of a buffer); pass an aligned array such as np.array({name})")
+
+
 cdef object _float_input(object x, str name):
     """x as a C-contiguous float32/float64 ndarray (copied once if strided)."""
     # fast path (the usual call): an exact ndarray, float dtype, C-contiguous;
     # checked through the C API, no Python attribute lookups
     if (type(x) is cnp.ndarray and _is_float_type(cnp.PyArray_TYPE(<cnp.ndarray>x))
             and cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>x)):
-        if cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x) and cnp.PyArray_ISALIGNED(<cnp.ndarray>x):
+        if _kernel_ready(x):
             return x
-        return np.array(x, order="C")       # one contiguous, aligned copy
+        return _kernel_copy(x)
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
-    if not x.dtype.isnative:
-        x = x.astype(x.dtype.newbyteorder("="))     # an input: one native copy
-    if x.dtype != _F32 and x.dtype != _F64:
+    if x.dtype.newbyteorder("=") != _F32 and x.dtype.newbyteorder("=") != _F64:
         raise TypeError(f"{name} must have dtype float32 or float64, got {x.dtype}")
-    if not x.flags.c_contiguous or not x.flags.aligned:
-        x = np.array(x, order="C")
-    return x
+    return x if _kernel_ready(x) else _kernel_copy(x)
 
 
 cdef object _like_input(object x, str name, object ref, str ref_name):
@@ -202,6 +222,7 @@ cdef object _output(object out, tuple shape, object dtype, str name="out"):
         raise ValueError(f"{name} must have shape {shape}, got {out.shape}")
     if not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>out) or not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>out):
         raise ValueError(f"{name} must be a writable C-contiguous array")
+    _check_aligned_output(out, name)
     return out
 
 

@@ -15,7 +15,7 @@ cdef object _class_targets(object target, Py_ssize_t m, Py_ssize_t n, long long 
     if target.shape != (m,):
         raise ValueError(f"target must have shape ({m},) to match logits of shape ({m}, {n}), "
                          f"got {target.shape}")
-    T = np.ascontiguousarray(target, dtype=_I64)
+    T = target if target.dtype == _I64 and _kernel_ready(target) else _kernel_copy(target, _I64)
     if m:
         bad = (T != ignore_index) & ((T < 0) | (T >= n))
         if bad.any():
@@ -310,9 +310,7 @@ def _cross_entropy_plain_case(logits, target):
 
 cdef object _plain_logits(object logits):
     """Plain-case logits as a C-contiguous native array (copied once if not)."""
-    if cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>logits) and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>logits):
-        return logits
-    return np.ascontiguousarray(logits, dtype=logits.dtype.newbyteorder("="))
+    return logits if _kernel_ready(logits) else _kernel_copy(logits)
 
 
 cdef object _plain_targets(object target, Py_ssize_t m, Py_ssize_t n, object ignore_index, long long *ign):
@@ -323,9 +321,8 @@ cdef object _plain_targets(object target, Py_ssize_t m, Py_ssize_t n, object ign
     cdef cnp.ndarray T = <cnp.ndarray>target
     if cnp.PyArray_DIM(T, 0) != m:
         raise ValueError(f"target must have shape ({m},) for input of shape ({m}, {n}), got {target.shape}")
-    if not (cnp.PyArray_TYPE(T) == cnp.NPY_INT64 and cnp.PyArray_ISNOTSWAPPED(T)
-            and cnp.PyArray_IS_C_CONTIGUOUS(T)):
-        T = <cnp.ndarray>np.ascontiguousarray(target, dtype=np.int64)
+    if not (cnp.PyArray_TYPE(T) == cnp.NPY_INT64 and _kernel_ready(T)):
+        T = <cnp.ndarray>_kernel_copy(target, _I64)
     cdef bint has_ign = -2**63 <= ignore_index < 2**63
     ign[0] = ignore_index if has_ign else -1
     cdef const nc_int64 *pt = <const nc_int64 *>cnp.PyArray_DATA(T)

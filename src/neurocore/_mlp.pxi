@@ -12,9 +12,9 @@ from libc.stdlib cimport malloc, free
 
 
 cdef inline bint _chain_array(object a, int typenum):
-    """a is an exact ndarray of dtype typenum, native byte order, C-contiguous."""
+    """a is an exact ndarray of dtype typenum that a kernel can read as it is."""
     return (type(a) is cnp.ndarray and cnp.PyArray_TYPE(<cnp.ndarray>a) == typenum
-            and cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>a) and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>a))
+            and _kernel_ready(a))
 
 
 cdef object _chain_operand(object a, str name, int typenum):
@@ -30,7 +30,7 @@ cdef object _chain_operand(object a, str name, int typenum):
     if a.dtype.newbyteorder("=") != want:
         raise TypeError(f"dtypes do not mix: got {a.dtype.name} and {want.name}; "
                         f"convert one side explicitly (e.g. .to(np.{a.dtype.name}))")
-    return np.ascontiguousarray(a, dtype=want)
+    return _kernel_copy(a, want)
 
 
 cdef int _chain_dtype(object w) except -1:

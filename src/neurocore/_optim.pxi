@@ -100,6 +100,7 @@ cdef class _Group:
             if not cnp.PyArray_ISNOTSWAPPED(a):
                 raise TypeError(f"params[{i}] has non-native byte order ({p.dtype.str}) and is updated "
                                 f"in place; pass a native-order array")
+            _check_aligned_output(p, f"params[{i}]")
             self.sizes[i] = cnp.PyArray_SIZE(a)
             self.ptrs[i] = cnp.PyArray_DATA(a)
         if self.dtype is None:
@@ -132,9 +133,10 @@ cdef class _Group:
                 if not cnp.PyArray_ISNOTSWAPPED(a):
                     raise TypeError(f"{name}[{i}] has non-native byte order ({x.dtype.str}) and is "
                                     f"updated in place; pass a native-order array")
-            elif not cnp.PyArray_IS_C_CONTIGUOUS(a) or not cnp.PyArray_ISNOTSWAPPED(a):
-                # read-only role: one native C-contiguous copy
-                a = np.ascontiguousarray(a, dtype=x.dtype.newbyteorder("="))
+                _check_aligned_output(x, f"{name}[{i}]")
+            elif not _kernel_ready(a):
+                # read-only role: one native, aligned C-contiguous copy
+                a = <cnp.ndarray>_kernel_copy(a)
                 self.keep.append(a)
             self.ptrs[slot * self.n + i] = cnp.PyArray_DATA(a)
 
