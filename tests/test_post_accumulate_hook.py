@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import neurocore as nc
-from neurocore import _tensor
+from neurocore import _engine
 from neurocore import functional as F
 
 
@@ -18,7 +18,7 @@ def _no_hook_left_behind():
     # backward in this process build a hook tracker: collect them here
     yield
     gc.collect()
-    assert not _tensor._LeafHooks.registry
+    assert not _engine._LeafHooks.registry
 
 
 def _leaf(values, dtype=np.float64):
@@ -93,17 +93,17 @@ def test_remove_and_context_manager():
     handle.remove()                              # a second remove is a no-op
     (w * 2.0).sum().backward()
     assert len(log) == 2
-    assert id(w) not in _tensor._LeafHooks.registry
+    assert id(w) not in _engine._LeafHooks.registry
 
 
 def test_registry_forgets_collected_leaves():
-    before = len(_tensor._LeafHooks.registry)
+    before = len(_engine._LeafHooks.registry)
     w = _leaf([1.0])
     w.register_post_accumulate_grad_hook(lambda t: None)
-    assert len(_tensor._LeafHooks.registry) == before + 1
+    assert len(_engine._LeafHooks.registry) == before + 1
     del w
     gc.collect()
-    assert len(_tensor._LeafHooks.registry) == before
+    assert len(_engine._LeafHooks.registry) == before
 
 
 def test_every_backward_route_runs_the_hook():

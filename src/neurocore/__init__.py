@@ -14,10 +14,11 @@ from neurocore import _threadpoolctl
 _threadpoolctl.register(__version__)
 
 # ---- autograd engine, tensors, files ----------
+from neurocore._grad_mode import no_grad, enable_grad, set_grad_enabled, is_grad_enabled  # noqa: E402
+from neurocore._engine import grad  # noqa: E402
 from neurocore._tensor import (  # noqa: E402
-    Tensor, tensor, no_grad, enable_grad, set_grad_enabled, is_grad_enabled, grad, manual_seed,
-    zeros, ones, zeros_like, ones_like, randn, rand, arange, concatenate, cat, stack, where,
-    from_dlpack,
+    Tensor, tensor, manual_seed, zeros, ones, zeros_like, ones_like, randn, rand, arange,
+    concatenate, cat, stack, where, from_dlpack,
 )
 from neurocore._io import save, load  # noqa: E402
 

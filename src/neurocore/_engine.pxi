@@ -1,10 +1,11 @@
-# Compiled helpers of the autograd engine's hot path (neurocore._tensor):
+# Compiled helpers of the autograd engine's hot path (neurocore._engine):
 # Op.apply and its argument split, the grad mode, the topological sort, the
 # scalar backward's node loop and the hand-over of an op's input gradients,
 # and nn.MLP's one-call LinearChain.apply.  Same logic as the Python they
 # replace, without the interpreter's per-statement cost, which is what a
 # step of a small network spends most of its time on.  The Tensor class is
-# passed in (it lives in Python, in neurocore._tensor).
+# passed in (it lives in Python, in neurocore._tensor; its slots are
+# declared by neurocore._engine.TensorBase).
 
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from cpython.ref cimport Py_INCREF, Py_DECREF, PyObject, PyTypeObject
@@ -25,10 +26,10 @@ cdef extern from "Python.h":
 
 
 cdef object _tensor_type = None
-cdef object _op_backward_impl = None      # _tensor.Op._backward_impl
-cdef object _function_release = None      # _tensor.Function._release
+cdef object _op_backward_impl = None      # _engine.Op._backward_impl
+cdef object _function_release = None      # _engine.Function._release
 cdef object _zero = 0
-# post-accumulate-grad hooks (_tensor._LeafHooks): the registry of hooked
+# post-accumulate-grad hooks (_engine._LeafHooks): the registry of hooked
 # leaves, and the per-backward tracker built only while it is non-empty
 cdef object _leaf_hook_registry = None
 cdef object _leaf_hook_tracker = None
@@ -70,7 +71,13 @@ cdef int _add_slot_type(type cls) except -1:
 
 
 cdef Py_ssize_t _slot_offset(type cls, str name) except -1:
-    descr = cls.__dict__[name]
+    # the slot's descriptor, from the class that declares it (Tensor's slots
+    # are declared by its base, neurocore._engine.TensorBase)
+    descr = None
+    for klass in cls.__mro__:
+        if name in klass.__dict__:
+            descr = klass.__dict__[name]
+            break
     if type(descr).__name__ != "member_descriptor":
         raise TypeError(f"{cls.__name__}.{name} is not a slot")
     return (<PyMemberDescrObject *><PyObject *>descr).d_member.offset
@@ -96,8 +103,8 @@ def _set_tensor_type(type tensor_type, op_backward_impl=None, function_release=N
 
 
 def _set_post_accumulate_hooks(registry, tracker):
-    """Register _tensor._LeafHooks.registry (a dict, empty when no leaf has
-    a hook) and _tensor._LeafHooks (built per backward when it is not)."""
+    """Register _engine._LeafHooks.registry (a dict, empty when no leaf has
+    a hook) and _engine._LeafHooks (built per backward when it is not)."""
     global _leaf_hook_registry, _leaf_hook_tracker
     _leaf_hook_registry = registry
     _leaf_hook_tracker = tracker
@@ -165,7 +172,7 @@ cdef inline void _set_grad_slot(object t, object value) except *:
 
 
 def _wrap_array(object data, object node):
-    """_tensor._wrap: a Tensor around an op's result (no copy, no checks)."""
+    """_engine._wrap: a Tensor around an op's result (no copy, no checks)."""
     if type(data) is not cnp.ndarray:
         data = np.asarray(data)
     return _new_tensor(data, node)
@@ -199,7 +206,7 @@ def _split_args(tuple args, type tensor_type):
 
 def _toposort_nodes(list root_nodes, type tensor_type):
     """Nodes reachable from the roots, every node after all of its parents
-    (the iterative depth-first search of _tensor._toposort)."""
+    (the iterative depth-first search of _engine._toposort)."""
     cdef list order = []
     cdef set visited = set()
     cdef list nodes = []            # the search path, and each node's parents
@@ -269,7 +276,7 @@ cdef inline bint _same_dtype(object g, object data):
 cdef int _deliver(parents, parent_grads, needs, dict grads, set owned, accumulate) except -1:
     """Hand an op's input gradients to its parents in a plain backward (no
     create_graph, no capture): a leaf whose .grad is None takes a fresh array
-    as is, other leaves go through ``accumulate`` (_tensor._accumulate_leaf),
+    as is, other leaves go through ``accumulate`` (_engine._accumulate_leaf),
     and a non-leaf's contribution is summed into ``grads[its node]``"""
     cdef object t, g, need, target, slots, gid
     cdef Py_ssize_t i, j, n
@@ -303,7 +310,7 @@ cdef int _deliver(parents, parent_grads, needs, dict grads, set owned, accumulat
 
 
 def _backward_nodes(root, seed, bint retain, accumulate, str freed_message):
-    """The node loop of _tensor._backward_scalar (root.backward() for a
+    """The node loop of _engine._backward_scalar (root.backward() for a
     one-element root, no create_graph, no capture; grad mode already off):
     every node after all its consumers, each node's backward once, its
     gradients handed over by _deliver, its saved state released unless
@@ -355,7 +362,7 @@ def _backward_nodes(root, seed, bint retain, accumulate, str freed_message):
 
 
 def _backward_scalar(root, bint retain, mode, accumulate, str freed_message):
-    """_tensor._backward_scalar: root.backward() for a one-element root with
+    """_engine._backward_scalar: root.backward() for a one-element root with
     a graph (seed 1, grad mode off while the nodes run)."""
     data = root.data
     cdef int typenum
@@ -405,7 +412,7 @@ cdef inline int _set_grad_enabled(bint on) except -1:
 
 
 cdef class _GradMode:
-    """neurocore._tensor's grad mode: ``enabled`` is per thread (True in a
+    """neurocore._grad_mode's grad mode: ``enabled`` is per thread (True in a
     new thread) and kept in C, where the engine's compiled paths read it."""
 
     @property
@@ -432,14 +439,14 @@ cdef object _apply_mode = None
 
 
 def _op_apply_method(cls, *args, **settings):
-    """Op.apply itself (installed as a classmethod by _tensor when the
+    """Op.apply itself (installed as a classmethod by _engine when the
     extension is present): _op_apply with the engine's grad mode, one Python
     frame less per recorded op."""
     return _op_apply(cls, args, settings, _apply_mode)
 
 
 def _set_apply_mode(mode):
-    """Register neurocore._tensor's grad-mode object (thread-local)."""
+    """Register neurocore._grad_mode's grad-mode object (thread-local)."""
     global _apply_mode
     _apply_mode = mode
 
@@ -456,7 +463,7 @@ cdef inline object _record_node(object ctx, object cls, tuple args, tuple needs,
 
 
 def _op_apply(cls, tuple args, dict settings, mode):
-    """Op.apply (neurocore._tensor): run cls.forward on the raw arrays and,
+    """Op.apply (neurocore._engine): run cls.forward on the raw arrays and,
     when grad mode is on (mode.enabled) and some Tensor argument requires
     grad, record the node (parents, needs_input_grad, raw inputs, output)."""
     ctx = object.__new__(cls)

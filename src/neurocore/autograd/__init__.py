@@ -1,12 +1,13 @@
 """neurocore.autograd: Function, backward, grad, grad modes and gradcheck.
 
-The engine lives in ``neurocore._tensor``; this package is its public face
+The engine lives in ``neurocore._engine`` (grad mode in
+``neurocore._grad_mode``); this package is its public face
 (``torch.autograd``'s names).
 
 Writing an op (the rules every engineer follows)
 ================================================
 
-Built-in ops subclass ``neurocore._tensor.Op``.  ``forward`` and ``backward``
+Built-in ops subclass ``neurocore._engine.Op``.  ``forward`` and ``backward``
 get raw NumPy arrays, so a normal training step never builds a Tensor inside a
 backward and runs at NumPy/kernel speed::
 
@@ -78,11 +79,9 @@ Custom functions (``nc.autograd.Function``) follow PyTorch: forward/backward
 see Tensors, ``ctx.save_for_backward`` / ``ctx.saved_tensors``; with
 ``create_graph=True`` their backward is recorded like any Tensor code.
 """
-from neurocore._tensor import (  # noqa: F401
-    Function,
-    backward,
+from neurocore._engine import Function, backward, grad  # noqa: F401
+from neurocore._grad_mode import (  # noqa: F401
     enable_grad,
-    grad,
     is_grad_enabled,
     no_grad,
     set_grad_enabled,

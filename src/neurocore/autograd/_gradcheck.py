@@ -1,7 +1,9 @@
 """gradcheck: analytical gradients against float64 central differences."""
 import numpy as np
 
-from neurocore._tensor import Tensor, grad, no_grad
+from neurocore._engine import grad
+from neurocore._grad_mode import no_grad
+from neurocore._tensor import Tensor
 
 
 def _as_tuple(x):

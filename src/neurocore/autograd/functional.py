@@ -24,7 +24,8 @@ Tensors with ``requires_grad=True``), like an optimizer's closure:
 """
 import numpy as np
 
-from neurocore import _tensor as _engine
+from neurocore import _engine
+from neurocore._grad_mode import enable_grad
 from neurocore._tensor import Tensor, stack, tensor
 
 __all__ = [
@@ -176,7 +177,7 @@ def vjp(func, inputs, v=None, create_graph=False, strict=False):
     Returns:
         (func_output, vjp), vjp shaped like ``inputs``.
     """
-    with _engine.enable_grad():
+    with enable_grad():
         is_in_tuple, inputs = _prepare_inputs(inputs, create_graph, "vjp")
         is_out_tuple, outputs = _check_outputs(func(*inputs), "vjp")
         if v is None:
@@ -194,7 +195,7 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
     a recorded backward pass followed by a second one, as for an HVP.
     Returns (func_output, jvp), jvp shaped like func's output.
     """
-    with _engine.enable_grad():
+    with enable_grad():
         is_in_tuple, inputs = _prepare_inputs(inputs, create_graph, "jvp")
         if v is None:
             v = _ones_for_scalars(inputs, "v", "inputs", "jvp")
@@ -236,7 +237,7 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
     if strategy not in ("reverse-mode", "forward-mode"):
         raise ValueError(f"jacobian: strategy must be 'reverse-mode' or 'forward-mode', "
                          f"got {strategy!r}")
-    with _engine.enable_grad():
+    with enable_grad():
         is_in_tuple, inputs = _prepare_inputs(inputs, create_graph, "jacobian")
         is_out_tuple, outputs = _check_outputs(func(*inputs), "jacobian")
         blocks = [[None] * len(inputs) for _ in outputs]
@@ -311,7 +312,7 @@ def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
 
 
 def _hvp_core(func, inputs, v, create_graph, strict, fn_name):
-    with _engine.enable_grad():
+    with enable_grad():
         is_in_tuple, inputs = _prepare_inputs(inputs, create_graph, fn_name)
         if v is None:
             v = _ones_for_scalars(inputs, "v", "inputs", fn_name)
@@ -366,7 +367,7 @@ class _ParamsCurvature:
 
     def __init__(self, closure, params):
         self.params = _param_list(params)
-        with _engine.enable_grad():
+        with enable_grad():
             loss = closure()
             if isinstance(loss, (tuple, list)):
                 loss = loss[0]
@@ -386,7 +387,7 @@ class _ParamsCurvature:
         pairs = [(g, v) for g, v in zip(self.grads, vectors) if g.requires_grad]
         if not pairs:
             return np.zeros_like(u)
-        with _engine.enable_grad():
+        with enable_grad():
             hv = _engine.grad([g for g, _ in pairs], self.params,
                                 grad_outputs=[v for _, v in pairs], retain_graph=True,
                                 allow_unused=True)

@@ -43,7 +43,9 @@ import time
 import numpy as np
 
 from neurocore import nn
-from neurocore._tensor import Tensor, _toposort, is_grad_enabled
+from neurocore._engine import _toposort
+from neurocore._grad_mode import is_grad_enabled
+from neurocore._tensor import Tensor
 from neurocore.distributed import _group
 
 __all__ = ["DistributedDataParallel"]

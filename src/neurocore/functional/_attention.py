@@ -23,9 +23,10 @@ import sys
 
 import numpy as np
 
-from neurocore import _tensor
+from neurocore import _engine
 from neurocore import kernels as K
-from neurocore._tensor import Op, Tensor
+from neurocore._engine import Op
+from neurocore._tensor import Tensor
 from neurocore.functional._ops import dropout
 
 __all__ = ["scaled_dot_product_attention", "layer_norm"]
@@ -138,7 +139,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
             raise ValueError(f"{name} must be at least 2-D (..., tokens, features), got shape {t.shape}")
     for name, t in (("key", key), ("value", value)):
         if t.dtype != query.dtype:
-            raise _tensor._dtype_error(query.dtype, t.dtype)
+            raise _engine._dtype_error(query.dtype, t.dtype)
     if key.shape[:-2] != query.shape[:-2] or value.shape[:-2] != query.shape[:-2]:
         raise ValueError(f"query, key and value must share their leading dimensions, got shapes "
                          f"{query.shape}, {key.shape} and {value.shape}")
@@ -307,7 +308,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
             continue
         _check_tensor(p, name)
         if p.dtype != input.dtype:
-            raise _tensor._dtype_error(input.dtype, p.dtype)
+            raise _engine._dtype_error(input.dtype, p.dtype)
         if p.shape != normalized_shape:
             raise ValueError(f"{name} must have shape {normalized_shape}, got {p.shape}")
     if not (isinstance(eps, (int, float)) and 0 <= eps <= sys.float_info.max):

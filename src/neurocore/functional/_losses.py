@@ -17,7 +17,8 @@ import numpy as np
 
 from neurocore import _kernels
 from neurocore import kernels as K
-from neurocore._tensor import Op, Tensor
+from neurocore._engine import Op
+from neurocore._tensor import Tensor
 
 __all__ = [
     "mse_loss",

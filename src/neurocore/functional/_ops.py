@@ -1,7 +1,7 @@
 """Differentiable linear layers, the fused Linear chain and dropout.
 
 The activations and softmax are defined in the engine layer
-(neurocore._tensor), because Tensor's own methods use them, and re-exported
+(neurocore._tensor_ops), because Tensor's own methods use them, and re-exported
 here.  Linear runs the C kernels (linear_forward/backward) on float32 and
 float64, and NumPy for other float dtypes.  Backward formulas (seed 000
 §2.9): δ = g ⊙ act'(z), grad_x = δ W, grad_W = δᵀ x, grad_b = Σ δ.
@@ -9,11 +9,12 @@ float64, and NumPy for other float dtypes.  Backward formulas (seed 000
 
 import numpy as np
 
-from neurocore import _kernels, _tensor
+from neurocore import _engine, _kernels, _tensor
 from neurocore import kernels as K
-from neurocore._tensor import Op, Tensor
+from neurocore._engine import Op
+from neurocore._tensor import Tensor
 # the activations and softmax are engine-layer ops (Tensor's methods use them)
-from neurocore._tensor import (  # noqa: F401
+from neurocore._tensor_ops import (  # noqa: F401
     _ACTIVATIONS, _KERNEL_DTYPES, _act_backward, _act_composite, _act_forward, _check_negative_slope,
     _check_tensor, _np_backward, _np_forward, Activation, Erf, LogSoftmax, Softmax, erf, gelu, identity,
     leaky_relu, log_softmax, relu, sigmoid, softmax, tanh,
@@ -172,13 +173,13 @@ def linear(x, weight, bias=None, *, activation="identity", negative_slope=0.01):
         raise ValueError(f"input of shape {x.shape} does not match weight of shape {weight.shape} "
                          f"(expected last dimension {weight.shape[1]})")
     if x.dtype != weight.dtype:
-        raise _tensor._dtype_error(x.dtype, weight.dtype)
+        raise _engine._dtype_error(x.dtype, weight.dtype)
     if bias is not None:
         _check_tensor(bias, "bias")
         if bias.shape != (weight.shape[0],):
             raise ValueError(f"bias must have shape ({weight.shape[0]},), got {bias.shape}")
         if bias.dtype != weight.dtype:
-            raise _tensor._dtype_error(weight.dtype, bias.dtype)
+            raise _engine._dtype_error(weight.dtype, bias.dtype)
     if activation not in _ACTIVATIONS:
         raise ValueError(f"unknown activation {activation!r}; expected one of {_ACTIVATIONS}")
     return Linear.apply(x, weight, bias, activation, float(negative_slope))

@@ -4,9 +4,11 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-from neurocore import _tensor
+from neurocore import _kernels, _tensor
 from neurocore import functional as F
-from neurocore._tensor import Tensor, no_grad
+from neurocore._grad_mode import no_grad
+from neurocore._tensor import Tensor
+from neurocore._tensor_ops import _check_negative_slope
 
 __all__ = ["Parameter", "Module", "Sequential", "ModuleList", "Identity", "Linear", "ReLU",
            "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softmax", "Dropout", "Residual", "MLP",
@@ -15,7 +17,7 @@ __all__ = ["Parameter", "Module", "Sequential", "ModuleList", "Identity", "Linea
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _LinearChain = F._ops.LinearChain
 # LinearChain.apply of the whole stack in one call
-_CHAIN_APPLY = _tensor._kernels._linear_chain_apply
+_CHAIN_APPLY = _kernels._linear_chain_apply
 
 
 def _check_dtype(dtype):
@@ -37,7 +39,7 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
-_tensor._kernels._register_tensor_subtype(Parameter)    # the engine's direct slot access
+_kernels._register_tensor_subtype(Parameter)    # the engine's direct slot access
 
 
 _IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
@@ -319,7 +321,7 @@ class ReLU(Module):
 class LeakyReLU(Module):
     def __init__(self, negative_slope=0.01):
         super().__init__()
-        self.negative_slope = _tensor._check_negative_slope(negative_slope)
+        self.negative_slope = _check_negative_slope(negative_slope)
 
     def forward(self, x):
         return F.leaky_relu(x, self.negative_slope)

@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from neurocore import _io, _tensor
+from neurocore import _engine, _grad_mode, _io, _tensor
 from neurocore import functional as F
 from neurocore import kernels as K
 from neurocore.functional._attention import _packed_self_attention
@@ -68,7 +68,7 @@ def _inference(x, dtype):
     other case takes the Tensor path, which raises the documented errors).
     The raw path calls the same kernels in the same order, so its results are
     bitwise those of the Tensor path; it only skips the per-op bookkeeping."""
-    return not _tensor._mode.enabled and isinstance(x, _tensor.Tensor) and x.dtype == dtype
+    return not _grad_mode._mode.enabled and isinstance(x, _tensor.Tensor) and x.dtype == dtype
 
 
 def _trunc_normal(shape, std, dtype):
@@ -113,7 +113,7 @@ class LayerNorm(Module):
                 and x.ndim >= 1 and x.shape[-1] == self.normalized_shape[0]
                 and (self.bias is None or self.bias.dtype == x.dtype)):
             b = None if self.bias is None else self.bias.data
-            return _tensor._wrap(K.layer_norm_forward(x.data, self.weight.data, b, eps=self.eps)[0], None)
+            return _engine._wrap(K.layer_norm_forward(x.data, self.weight.data, b, eps=self.eps)[0], None)
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
@@ -200,13 +200,13 @@ class TransformerEncoderBlock(Module):
         """forward under no_grad on the raw arrays: the same kernels, no
         pre-activation copy, the second residual added in place."""
         h = np.add(x.data, self.attn(self.norm1(x)).data)
-        y = self.norm2(_tensor._wrap(h, None)).data
+        y = self.norm2(_engine._wrap(h, None)).data
         fc1, fc2 = self.mlp.fc1, self.mlp.fc2
         u = K.linear_forward(y, fc1.weight.data, None if fc1.bias is None else fc1.bias.data,
                              activation="gelu")
         u = K.linear_forward(u, fc2.weight.data, None if fc2.bias is None else fc2.bias.data)
         np.add(h, u, out=h)
-        return _tensor._wrap(h, None)
+        return _engine._wrap(h, None)
 
 
 class _PatchProjection(Module):
@@ -386,7 +386,7 @@ class VisionTransformer(Module):
         if not isinstance(x, _tensor.Tensor):
             x = _tensor.Tensor(np.asarray(x))
         if x.dtype != self.pos_embed.dtype:
-            raise _tensor._dtype_error(self.pos_embed.dtype, x.dtype)
+            raise _engine._dtype_error(self.pos_embed.dtype, x.dtype)
         return self.forward_head(self.forward_features(x))
 
     @classmethod

@@ -15,7 +15,8 @@ from operator import itemgetter
 import numpy as np
 
 from neurocore import _kernels
-from neurocore._tensor import Tensor, enable_grad
+from neurocore._grad_mode import enable_grad
+from neurocore._tensor import Tensor
 
 _TENSOR_GRAD = Tensor.grad  # the property returning the slot _grad (see _kernels._group_arrays)
 
