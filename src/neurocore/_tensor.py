@@ -4,8 +4,8 @@ A Tensor wraps a NumPy array (``.data``).  Its methods (arithmetic,
 reductions, shape, element-wise math, ``relu``, ``softmax``...) apply the
 elementary ops of neurocore._tensor_ops; the state the engine keeps on it
 and ``backward()`` are its base class's, neurocore._engine.TensorBase.
-This module is the top of the engine layer: it imports _grad_mode, _engine
-and _tensor_ops, none of which imports it.  At import it registers Tensor
+This module is the top of the engine layer: it imports _engine and
+_tensor_ops (both above _grad_mode), none of which imports it.  At import it registers Tensor
 with the compiled engine (``_kernels._set_tensor_type``): Op.apply and
 ``_engine._wrap`` allocate Tensors through that registration.
 
