@@ -190,3 +190,13 @@ def test_import_reader(tmp_path, source, expected):
     path = tmp_path / "m.py"
     path.write_text(source)
     assert [t for _, t in _python_imports("_tensor", path)] == [expected]
+
+
+def test_engine_file_reads_in_one_sitting():
+    # the autograd engine (Function/Op, the backward loop, hooks, backward(),
+    # grad()) is one file of at most ~600 lines, named in the README's Layout
+    engine = SRC / "_engine.py"
+    assert len(engine.read_text(encoding="utf-8").splitlines()) <= 600
+    readme = (SRC.parents[1] / "README.md").read_text(encoding="utf-8")
+    layout = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    assert "`_engine.py`" in layout
