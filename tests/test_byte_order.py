@@ -228,3 +228,23 @@ def test_misaligned_outputs_are_refused(rng, dtype):
         with pytest.raises(ValueError, match=f"{name} is not aligned"):
             call(o)
         np.testing.assert_array_equal(o, np.full(shape, 7, dtype))
+
+
+@pytest.mark.parametrize("opt", ["SGD", "Adam", "RMSprop"])
+def test_optimizer_classes_update_misaligned_params_in_place(opt):
+    """A Parameter over a misaligned buffer is updated through an aligned
+    copy written back, as a strided one is; the buffer itself changes."""
+    cls = getattr(nc.optim, opt)
+    w = nc.nn.Parameter(_misaligned(np.ones((3, 4), np.float32)))
+    ref = nc.nn.Parameter(np.ones((3, 4), np.float32))
+    assert not w.data.flags.aligned
+    buf = w.data
+    o1, o2 = cls([w], lr=0.1), cls([ref], lr=0.1)
+    for _ in range(2):
+        for p in (w, ref):
+            p.grad = nc.tensor(np.full((3, 4), 0.5, np.float32))
+        o1.step()
+        o2.step()
+    np.testing.assert_array_equal(w.data, ref.data)
+    np.testing.assert_array_equal(buf, ref.data)
+    assert np.all(ref.data < 1.0)

@@ -311,10 +311,10 @@ class Optimizer:
             if g.shape != data.shape:
                 raise ValueError(f"the gradient of params[{i}] has shape {g.shape} but the param has shape "
                                  f"{data.shape}")
-            if not (data.flags.c_contiguous and data.flags.writeable):
+            if not (data.flags.c_contiguous and data.flags.writeable and data.flags.aligned):
                 if not data.flags.writeable:
                     raise ValueError(f"params[{i}].data is read-only; the optimizer updates it in place")
-                work = np.ascontiguousarray(data)
+                work = np.array(data, order="C")    # contiguous and aligned, written back below
                 writeback.append((data, work))
                 data = work
             state = self.state.get_state(p)
