@@ -29,3 +29,8 @@ SAME = dict(rtol=1e-5, atol=1e-6)
 FD = dict(rtol=1e-6, atol=1e-8)
 # a float64 Hessian-vector product against finite differences of the gradient
 FD_HVP = dict(rtol=1e-5, atol=1e-7)
+# a GEMM (sums of k products) against its reference: atol is per unit of
+# sum_k |a_ik b_kj|, the size the k roundings of a sum scale with
+TOL_DOT = {F32: dict(rtol=2e-5, atol=2e-6), F64: dict(rtol=1e-12, atol=1e-14)}
+# fused attention (online softmax, two chained products) against the plain reference
+TOL_ATTENTION = {F32: dict(rtol=2e-5, atol=2e-5), F64: dict(rtol=1e-12, atol=1e-12)}

@@ -8,7 +8,7 @@
  * and includes this header, then the template.  The template sees:
  *     real            float or double
  *     vreal, VLEN     the SIMD register and its lane count (1 in generic)
- *     vmask           a lane predicate (from vcmp_*), used by vselect
+ *     vmask           a lane predicate (from vcmp_* or vtail_mask), used by vselect
  *     NC_KERNEL(op)   this (ISA, dtype)'s symbol for op: nck_op_avx2_f32
  *     NC_PUBLIC(op)   the public symbol: nc_op_f32
  *     NC_DISPATCH     calls the variant of the active ISA (generic TU only)
@@ -18,7 +18,9 @@
  *
  * Tails: vload_tail / vstore_tail handle the last n < VLEN lanes with masked
  * loads and stores, so that every element goes through the same vector code
- * (same rounding) wherever a thread's chunk boundary falls.
+ * (same rounding) wherever a thread's chunk boundary falls.  vtail_mask(t)
+ * is the predicate "lane < t" (t in [0, VLEN]), for the reductions whose
+ * padding lanes must not count: vselect(vtail_mask(t), v, neutral).
  */
 #ifndef NC_SIMD_H
 #define NC_SIMD_H
@@ -57,6 +59,16 @@ typedef double real;
 #else
 #error "NC_DTYPE must be 32 or 64"
 #endif
+
+/* ---- scalars of this dtype: the C library's function of this width ----- */
+#if NC_DTYPE == 32
+#define NC_LIBM(fn) fn##f
+#else
+#define NC_LIBM(fn) fn
+#endif
+/* log and sqrt of one scalar (a row's log-sum-exp, a row's 1/sqrt(var)) */
+static inline real nc_log_real(real x) { return NC_LIBM(log)(x); }
+static inline real nc_sqrt_real(real x) { return NC_LIBM(sqrt)(x); }
 
 #if NC_ISA == NC_GENERIC
 #define NC_ISA_SFX generic
@@ -132,6 +144,7 @@ static inline vreal vload(const real *p) { return *p; }
 static inline void vstore(real *p, vreal v) { *p = v; }
 static inline vreal vload_tail(const real *p, nc_int n) { return n > 0 ? *p : (real)0; }
 static inline void vstore_tail(real *p, vreal v, nc_int n) { if (n > 0) *p = v; }
+static inline vmask vtail_mask(nc_int t) { return t > 0; }
 static inline vreal vadd(vreal a, vreal b) { return a + b; }
 static inline vreal vsub(vreal a, vreal b) { return a - b; }
 static inline vreal vmul(vreal a, vreal b) { return a * b; }
@@ -141,8 +154,8 @@ static inline vreal vfnma(vreal a, vreal b, vreal c) { return c - a * b; }
 /* max/min return b when a is NaN, like the x86 instructions. */
 static inline vreal vmax(vreal a, vreal b) { return a > b ? a : b; }
 static inline vreal vmin(vreal a, vreal b) { return a < b ? a : b; }
-static inline vreal vsqrt(vreal a) { return sizeof(real) == 4 ? (real)sqrtf((float)a) : (real)sqrt((double)a); }
-static inline vreal vabs(vreal a) { return sizeof(real) == 4 ? (real)fabsf((float)a) : (real)fabs((double)a); }
+static inline vreal vsqrt(vreal a) { return nc_sqrt_real(a); }
+static inline vreal vabs(vreal a) { return NC_LIBM(fabs)(a); }
 static inline vreal vneg(vreal a) { return -a; }
 static inline vmask vcmp_gt(vreal a, vreal b) { return a > b; }
 static inline vmask vcmp_lt(vreal a, vreal b) { return a < b; }
@@ -223,6 +236,7 @@ static inline vmask vcmp_gt(vreal a, vreal b) { return NC_V(cmp)(a, b, _CMP_GT_O
 static inline vmask vcmp_lt(vreal a, vreal b) { return NC_V(cmp)(a, b, _CMP_LT_OQ); }
 static inline vmask vcmp_ge(vreal a, vreal b) { return NC_V(cmp)(a, b, _CMP_GE_OQ); }
 static inline vreal vselect(vmask m, vreal a, vreal b) { return NC_V(blendv)(b, a, m); }
+static inline vmask vtail_mask(nc_int t) { return NC_V(castsi256)(nc_tail_mask_(t)); }
 
 #elif NC_ISA == NC_AVX512
 #include <immintrin.h>
@@ -266,6 +280,7 @@ static inline vmask vcmp_gt(vreal a, vreal b) { return NC_VCMP_(a, b, _CMP_GT_OQ
 static inline vmask vcmp_lt(vreal a, vreal b) { return NC_VCMP_(a, b, _CMP_LT_OQ); }
 static inline vmask vcmp_ge(vreal a, vreal b) { return NC_VCMP_(a, b, _CMP_GE_OQ); }
 static inline vreal vselect(vmask m, vreal a, vreal b) { return NC_V(mask_blend)(m, b, a); }
+static inline vmask vtail_mask(nc_int t) { return nc_tail_mask_(t); }
 static inline real vhsum(vreal a) { return NC_V(reduce_add)(a); }
 static inline real vhmax(vreal a) { return NC_V(reduce_max)(a); }
 
@@ -317,6 +332,16 @@ static inline vmask vcmp_gt(vreal a, vreal b) { return NC_V(vcgt)(a, b); }
 static inline vmask vcmp_lt(vreal a, vreal b) { return NC_V(vclt)(a, b); }
 static inline vmask vcmp_ge(vreal a, vreal b) { return NC_V(vcge)(a, b); }
 static inline vreal vselect(vmask m, vreal a, vreal b) { return NC_V(vbsl)(m, a, b); }
+static inline vmask vtail_mask(nc_int t)
+{
+#if NC_DTYPE == 32
+    static const uint32_t lane[4] = {0, 1, 2, 3};
+    return vcltq_u32(vld1q_u32(lane), vdupq_n_u32((uint32_t)t));
+#else
+    static const uint64_t lane[2] = {0, 1};
+    return vcltq_u64(vld1q_u64(lane), vdupq_n_u64((uint64_t)t));
+#endif
+}
 static inline vreal vmax(vreal a, vreal b) { return vselect(vcmp_gt(a, b), a, b); }
 static inline vreal vmin(vreal a, vreal b) { return vselect(vcmp_lt(a, b), a, b); }
 static inline vreal vsqrt(vreal a) { return NC_V(vsqrt)(a); }

@@ -64,12 +64,6 @@
 #define NC_ERFC_AMAX 27.3
 #endif
 
-#if NC_DTYPE == 32
-#define NC_LIBM(fn) fn##f
-#else
-#define NC_LIBM(fn) fn
-#endif
-
 #if NC_ISA == NC_GENERIC
 static inline vreal vexp(vreal x) { return NC_LIBM(exp)(x); }
 static inline vreal vlog(vreal x) { return NC_LIBM(log)(x); }

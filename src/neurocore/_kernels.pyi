@@ -134,3 +134,13 @@ def bce_with_logits_backward(
 from typing import Any  # noqa: E402
 _C_API: Any             # PyCapsule "neurocore._kernels._C_API" holding the nc_api_t table
 def _c_api_version() -> Tuple[int, int]: ...
+
+# ---- the plain reference GEMM and attention (csrc/kernels/reference.inc): test oracles ----
+def _reference_gemm(a: FloatArray, b: FloatArray, c: Optional[FloatArray] = None, alpha: float = 1.0,
+                    beta: float = 0.0, trans_a: bool = False, trans_b: bool = False) -> FloatArray: ...
+def _reference_attention_forward(q: FloatArray, k: FloatArray, v: FloatArray, mask: Optional[NDArray] = None,
+                                 is_causal: bool = False,
+                                 scale: Optional[float] = None) -> Tuple[FloatArray, FloatArray]: ...
+def _reference_attention_backward(grad_out: FloatArray, q: FloatArray, k: FloatArray, v: FloatArray,
+                                  mask: Optional[NDArray] = None, is_causal: bool = False,
+                                  scale: Optional[float] = None) -> Tuple[FloatArray, FloatArray, FloatArray]: ...

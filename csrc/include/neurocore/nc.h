@@ -95,6 +95,11 @@ NC_DECLARE_BOTH(NC_ELEMENTWISE_API)
     void nc_activation_backward_##S(nc_int n, int act, T slope,               \
                                     const T *grad_y, const T *x, const T *y,  \
                                     T *grad_x);                                \
+    /* delta = grad_output * act'(preact): nc_activation_backward with y =    \
+     * NULL, the Linear backward's fold of the activation derivative before   \
+     * its two GEMMs (delta may alias grad_output). */                        \
+    void nc_act_grad_##S(nc_int n, int activation, T slope,                   \
+                         const T *grad_output, const T *preact, T *delta);    \
     /* The vector math of csrc/core/nc_simd_math.h on arrays: out = f(x). */  \
     void nc_exp_##S(nc_int n, const T *x, T *out);                             \
     void nc_log_##S(nc_int n, const T *x, T *out);                             \
@@ -157,12 +162,7 @@ NC_DECLARE_BOTH(NC_SOFTMAX_API)
                              nc_int n, nc_int k, T alpha, const T *a, nc_int lda,    \
                              nc_int stride_a, const T *b, nc_int ldb,                \
                              nc_int stride_b, T beta, T *c, nc_int ldc,              \
-                             nc_int stride_c);                                       \
-    /* delta = grad_output * act'(preact), n elements: the Linear backward's fold  \
-     * of the activation derivative before its two GEMMs (delta may alias           \
-     * grad_output). */                                                             \
-    void nc_act_grad_##S(nc_int n, int activation, T slope, const T *grad_output,    \
-                         const T *preact, T *delta);
+                             nc_int stride_c);
 NC_DECLARE_BOTH(NC_GEMM_API)
 
 /* ------------------------------------------------------------------------
