@@ -25,7 +25,7 @@ CASE_IMPLS = IMPLS + [name for name, present in (("torch", peers.torch()), ("onn
 
 @pytest.fixture(params=IMPLS)
 def impl(request):
-    """The two sides of a hand-written benchmark file (bench_coexist, bench_sklearn, ...)."""
+    """The two sides of a hand-written benchmark file (bench_coexist, ...)."""
     return request.param
 
 

@@ -121,7 +121,7 @@ def test_every_case_is_well_formed():
     assert len({c.name for c in cases}) == len(cases) > 80
     groups = {c.group for c in cases}
     assert groups == {"gemm", "elementwise", "activation", "softmax", "attention", "layernorm", "loss", "optim",
-                      "mlp", "vit", "second_order"}
+                      "mlp", "vit", "second_order", "embed"}
     bench_dir = os.path.join(os.path.dirname(__file__), os.pardir, "bench")
     if os.path.isdir(bench_dir):                 # the checkout's pytest-benchmark suite covers every group
         assert {f"bench_{g}.py" for g in groups} <= set(os.listdir(bench_dir))
@@ -333,3 +333,25 @@ def test_cli_exits_nonzero_when_a_case_of_its_own_fails(capsys):
     assert status == 1
     assert "failed cases: test: broken neurocore side" in captured.err
     assert "ZeroDivisionError" in captured.out
+
+
+def test_a_case_missing_an_optional_library_is_skipped_not_failed(capsys, tmp_path):
+    from neurocore.bench import cli
+    from neurocore.bench._case import SkipCase
+
+    @register("test: needs an absent library", group="test")
+    def _needs(rng):
+        raise SkipCase("needs somelib")
+
+    out = tmp_path / "skip.json"
+    try:
+        status = cli.main(["--no-progress", "--filter", "test: needs an absent library", "--json", str(out)])
+    finally:
+        del _REGISTRY["test: needs an absent library"]
+    captured = capsys.readouterr()
+    assert status == 0
+    assert "skipped: needs somelib" in captured.out
+    doc = json.loads(out.read_text())
+    row = doc["cases"][0]
+    assert row["skipped"] == "needs somelib" and row["times"] == {} and "errors" not in row
+    schema.validate(doc)

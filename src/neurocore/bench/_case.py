@@ -32,6 +32,12 @@ class Case:
     min_rounds: int = 5
 
 
+class SkipCase(Exception):
+    """Raised by a case's setup when something it needs (an optional
+    library, a C compiler) is absent: the row says why it did not run,
+    and the run does not count it as failed."""
+
+
 _REGISTRY: Dict[str, Case] = {}
 
 

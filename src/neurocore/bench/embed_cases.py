@@ -5,8 +5,8 @@ kernel through ``nc.kernels``.
 scikit-learn's own estimators are written in NumPy, so they are the
 "numpy" column of these rows; neurocore.sklearn runs with the same
 hyper-parameters and epochs (tol=0 and a large n_iter_no_change, so both
-run every epoch), on float32 input.  The rows need scikit-learn; without it
-their setup fails and the runner reports that instead of a time.
+run every epoch), on float32 input.  Without scikit-learn (or, for the C
+API row, Cython and a C compiler) a row is reported as skipped.
 
 - MLPClassifier.fit on the bundled digits (70/30 split), one hidden layer
   of 256, batch 64, 60 epochs, Adam (goal: 8x);
@@ -30,11 +30,18 @@ from pathlib import Path
 import numpy as np
 
 import neurocore as nc
-from neurocore.bench._case import register
+from neurocore.bench._case import SkipCase, register
 
 DIGITS_KW = dict(hidden_layer_sizes=(256,), batch_size=64, max_iter=60, solver="adam", tol=0.0,
                  n_iter_no_change=10_000, random_state=0)
 SYNTHETIC_KW = dict(DIGITS_KW, max_iter=1)
+
+
+def _need_sklearn():
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        raise SkipCase("needs scikit-learn (pip install scikit-learn)") from None
 
 
 def estimator(impl, **kw):
@@ -69,20 +76,23 @@ def synthetic(n=50_000, features=784, classes=10, seed=0):
     return X, y
 
 
-@register("MLPClassifier.fit digits (256, B64, 60 epochs, adam)", group="sklearn", goal=8.0, min_rounds=3)
+@register("MLPClassifier.fit digits (256, B64, 60 epochs, adam)", group="embed", goal=8.0, min_rounds=3)
 def _fit_digits_case(rng):
+    _need_sklearn()
     Xtr, _, ytr, _ = digits_split()
     return {impl: (lambda impl=impl: fit(impl, Xtr, ytr, DIGITS_KW)) for impl in ("numpy", "neurocore")}
 
 
-@register("MLPClassifier.fit 50000x784 (256, B64, 1 epoch, adam)", group="sklearn", goal=3.0, min_rounds=1)
+@register("MLPClassifier.fit 50000x784 (256, B64, 1 epoch, adam)", group="embed", goal=3.0, min_rounds=1)
 def _fit_synthetic_case(rng):
+    _need_sklearn()
     X, y = synthetic()
     return {impl: (lambda impl=impl: fit(impl, X, y, SYNTHETIC_KW)) for impl in ("numpy", "neurocore")}
 
 
-@register("MLPClassifier.predict_proba 10000x784 (256)", group="sklearn", goal=3.0)
+@register("MLPClassifier.predict_proba 10000x784 (256)", group="embed", goal=3.0, quick=True)
 def _predict_proba_case(rng):
+    _need_sklearn()
     X, y = synthetic(2_000)
     Xp = synthetic(10_000, seed=1)[0]
     impls = {}
@@ -125,14 +135,17 @@ def build_capi_module(folder):
     return module
 
 
-@register("1000 calls of a 64-element add: C API from Cython vs nc.kernels from Python", group="capi",
+@register("1000 calls of a 64-element add: C API from Cython vs nc.kernels from Python", group="embed",
           goal=1.0)
 def _capi_case(rng):
     a = np.ones(64, np.float32)
     b = np.full(64, 0.5, np.float32)
     out = np.empty(64, np.float32)
-    with tempfile.TemporaryDirectory() as folder:
-        module = build_capi_module(folder)      # loaded: the file may go
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            module = build_capi_module(folder)      # loaded: the file may go
+    except (ImportError, OSError, subprocess.CalledProcessError) as error:
+        raise SkipCase(f"needs Cython and a C compiler ({type(error).__name__})") from None
     add = nc.kernels.add
 
     def python_calls():

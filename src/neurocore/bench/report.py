@@ -60,6 +60,8 @@ def rows(doc):
                   row.get("isa", ""), _goal(row)]
         if row.get("errors"):
             cells[-1] = (cells[-1] + " " if cells[-1] else "") + "(error below)"
+        if row.get("skipped"):
+            cells[-1] = f"skipped: {row['skipped']}"
         out.append(cells)
     return out
 

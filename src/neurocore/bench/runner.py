@@ -17,7 +17,7 @@ import numpy as np
 import neurocore as nc
 from neurocore import _kernels
 from neurocore.bench import peers
-from neurocore.bench._case import IMPLEMENTATIONS
+from neurocore.bench._case import IMPLEMENTATIONS, SkipCase
 
 SCHEMA_ID = "neurocore-bench/1"
 
@@ -165,6 +165,9 @@ def run_case(case, settings, isa, peak):
            "goal_vs": case.goal_vs, "times": {}, "errors": {}}
     try:
         impls = case.setup(np.random.default_rng(0))
+    except SkipCase as why:
+        row["skipped"] = str(why)
+        impls = {}
     except Exception as error:              # a broken case is reported, never ends the run
         row["errors"]["setup"] = f"{type(error).__name__}: {error}"
         impls = {}

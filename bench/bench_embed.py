@@ -1,15 +1,15 @@
 """neurocore.sklearn against scikit-learn, and the C API's per-call saving.
 
-Cases: neurocore.bench.embed_cases, groups "sklearn" and "capi" (what each
-row measures and its goal are in that module's docstring; ``python -m
-neurocore bench --filter sklearn`` runs the same rows with alternated
-rounds in one process).  Run:
+Cases: neurocore.bench.embed_cases, group "embed" (what each row measures
+and its goal are in that module's docstring; ``python -m neurocore bench
+--filter embed`` runs the same rows with alternated rounds in one process).
+Run:
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \\
-        python -m pytest bench/bench_sklearn.py --benchmark-json=/tmp/b.json -q
+        python -m pytest bench/bench_embed.py --benchmark-json=/tmp/b.json -q
     python bench/report.py /tmp/b.json
 
-``python bench/bench_sklearn.py`` prints the digits test accuracy of both
+``python bench/bench_embed.py`` prints the digits test accuracy of both
 estimators (the fit rows are compared at equal accuracy, within 1 point).
 """
 import pytest
@@ -18,15 +18,9 @@ from neurocore.bench import select_cases
 from neurocore.bench.embed_cases import DIGITS_KW, digits_split, fit
 
 
-@pytest.mark.parametrize("case", select_cases(group="sklearn"), ids=lambda case: case.name)
-def test_sklearn(run_case, case):
-    pytest.importorskip("sklearn")
-    run_case(case)
-
-
-@pytest.mark.parametrize("case", select_cases(group="capi"), ids=lambda case: case.name)
-def test_capi(run_case, case):
-    pytest.importorskip("Cython")
+@pytest.mark.parametrize("case", select_cases(group="embed"), ids=lambda case: case.name)
+def test_embed(run_case, case):
+    pytest.importorskip("sklearn" if "MLPClassifier" in case.name else "Cython")
     run_case(case)
 
 
