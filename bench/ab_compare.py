@@ -8,7 +8,7 @@ load on the machine hits both alike; medians over the rounds.
 Cases: MLP training steps at batch 1, 64 and 256, GEMM 2048^3 (float32),
 ViT-Tiny/16 inference at batch 1 and 8 and an AdamW training step at batch
 8, and an Adam step on 5.7 M parameters.  Prints seconds per call for A and
-B and B / A (below 1: B is faster).  Run it on an idle machine for numbers
+B and B / A (below 1: B is faster), and the median of the per-round ratios.  Run it on an idle machine for numbers
 to quote; NumPy's OpenBLAS variables are unset in the children as the
 other benchmarks do.
 """
@@ -104,12 +104,16 @@ def main(argv):
         for label, python in order:
             samples[label].append(run_child(python))
         print(f"round {r + 1}/{rounds} done", file=sys.stderr)
-    print(f"A: {python_a}\nB: {python_b}\n{rounds} alternated rounds, medians")
-    print(f"{'case':36s} {'A':>11s} {'B':>11s} {'B/A':>6s}")
+    print(f"A: {python_a}\nB: {python_b}\n{rounds} alternated rounds, medians; 'paired': the median "
+          f"of each round's B/A (A and B ran back to back there) with its quartiles")
+    print(f"{'case':36s} {'A':>11s} {'B':>11s} {'B/A':>6s} {'paired':>6s} {'quartiles':>13s}")
     for case in samples["A"][0]:
         ta = statistics.median(s[case] for s in samples["A"])
         tb = statistics.median(s[case] for s in samples["B"])
-        print(f"{case:36s} {ta * 1e3:9.3f}ms {tb * 1e3:9.3f}ms {tb / ta:6.3f}")
+        ratios = [b[case] / a[case] for a, b in zip(samples["A"], samples["B"])]
+        q1, _, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else (ratios[0],) * 3
+        print(f"{case:36s} {ta * 1e3:9.3f}ms {tb * 1e3:9.3f}ms {tb / ta:6.3f} "
+              f"{statistics.median(ratios):6.3f} {q1:6.3f}-{q3:6.3f}")
 
 
 if __name__ == "__main__":

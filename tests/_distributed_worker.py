@@ -88,7 +88,7 @@ def train(out, stop_at=None, ckpt=None, resume=None):
     if rank == 0:
         stats = ddp.reduction_stats
         np.savez(out, params=flat_params(model), buckets=len(ddp._buckets), early=stats.early_buckets,
-                 steps=stats.steps)
+                 steps=stats.steps, shared=all(b.shared is not None for b in ddp._buckets))
 
 
 def api(out):

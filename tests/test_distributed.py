@@ -31,8 +31,8 @@ MPIEXEC = _mpiexec()
 pytestmark = pytest.mark.skipif(MPIEXEC is None, reason="no mpiexec on PATH (pip install mpich)")
 
 
-def _launch(*args, timeout=60, check=True):
-    env = dict(os.environ)
+def _launch(*args, timeout=60, check=True, **extra_env):
+    env = dict(os.environ, **extra_env)
     for name in ("NEUROCORE_NUM_THREADS", "OMP_NUM_THREADS", "RANK", "WORLD_SIZE", "LOCAL_RANK"):
         env.pop(name, None)
     command = [MPIEXEC, "-n", "2", sys.executable, WORKER, *map(str, args)]
@@ -86,6 +86,18 @@ def test_two_ranks_train_like_one_process_on_the_global_batch(uninterrupted):
     assert int(uninterrupted["steps"]) == worker.STEPS
     assert int(uninterrupted["buckets"]) > 2
     assert 0 < int(uninterrupted["early"]) <= (int(uninterrupted["buckets"]) - 1) * worker.STEPS
+
+
+def test_mpi_allreduce_path_gives_the_bits_of_the_shared_memory_path(uninterrupted, tmp_path):
+    """Both ranks on one node: the buckets live in a shared-memory window
+    (each rank averages a slice); NEUROCORE_DDP_SHARED_MEMORY=0 takes MPI's
+    Iallreduce, the multi-node path.  Two ranks: (a + b) / 2 either way."""
+    assert bool(uninterrupted["shared"])
+    _launch("train", tmp_path / "mpi.npz", NEUROCORE_DDP_SHARED_MEMORY="0")
+    mpi = np.load(tmp_path / "mpi.npz")
+    assert not bool(mpi["shared"])
+    assert int(mpi["steps"]) == worker.STEPS and int(mpi["early"]) > 0
+    assert mpi["params"].tobytes() == uninterrupted["params"].tobytes()
 
 
 def test_two_runs_are_bitwise_equal(uninterrupted, tmp_path):

@@ -265,6 +265,13 @@ cdef double _finite_scalar(object value, str name, bint invalid_style=False) exc
     return v
 
 
+def _real_scalar(value, str name, bint invalid_style=False):
+    """_finite_scalar for the Python layers (hyperparameters of modules,
+    functional ops and optimizers): the same checks and wording as the
+    kernels' own scalar arguments."""
+    return _finite_scalar(value, name, invalid_style)
+
+
 cdef inline bint _is_f32(object a):
     return cnp.PyArray_TYPE(<cnp.ndarray>a) == cnp.NPY_FLOAT32
 

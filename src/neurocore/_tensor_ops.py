@@ -592,14 +592,9 @@ def relu(x):
 
 
 def _check_negative_slope(negative_slope):
-    """negative_slope as a float; ValueError unless it is finite."""
-    try:
-        finite = math.isfinite(negative_slope)
-    except OverflowError:      # an int beyond the double range (10**400)
-        finite = False
-    if not finite:
-        raise ValueError(f"negative_slope must be finite, got {negative_slope!r:.40}")
-    return float(negative_slope)
+    """negative_slope as a float; TypeError unless a real number, ValueError
+    unless finite (the kernels' scalar validator)."""
+    return _kernels._real_scalar(negative_slope, "negative_slope")
 
 
 def leaky_relu(x, negative_slope=0.01):

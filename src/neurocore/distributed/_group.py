@@ -48,6 +48,45 @@ class _Group:
         self.local_size = local_comm.Get_size()
         self.timeout = timeout
         self.previous_excepthook = None
+        self.windows = []           # shared-memory windows (SharedBuffer), freed with the group
+
+
+class SharedBuffer:
+    """One flat array per rank of this node in one MPI shared-memory window
+    (MPI_Win_allocate_shared on the node's communicator): every rank reads
+    and writes every rank's array directly.  Collective to create; freed by
+    destroy_process_group (freeing a window is collective too, so it cannot
+    wait for garbage collection)."""
+
+    def __init__(self, group, count, dtype):
+        MPI = group.MPI
+        dtype = np.dtype(dtype)
+        nbytes = max(count, 1) * dtype.itemsize
+        self.win = MPI.Win.Allocate_shared(nbytes, dtype.itemsize, comm=group.local_comm)
+        # a passive-target epoch for the window's life: Sync() then orders
+        # this rank's loads and stores around the barriers (MPI's unified model)
+        self.win.Lock_all(MPI.MODE_NOCHECK)
+        self.arrays = []
+        for r in range(group.local_size):
+            memory, _ = self.win.Shared_query(r)
+            a = np.frombuffer(memory, dtype=dtype, count=count)
+            if not a.flags.aligned or not a.flags.writeable:
+                raise RuntimeError("MPI's shared-memory window is not an aligned, writable buffer")
+            self.arrays.append(a)
+        self.mine = self.arrays[group.local_rank]
+        group.windows.append(self)
+
+    def fence(self, group, what):
+        """Every rank's stores before it are seen by every rank's loads after
+        it: a memory barrier, a barrier of the node, a memory barrier."""
+        self.win.Sync()
+        _wait([group.local_comm.Ibarrier()], what)
+        self.win.Sync()
+
+    def free(self):
+        self.arrays = self.mine = None
+        self.win.Unlock_all()
+        self.win.Free()
 
 
 _group = None
@@ -156,6 +195,9 @@ def destroy_process_group():
     MPI itself stays initialised (mpi4py finalises it at exit)."""
     global _group
     group = _require_group()
+    for window in group.windows:
+        window.free()
+    group.windows.clear()
     if group.previous_excepthook is not None and sys.excepthook is _abort_on_exception:
         sys.excepthook = group.previous_excepthook
     _group = None

@@ -8,7 +8,6 @@ Parameters are neurocore Tensors/Parameters (anything with an ndarray
 ``.data`` and a ``.grad`` that is None or has ``.data``); params whose grad
 is None are skipped, as in PyTorch.
 """
-import math
 from collections.abc import MutableMapping
 from operator import itemgetter
 
@@ -33,15 +32,9 @@ required = _Required()
 
 # ---- hyperparameter checks: ValueError naming the value --------------------
 def _real(value, what):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{what} must be a real number, got {type(value).__name__}")
-    try:
-        finite = math.isfinite(value)
-    except OverflowError:       # an int beyond the double range (10**400)
-        finite = False
-    if not finite:
-        raise ValueError(f"Invalid {what}: {value!r:.40} (must be finite)")
-    return float(value)
+    """value as a float: TypeError unless a real number, ValueError
+    ("Invalid lr: nan (must be finite)") unless finite."""
+    return _kernels._real_scalar(value, what, True)
 
 
 def _check_lr(lr):
