@@ -29,5 +29,6 @@ over that implementation that the issues ask for), ``quick`` (part of
 """
 from neurocore.bench._case import Case, register, select_cases
 from neurocore.bench import cases  # noqa: E402,F401  (registers the built-in cases)
+from neurocore.bench import embed_cases  # noqa: E402,F401  (scikit-learn and C API rows)
 
 __all__ = ["Case", "register", "select_cases"]

@@ -581,6 +581,16 @@ def _numpy_mlp_step(sizes, x, y):
     return step
 
 
+def _train_step(opt, model, x, target, cross_entropy):
+    """One training step as a closure, for neurocore and PyTorch alike: zero
+    the gradients, forward, cross-entropy, backward, update."""
+    def step():
+        opt.zero_grad()
+        cross_entropy(model(x), target).backward()
+        opt.step()
+    return step
+
+
 def _mlp_case(batch, sizes):
     def setup(rng):
         x = _f32(rng, batch, sizes[0])
@@ -588,15 +598,8 @@ def _mlp_case(batch, sizes):
         nc.manual_seed(0)
         model = nc.nn.MLP(sizes)
         opt = nc.optim.SGD(model.parameters(), lr=LR)
-        xt = nc.tensor(x)
-
-        def neurocore_step():
-            opt.zero_grad()
-            loss = F.cross_entropy(model(xt), y)
-            loss.backward()
-            opt.step()
-
-        impls = {"neurocore": neurocore_step, "numpy": _numpy_mlp_step(sizes, x, y)}
+        impls = {"neurocore": _train_step(opt, model, nc.tensor(x), y, F.cross_entropy),
+                 "numpy": _numpy_mlp_step(sizes, x, y)}
         torch = peers.torch()
         if torch is not None:
             layers = []
@@ -606,13 +609,8 @@ def _mlp_case(batch, sizes):
                     layers.append(torch.nn.ReLU())
             tmodel = torch.nn.Sequential(*layers)
             topt = torch.optim.SGD(tmodel.parameters(), lr=LR)
-            tx, ty = torch.from_numpy(x), torch.from_numpy(y)
-
-            def torch_step():
-                topt.zero_grad()
-                torch.nn.functional.cross_entropy(tmodel(tx), ty).backward()
-                topt.step()
-            impls["torch"] = torch_step
+            impls["torch"] = _train_step(topt, tmodel, torch.from_numpy(x), torch.from_numpy(y),
+                                         torch.nn.functional.cross_entropy)
         return impls
     return setup
 
@@ -736,28 +734,16 @@ def _vit_train(rng):
     reference = numpy_vit.NumpyViT(state, TINY["num_heads"])
     x = _f32(rng, 8, 3, 224, 224)
     labels = rng.integers(0, 1000, 8)
-    xt = nc.tensor(x)
     opt = nc.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05)
     np_opt = numpy_vit.AdamW(reference.params, lr=1e-4, weight_decay=0.05)
-
-    def neurocore_step():
-        opt.zero_grad()
-        loss = F.cross_entropy(model(xt), labels)
-        loss.backward()
-        opt.step()
-
-    impls = {"neurocore": neurocore_step, "numpy": lambda: numpy_vit.train_step(reference, np_opt, x, labels)}
+    impls = {"neurocore": _train_step(opt, model, nc.tensor(x), labels, F.cross_entropy),
+             "numpy": lambda: numpy_vit.train_step(reference, np_opt, x, labels)}
     tmodel = _timm_vit(state)
     if tmodel is not None:
         torch = peers.torch()
         topt = torch.optim.AdamW(tmodel.parameters(), lr=1e-4, weight_decay=0.05)
-        tx, ty = torch.from_numpy(x), torch.from_numpy(labels)
-
-        def torch_step():
-            topt.zero_grad()
-            torch.nn.functional.cross_entropy(tmodel(tx), ty).backward()
-            topt.step()
-        impls["torch"] = torch_step
+        impls["torch"] = _train_step(topt, tmodel, torch.from_numpy(x), torch.from_numpy(labels),
+                                     torch.nn.functional.cross_entropy)
     return impls
 
 
