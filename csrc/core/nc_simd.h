@@ -93,6 +93,16 @@ static inline real nc_sqrt_real(real x) { return NC_LIBM(sqrt)(x); }
     ret NC_VARIANT(op, avx512) params;       \
     ret NC_VARIANT(op, neon) params;
 
+/* For a family listed once in nc.h (NC_DECLARE_FAMILY): list(NC_KERNEL_DECL,
+ * real, NC_SFX) at the top of the template declares this ISA's variant of
+ * every kernel, so each definition is checked against the list in every
+ * ISA's compile; list(NC_ENTRY_POINT, real, NC_SFX) in the generic TU
+ * declares all variants and defines the public entry points. */
+#define NC_KERNEL_DECL(T, S, op, params, args) void NC_KERNEL(op) params;
+#define NC_ENTRY_POINT(T, S, op, params, args) \
+    NC_DECLARE_VARIANTS(void, op, params)      \
+    void NC_PUBLIC(op) params { NC_DISPATCH(op, args); }
+
 /* The build compiles the x86 variants for every x86-64 target and the NEON
  * variants for every aarch64 target (CMakeLists.txt, one stub per ISA,
  * each guarded by the same architecture test), unless NC_GENERIC_ONLY. */

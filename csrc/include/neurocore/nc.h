@@ -62,25 +62,35 @@ enum nc_activation {
 
 #define NC_DECLARE_BOTH(decl) decl(float, f32) decl(double, f64)
 
+/* A family whose kernels are listed once, as an X-macro list
+ * list(X, T, S) of X(T, S, op, params, args) (args: the names of params, in
+ * order): here the list declares the public void nc_<op>_<S>; the family's
+ * template (csrc/kernels/<family>.inc) expands the same list into the
+ * declarations of its ISA variants and the entry points that dispatch to
+ * them. */
+#define NC_DECLARE_KERNEL(T, S, op, params, args) void nc_##op##_##S params;
+#define NC_DECLARE_FAMILY(list) list(NC_DECLARE_KERNEL, float, f32) list(NC_DECLARE_KERNEL, double, f64)
+
 /* ------------------------------------------------------------------------
  * Hadamard family (csrc/kernels/elementwise.inc): flat arrays of n elements
  * ------------------------------------------------------------------------ */
-#define NC_ELEMENTWISE_API(T, S)                                              \
-    void nc_add_##S(nc_int n, const T *a, const T *b, T *out);               \
-    void nc_sub_##S(nc_int n, const T *a, const T *b, T *out);               \
-    void nc_mul_##S(nc_int n, const T *a, const T *b, T *out);               \
-    void nc_div_##S(nc_int n, const T *a, const T *b, T *out);               \
-    /* out = alpha * x */                                                     \
-    void nc_scale_##S(nc_int n, T alpha, const T *x, T *out);                \
-    /* y += alpha * x */                                                      \
-    void nc_axpy_##S(nc_int n, T alpha, const T *x, T *y);                   \
-    /* out = a * b + c */                                                     \
-    void nc_fma_##S(nc_int n, const T *a, const T *b, const T *c, T *out);   \
-    /* out[j] = beta * out[j] + sum_i x[i, j], x of shape (m, n): the bias    \
-     * gradient.  Each column is summed in row order whatever the threads. */ \
-    void nc_sum_rows_##S(nc_int m, nc_int n, const T *x, nc_int ldx, T beta, \
-                         T *out);
-NC_DECLARE_BOTH(NC_ELEMENTWISE_API)
+#define NC_ELEMENTWISE_KERNELS(X, T, S)                                        \
+    X(T, S, add, (nc_int n, const T *a, const T *b, T *out), (n, a, b, out))   \
+    X(T, S, sub, (nc_int n, const T *a, const T *b, T *out), (n, a, b, out))   \
+    X(T, S, mul, (nc_int n, const T *a, const T *b, T *out), (n, a, b, out))   \
+    X(T, S, div, (nc_int n, const T *a, const T *b, T *out), (n, a, b, out))   \
+    /* out = alpha * x */                                                      \
+    X(T, S, scale, (nc_int n, T alpha, const T *x, T *out), (n, alpha, x, out)) \
+    /* y += alpha * x */                                                       \
+    X(T, S, axpy, (nc_int n, T alpha, const T *x, T *y), (n, alpha, x, y))     \
+    /* out = a * b + c */                                                      \
+    X(T, S, fma, (nc_int n, const T *a, const T *b, const T *c, T *out),       \
+      (n, a, b, c, out))                                                       \
+    /* out[j] = beta * out[j] + sum_i x[i, j], x of shape (m, n): the bias     \
+     * gradient.  Each column is summed in row order whatever the threads. */  \
+    X(T, S, sum_rows, (nc_int m, nc_int n, const T *x, nc_int ldx, T beta,     \
+                       T *out), (m, n, x, ldx, beta, out))
+NC_DECLARE_FAMILY(NC_ELEMENTWISE_KERNELS)
 
 /* ------------------------------------------------------------------------
  * Activations and vector math (csrc/kernels/activation.inc)
@@ -111,24 +121,26 @@ NC_DECLARE_BOTH(NC_ACTIVATION_API)
 /* ------------------------------------------------------------------------
  * Softmax and log-softmax over rows (csrc/kernels/softmax.inc)
  * ------------------------------------------------------------------------ */
-#define NC_SOFTMAX_API(T, S)                                                   \
+#define NC_SOFTMAX_KERNELS(X, T, S)                                            \
     /* y[i, :] = softmax(x[i, :]) for the m rows of x (m, n); y may alias x. */ \
-    void nc_softmax_##S(nc_int m, nc_int n, const T *x, nc_int ldx, T *y,     \
-                        nc_int ldy);                                           \
+    X(T, S, softmax, (nc_int m, nc_int n, const T *x, nc_int ldx, T *y,       \
+                      nc_int ldy), (m, n, x, ldx, y, ldy))                     \
     /* y[i, :] = x[i, :] - logsumexp(x[i, :]); y may alias x. */              \
-    void nc_log_softmax_##S(nc_int m, nc_int n, const T *x, nc_int ldx, T *y, \
-                            nc_int ldy);                                       \
+    X(T, S, log_softmax, (nc_int m, nc_int n, const T *x, nc_int ldx, T *y,   \
+                          nc_int ldy), (m, n, x, ldx, y, ldy))                 \
     /* grad_x = y * (grad_y - sum(grad_y * y)) per row, y = softmax(x)        \
      * (seed 004 3.2.3, the Jacobian-vector product); grad_x may alias        \
      * grad_y. */                                                              \
-    void nc_softmax_backward_##S(nc_int m, nc_int n, const T *y, nc_int ldy,  \
-                                 const T *grad_y, nc_int ldgy, T *grad_x,     \
-                                 nc_int ldgx);                                 \
+    X(T, S, softmax_backward, (nc_int m, nc_int n, const T *y, nc_int ldy,    \
+                               const T *grad_y, nc_int ldgy, T *grad_x,       \
+                               nc_int ldgx),                                   \
+      (m, n, y, ldy, grad_y, ldgy, grad_x, ldgx))                              \
     /* grad_x = grad_y - exp(y) * sum(grad_y) per row, y = log_softmax(x). */ \
-    void nc_log_softmax_backward_##S(nc_int m, nc_int n, const T *y,          \
-                                     nc_int ldy, const T *grad_y,             \
-                                     nc_int ldgy, T *grad_x, nc_int ldgx);
-NC_DECLARE_BOTH(NC_SOFTMAX_API)
+    X(T, S, log_softmax_backward, (nc_int m, nc_int n, const T *y,            \
+                                   nc_int ldy, const T *grad_y,               \
+                                   nc_int ldgy, T *grad_x, nc_int ldgx),      \
+      (m, n, y, ldy, grad_y, ldgy, grad_x, ldgx))
+NC_DECLARE_FAMILY(NC_SOFTMAX_KERNELS)
 
 /* ------------------------------------------------------------------------
  * Matrix-vector, outer product, GEMM, fused linear (csrc/kernels/gemm*.inc)
