@@ -361,13 +361,17 @@ def _backward_nodes(root, seed, bint retain, accumulate, str freed_message):
             hooks.done(parents, parent_grads, needs)
 
 
-def _backward_scalar(root, bint retain, mode, accumulate, str freed_message):
-    """_engine._backward_scalar: root.backward() for a one-element root with
-    a graph (seed 1, grad mode off while the nodes run)."""
+def _backward_scalar(root, bint retain, mode, accumulate, str freed_message, seed=None):
+    """_engine._backward_scalar: root.backward() for a root with a graph,
+    grad mode off while the nodes run; seed: the root's gradient (a
+    validated array of its shape and dtype, owned by the engine), None for
+    a one-element root (seed 1)."""
     data = root.data
     cdef int typenum
     cdef cnp.npy_intp k, size
-    if type(data) is cnp.ndarray and cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>data):
+    if seed is not None:
+        pass
+    elif type(data) is cnp.ndarray and cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>data):
         typenum = cnp.PyArray_TYPE(<cnp.ndarray>data)
         seed = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(<cnp.ndarray>data), cnp.PyArray_DIMS(<cnp.ndarray>data),
                                  typenum, 0)

@@ -71,6 +71,12 @@ class TensorBase:
             # loss.backward(): the common case
             _backward_scalar(self, bool(retain_graph), _mode, _accumulate_leaf, _FREED_MESSAGE)
             return
+        if (gradient is not None and inputs is None and not create_graph and self._node is not None
+                and self.requires_grad):
+            # y.backward(g): the same compiled node loop, seeded with a copy of g
+            (seed,) = _seed_grads([self], [gradient], False)
+            _backward_scalar(self, bool(retain_graph), _mode, _accumulate_leaf, _FREED_MESSAGE, seed)
+            return
         backward(self, gradient, retain_graph, create_graph, inputs)
 
 
@@ -347,8 +353,9 @@ def _hand_over(t, g, graph, grads, owned, accumulate, wrap):
     slots[i] = g if slots[i] is None else slots[i] + g
 
 
-# root.backward() for a one-element root: the compiled node loop
-# (neurocore/_engine.pxi), the same steps as _run_backward's plain case
+# root.backward() for a one-element root, and root.backward(gradient): the
+# compiled node loop (neurocore/_engine.pxi), the same steps as
+# _run_backward's plain case
 _backward_scalar = _kernels._backward_scalar
 
 
