@@ -310,8 +310,8 @@ cdef int _deliver(parents, parent_grads, needs, dict grads, set owned, accumulat
 
 
 def _backward_nodes(root, seed, bint retain, accumulate, str freed_message):
-    """The node loop of _engine._backward_scalar (root.backward() for a
-    one-element root, no create_graph, no capture; grad mode already off):
+    """The node loop of _backward_plain (root.backward() without
+    create_graph or inputs, no capture; grad mode already off):
     every node after all its consumers, each node's backward once, its
     gradients handed over by _deliver, its saved state released unless
     retain.  A built-in Op's _backward_impl and Function._release run
@@ -361,17 +361,11 @@ def _backward_nodes(root, seed, bint retain, accumulate, str freed_message):
             hooks.done(parents, parent_grads, needs)
 
 
-def _backward_scalar(root, bint retain, mode, accumulate, str freed_message, seed=None):
-    """_engine._backward_scalar: root.backward() for a root with a graph,
-    grad mode off while the nodes run; seed: the root's gradient (a
-    validated array of its shape and dtype, owned by the engine), None for
-    a one-element root (seed 1)."""
-    data = root.data
+cdef object _ones_like(object data):
+    """The seed of loss.backward(): ones of data's shape and dtype."""
     cdef int typenum
     cdef cnp.npy_intp k, size
-    if seed is not None:
-        pass
-    elif type(data) is cnp.ndarray and cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>data):
+    if type(data) is cnp.ndarray and cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>data):
         typenum = cnp.PyArray_TYPE(<cnp.ndarray>data)
         seed = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(<cnp.ndarray>data), cnp.PyArray_DIMS(<cnp.ndarray>data),
                                  typenum, 0)
@@ -387,6 +381,16 @@ def _backward_scalar(root, bint retain, mode, accumulate, str freed_message, see
     else:
         seed = np.empty(data.shape, data.dtype)
         seed.fill(1)
+    return seed
+
+
+def _backward_plain(root, bint retain, mode, accumulate, str freed_message, seed=None):
+    """_engine's root.backward() without create_graph or inputs, for a root
+    with a graph, grad mode off while the nodes run; seed: the root's
+    gradient (a validated array of its shape and dtype that the engine may
+    keep), None for a one-element root (ones)."""
+    if seed is None:
+        seed = _ones_like(root.data)
     cdef bint previous = _mode_enabled(mode)
     _mode_set(mode, False)
     try:

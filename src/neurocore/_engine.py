@@ -66,16 +66,12 @@ class TensorBase:
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``."""
-        if (gradient is None and inputs is None and not create_graph and self._node is not None
-                and self.requires_grad and self.data.size == 1):
-            # loss.backward(): the common case
-            _backward_scalar(self, bool(retain_graph), _mode, _accumulate_leaf, _FREED_MESSAGE)
-            return
-        if (gradient is not None and inputs is None and not create_graph and self._node is not None
-                and self.requires_grad):
-            # y.backward(g): the same compiled node loop, seeded with a copy of g
-            (seed,) = _seed_grads([self], [gradient], False)
-            _backward_scalar(self, bool(retain_graph), _mode, _accumulate_leaf, _FREED_MESSAGE, seed)
+        if (inputs is None and not create_graph and self._node is not None and self.requires_grad
+                and (gradient is not None or self.data.size == 1)):
+            # loss.backward() (seed 1) or y.backward(g) (a validated copy of g):
+            # the compiled node loop
+            seed = None if gradient is None else _seed_grads([self], [gradient], False)[0]
+            _backward_plain(self, bool(retain_graph), _mode, _accumulate_leaf, _FREED_MESSAGE, seed)
             return
         backward(self, gradient, retain_graph, create_graph, inputs)
 
@@ -356,7 +352,7 @@ def _hand_over(t, g, graph, grads, owned, accumulate, wrap):
 # root.backward() for a one-element root, and root.backward(gradient): the
 # compiled node loop (neurocore/_engine.pxi), the same steps as
 # _run_backward's plain case
-_backward_scalar = _kernels._backward_scalar
+_backward_plain = _kernels._backward_plain
 
 
 def _accumulate_leaf(t, g, graph, owned):
