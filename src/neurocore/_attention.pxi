@@ -8,17 +8,16 @@ cdef object _strided4(object x, str name, object ref=None, str ref_name=""):
     projection pass without a copy; anything else is copied once)."""
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
-    if not x.dtype.isnative:
-        x = x.astype(x.dtype.newbyteorder("="))     # an input: one native copy
-    if x.dtype != _F32 and x.dtype != _F64:
-        raise TypeError(f"{name} must have dtype float32 or float64, got {x.dtype}")
-    if ref is not None and x.dtype != ref.dtype:
-        raise TypeError(f"{name} has dtype {x.dtype} but {ref_name} has dtype {ref.dtype}; "
+    dtype = x.dtype.newbyteorder("=")      # non-native order: copied below, with the rest
+    if dtype != _F32 and dtype != _F64:
+        raise TypeError(f"{name} must have dtype float32 or float64, got {dtype}")
+    if ref is not None and dtype != ref.dtype:
+        raise TypeError(f"{name} has dtype {dtype} but {ref_name} has dtype {ref.dtype}; "
                         f"convert one explicitly")
     if x.ndim != 4:
         raise ValueError(f"{name} must be 4-D (batch, heads, tokens, features), got shape {x.shape}")
     cdef Py_ssize_t item = x.itemsize
-    if ((x.shape[3] > 1 and x.strides[3] != item) or any(s % item for s in x.strides)
+    if (not x.dtype.isnative or (x.shape[3] > 1 and x.strides[3] != item) or any(s % item for s in x.strides)
             or not cnp.PyArray_ISALIGNED(<cnp.ndarray>x)):
         x = _kernel_copy(x)
     return x
