@@ -18,6 +18,7 @@ import numpy as np
 from neurocore import _kernels
 from neurocore import kernels as K
 from neurocore._engine import Op
+from neurocore.functional import _fused
 from neurocore._tensor import Tensor
 
 __all__ = [
@@ -44,7 +45,6 @@ _REDUCTIONS = ("none", "mean", "sum")
 # plain class-index cross-entropy in one kernel-wrapper call each way (autograd fast path)
 _CE_PLAIN_CASE = _kernels._cross_entropy_plain_case
 _CE_PLAIN = _kernels._cross_entropy_plain
-_CE_PLAIN_BACKWARD = _kernels._cross_entropy_plain_backward
 
 
 # ---- argument checks ---------------------------------------------------------
@@ -426,13 +426,7 @@ class _PlainCrossEntropy(_CrossEntropy):
         ctx.denom = float(count)
         return loss
 
-    def backward(ctx, g):
-        if g.size != 1:
-            raise ValueError(f"grad_output of a mean or sum cross-entropy must be a scalar, got shape {g.shape}")
-        scale = g.item()
-        if ctx.reduction == "mean":
-            scale = scale / ctx.denom if ctx.denom else float("nan")
-        return _CE_PLAIN_BACKWARD(ctx._raw[0], ctx.target, ctx.lse, ctx.ignore_index, scale), None
+    backward = _fused.plain_cross_entropy_backward
 
 
 def _class_loss_weight(input, weight, ignore_index):
