@@ -13,7 +13,9 @@ from neurocore._engine_core cimport TensorCore, _new_tensor, _split, _grad_enabl
 import numpy as np
 cimport numpy as cnp
 
-from neurocore._kernels import _cross_entropy_plain_backward, _linear_chain_backward, _linear_chain_forward
+from neurocore._kernels import (
+    _cross_entropy_plain, _cross_entropy_plain_backward, _linear_chain_backward, _linear_chain_forward,
+)
 
 cnp.import_array()
 
@@ -49,6 +51,28 @@ def linear_chain_backward(ctx, g):
         return ctx._composite_backward(g, type(ctx)._replay)
     return tuple(_linear_chain_backward(g, ctx.layer_inputs, ctx._raw[1:], ctx.saved, ctx.activations,
                                         ctx.slope, ctx.needs_input_grad))
+
+
+def plain_cross_entropy_apply(cls, input, target, ignore_index, reduction):
+    """_PlainCrossEntropy.apply(input, target, ignore_index, reduction): the
+    loss of 2-D logits against 1-D class indices, a mean or a sum, in one
+    kernel-wrapper call, recording the node (ctx of class cls) when grad
+    mode is on and the logits require grad."""
+    cdef tuple args = (input, target, ignore_index, reduction)
+    raw, needs = _split(args)
+    loss, lse, count, t = _cross_entropy_plain((<tuple>raw)[0], (<tuple>raw)[1], ignore_index, reduction == "mean")
+    if needs is None or not _grad_enabled():
+        return _new_tensor(loss, None)
+    ctx = object.__new__(cls)
+    ctx.recording = True
+    ctx.weight = None
+    ctx.ignore_index = ignore_index
+    ctx.eps = 0.0
+    ctx.reduction = reduction
+    ctx.lse = lse
+    ctx.denom = float(count)
+    ctx.target = t
+    return _record(ctx, args, needs, raw, loss, False)
 
 
 def plain_cross_entropy_backward(ctx, g):

@@ -44,7 +44,6 @@ __all__ = [
 _REDUCTIONS = ("none", "mean", "sum")
 # plain class-index cross-entropy in one kernel-wrapper call each way (autograd fast path)
 _CE_PLAIN_CASE = _kernels._cross_entropy_plain_case
-_CE_PLAIN = _kernels._cross_entropy_plain
 
 
 # ---- argument checks ---------------------------------------------------------
@@ -416,16 +415,11 @@ class _CrossEntropy(Op):
 
 class _PlainCrossEntropy(_CrossEntropy):
     """The plain case of _CrossEntropy (2-D logits, 1-D class indices, no
-    weight, no smoothing, a mean or sum): forward and backward each one
-    compiled call, which is what a small network's training step needs."""
+    weight, no smoothing, a mean or sum): its apply and backward are
+    compiled (neurocore.functional._fused) around one kernel-wrapper call
+    each, which is what a small network's training step needs."""
 
-    @staticmethod
-    def forward(ctx, logits, target, ignore_index, reduction):
-        ctx.weight, ctx.ignore_index, ctx.eps, ctx.reduction = None, ignore_index, 0.0, reduction
-        loss, ctx.lse, count, ctx.target = _CE_PLAIN(logits, target, ignore_index, reduction == "mean")
-        ctx.denom = float(count)
-        return loss
-
+    apply = classmethod(_fused.plain_cross_entropy_apply)
     backward = _fused.plain_cross_entropy_backward
 
 
