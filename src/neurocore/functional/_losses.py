@@ -77,19 +77,16 @@ def _pair(input, target, input_name="input", target_name="target", same_shape=Tr
 
 
 def _positive(value, name, allow_zero=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+    v = _finite(value, name)
+    if v < 0 or (v == 0 and not allow_zero):
         raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'} and finite, got {value}")
-    return float(value)
+    return v
 
 
 def _finite(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return float(value)
+    """value as a float: TypeError unless a real number, ValueError unless
+    finite (the kernels' scalar validator)."""
+    return _kernels._real_scalar(value, name)
 
 
 def _reduce(loss, reduction):
