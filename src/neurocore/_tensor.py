@@ -19,7 +19,7 @@ import numpy as np
 
 from neurocore import _engine_core, _kernels
 from neurocore._engine import (
-    _FLOAT_KINDS, Function, Op, TensorBase, _dtype_error, _LeafHooks, _wrap,
+    _FLOAT_KINDS, Op, TensorBase, _dtype_error, _LeafHooks, _wrap,
 )
 from neurocore._tensor_ops import (
     Abs, Add, BroadcastTo, Cast, Clamp, Clone, Concatenate, Div, Exp, Index, Log, MatMul, Max, Mean,
@@ -556,7 +556,7 @@ def _add_leaf_hook(t, hook):
 
 # the compiled half of the engine (neurocore/_engine_core.pyx) allocates
 # Tensors and calls back into these methods
-_engine_core._set_tensor_type(Tensor, Op._backward_impl, Function._release)
+_engine_core._set_tensor_type(Tensor, Op._backward_impl)
 
 
 # ---------------------------------------------------------------------------

@@ -8,7 +8,7 @@ the array-only kernel wrappers' (neurocore._kernels); what is here is the
 bookkeeping around them (argument split, recording the node, reading the
 saved state), which in Python costs more than the kernels of a small
 model."""
-from neurocore._engine_core cimport TensorCore, _new_tensor, _split, _grad_enabled, _record
+from neurocore._engine_core cimport NodeCore, TensorCore, _new_tensor, _split, _grad_enabled, _record
 
 import numpy as np
 cimport numpy as cnp
@@ -35,7 +35,7 @@ def linear_chain_apply(cls, x, tuple params, tuple activations, double slope):
                                                      recording)
     if not recording:
         return _new_tensor(out, None)
-    ctx = object.__new__(cls)
+    cdef NodeCore ctx = NodeCore.__new__(cls)
     ctx.recording = True
     ctx.activations = activations
     ctx.slope = slope
@@ -63,7 +63,7 @@ def plain_cross_entropy_apply(cls, input, target, ignore_index, reduction):
     loss, lse, count, t = _cross_entropy_plain((<tuple>raw)[0], (<tuple>raw)[1], ignore_index, reduction == "mean")
     if needs is None or not _grad_enabled():
         return _new_tensor(loss, None)
-    ctx = object.__new__(cls)
+    cdef NodeCore ctx = NodeCore.__new__(cls)
     ctx.recording = True
     ctx.weight = None
     ctx.ignore_index = ignore_index
