@@ -21,7 +21,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "neurocore"
 # A prefix ending in "." covers a whole subpackage.
 LAYERS = [
     ("_nc", 0), ("_kernels", 0), ("kernels", 1), ("_threadpoolctl", 1),
-    ("_grad_mode", 2), ("_engine", 2), ("_tensor_ops", 2), ("_tensor", 2), ("_io", 2), ("_tree", 2), ("autograd", 2), ("autograd.", 2),
+    ("_grad_mode", 2), ("_engine_core", 2), ("_engine", 2), ("_tensor_ops", 2), ("_tensor", 2), ("_io", 2), ("_tree", 2), ("autograd", 2), ("autograd.", 2),
     ("functional", 3), ("functional.", 3),
     ("nn", 4), ("nn.", 4), ("optim", 4), ("optim.", 4), ("calibration", 4),
     ("distributed", 4), ("distributed.", 4),
@@ -200,3 +200,17 @@ def test_engine_file_reads_in_one_sitting():
     readme = (SRC.parents[1] / "README.md").read_text(encoding="utf-8")
     layout = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
     assert "`_engine.py`" in layout
+
+
+def test_kernel_module_knows_only_arrays():
+    """_kernels (the .pyx and every .pxi it includes) takes arrays and
+    scalars: it reads no tensor, node, module or optimizer state."""
+    sources = [p for p in MODULES["_kernels"]]
+    sources += [SRC / inc for p in list(sources)
+                for inc in re.findall(r'^include\s+"([^"]+)"', p.read_text(encoding="utf-8"), re.M)]
+    pattern = re.compile(r"\bctx\.|\.weight\b|\.bias\b|\.grad\b|\b_grad\b|\b_node\b|requires_grad"
+                         r"|\bTensor\b|\.data\b|\bstate\[")
+    found = [f"{p.name}:{i}: {line.strip()}" for p in sources
+             for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+             if pattern.search(line.split("#")[0])]
+    assert len(sources) > 5 and not found, found

@@ -157,24 +157,29 @@ def test_chain_of_many_layers(rng):
     assert len(grads) == 2 * n + 1 and all(g is not None for g in grads)
 
 
+@pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("x_grad", [False, True])
-def test_chain_apply_matches_the_general_apply(x_grad, dtype, rng):
-    """nn.MLP's one-call LinearChain.apply: the same output, node and
-    gradients as LinearChain.apply, a bias-less layer included."""
-    linears = (nc.nn.Linear(4, 5, dtype=dtype), nc.nn.Linear(5, 3, bias=False, dtype=dtype))
-    acts = ("leaky_relu", "identity")
+def test_mlp_runs_as_one_linear_chain(x_grad, bias, dtype, rng):
+    """nn.MLP's forward is one LinearChain node over its layers' current
+    params: the same output, node and gradients as LinearChain.apply
+    called by hand, with and without biases, and a weight replaced after
+    the first call is the one used."""
+    mlp = nc.nn.MLP([4, 5, 3], activation="leaky_relu", bias=bias, dtype=dtype)
+    linears = [m for m in mlp if isinstance(m, nc.nn.Linear)]
     x = nc.tensor(rng.standard_normal((3, 4)).astype(dtype), requires_grad=x_grad)
+    mlp(x)
+    linears[1].weight = nc.nn.Parameter(rng.standard_normal((3, 5)).astype(dtype))
     params = [p for m in linears for p in (m.weight, m.bias)]
     results = []
-    for run in ("compiled", "general"):
-        for m in linears:
-            m.zero_grad()
+    for run in ("module", "by hand"):
+        mlp.zero_grad()
         x.grad = None
-        if run == "compiled":
-            y = _kernels._linear_chain_apply(_ops.LinearChain, x, linears, acts, 0.2)
+        if run == "module":
+            y = mlp(x)
         else:
-            y = _ops.LinearChain.apply(x, *params, activations=acts, slope=0.2)
-        assert type(y.grad_fn) is _ops.LinearChain and y.grad_fn.needs_input_grad == (x_grad,) + (True,) * 3 + (False,)
+            y = _ops.LinearChain.apply(x, *params, activations=("leaky_relu", "identity"), slope=0.01)
+        assert type(y.grad_fn) is _ops.LinearChain
+        assert y.grad_fn.needs_input_grad == (x_grad,) + (True, bias) * 2
         (y * y).sum().backward()
         results.append([y.numpy()] + [p.grad.numpy() for p in params if p is not None]
                        + ([x.grad.numpy()] if x_grad else []))
@@ -182,22 +187,18 @@ def test_chain_apply_matches_the_general_apply(x_grad, dtype, rng):
         np.testing.assert_array_equal(a, b)
 
 
-def test_chain_apply_under_no_grad_and_bad_input(rng):
-    linears = (nc.nn.Linear(4, 3), nc.nn.Linear(3, 2))
+def test_mlp_chain_under_no_grad_and_bad_input(rng):
+    mlp = nc.nn.MLP([4, 3, 2])
     x = rng.standard_normal((2, 4)).astype(np.float32)
     with nc.no_grad():
-        y = _kernels._linear_chain_apply(_ops.LinearChain, nc.tensor(x), linears, ("relu", "identity"), 0.01)
+        y = mlp(nc.tensor(x))
     assert y.grad_fn is None and not y.requires_grad
     with pytest.raises(TypeError, match="must be a neurocore Tensor, got ndarray"):
-        _kernels._linear_chain_apply(_ops.LinearChain, x, linears, ("relu", "identity"), 0.01)
+        mlp(x)
     with pytest.raises(TypeError, match="do not mix"):
-        _kernels._linear_chain_apply(_ops.LinearChain, nc.tensor(x.astype(np.float64)), linears,
-                                     ("relu", "identity"), 0.01)
+        mlp(nc.tensor(x.astype(np.float64)))
     # a strided input: copied once, the same result
-    y = _kernels._linear_chain_apply(_ops.LinearChain, nc.tensor(np.asfortranarray(x)), linears,
-                                     ("relu", "identity"), 0.01)
-    want = _kernels._linear_chain_apply(_ops.LinearChain, nc.tensor(x), linears, ("relu", "identity"), 0.01)
-    np.testing.assert_array_equal(y.numpy(), want.numpy())
+    np.testing.assert_array_equal(mlp(nc.tensor(np.asfortranarray(x))).numpy(), mlp(nc.tensor(x)).numpy())
 
 
 def test_mlp_on_batched_sequences_matches_layer_by_layer(rng):

@@ -20,20 +20,21 @@ This file is the whole engine, in reading order: TensorBase (the state the
 engine keeps on every tensor, and ``t.backward()``), Function and Op (the
 nodes), the backward loop (``_run_backward``), the leaves'
 post-accumulate-grad hooks (``_LeafHooks``), then ``backward()`` and
-``grad()``.  Its compiled hot path, ``neurocore/_engine.pxi`` (part of
-``_kernels``), repeats ``Op.apply`` and the plain scalar backward without
-the interpreter's per-statement cost.
+``grad()``.  Its compiled half, the extension ``neurocore._engine_core``,
+holds TensorCore (the tensor state as C fields) and repeats ``Op.apply``
+and the plain backward's node loop without the interpreter's
+per-statement cost.
 
 Imports point one way: ``_grad_mode`` <- this module <- ``_tensor_ops``
 (the elementary ops) <- ``_tensor`` (Tensor, the factories).  The engine
 never names Tensor: it reads and writes the slots of TensorBase, Tensor's
-base class, and makes new tensors with ``_wrap`` (``_kernels._wrap_array``),
+base class, and makes new tensors with ``_wrap`` (``_engine_core._wrap_array``),
 which allocates the type that ``neurocore._tensor`` registers with
-``_kernels._set_tensor_type`` at its import.
+``_engine_core._set_tensor_type`` at its import.
 """
 import numpy as np
 
-from neurocore import _kernels
+from neurocore import _engine_core
 from neurocore._grad_mode import _mode, set_grad_enabled
 
 _new = object.__new__
@@ -41,7 +42,7 @@ _FLOAT_KINDS = "f"
 
 
 # a Tensor around an array produced by an op (no copy, no checks)
-_wrap = _kernels._wrap_array
+_wrap = _engine_core._wrap_array
 
 
 def _dtype_error(a, b):
@@ -54,15 +55,13 @@ def _dtype_error(a, b):
 # ---------------------------------------------------------------------------
 
 
-class TensorBase:
-    """What the engine reads and writes on every tensor: ``data`` (the
-    NumPy array), ``_grad`` (a Tensor or None), ``_node`` (the Function that
-    made it, None for a leaf), ``_idx`` (which output of that node),
-    ``requires_grad`` and, on a leaf given hooks only, the
-    ``_post_accumulate_hooks`` table.  neurocore._tensor.Tensor adds the
-    array methods; _engine.pxi reads these slots by offset."""
+class TensorBase(_engine_core.TensorCore):
+    """The engine's view of a tensor: the state it keeps on every tensor
+    (``data``, ``_grad``, ``_node``, ``_idx``, ``requires_grad``, the
+    C fields of _engine_core.TensorCore) and ``backward()``.
+    neurocore._tensor.Tensor adds the array methods."""
 
-    __slots__ = ("data", "_grad", "_node", "_idx", "requires_grad", "_post_accumulate_hooks", "__weakref__")
+    __slots__ = ()
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``."""
@@ -221,8 +220,8 @@ class Op(Function):
     # apply(*args, **settings): run forward on the arguments' arrays and,
     # when grad mode is on and some Tensor argument requires grad, record
     # the node (parents, needs_input_grad, the raw inputs, the output if
-    # save_output).  Compiled (neurocore/_engine.pxi): it runs once per op.
-    apply = classmethod(_kernels._op_apply_method)
+    # save_output).  Compiled (neurocore/_engine_core.pyx): it runs once per op.
+    apply = classmethod(_engine_core._op_apply_method)
 
     @property
     def inputs(self):
@@ -263,7 +262,7 @@ class Op(Function):
 
 def _toposort(root_nodes):
     """Nodes reachable from the roots, every node after all of its parents."""
-    return _kernels._toposort_nodes(list(root_nodes), TensorBase)
+    return _engine_core._toposort_nodes(list(root_nodes))
 
 
 def _run_backward(roots, root_grads, retain_graph, create_graph, capture=None, stop_at_capture=False):
@@ -350,9 +349,9 @@ def _hand_over(t, g, graph, grads, owned, accumulate, wrap):
 
 
 # root.backward() for a one-element root, and root.backward(gradient): the
-# compiled node loop (neurocore/_engine.pxi), the same steps as
+# compiled node loop (neurocore/_engine_core.pyx), the same steps as
 # _run_backward's plain case
-_backward_plain = _kernels._backward_plain
+_backward_plain = _engine_core._backward_plain
 
 
 def _accumulate_leaf(t, g, graph, owned):
@@ -465,7 +464,7 @@ class _LeafHooks:
             self.done(node.parents, (), node.needs_input_grad)
 
 
-_kernels._set_post_accumulate_hooks(_LeafHooks.registry, _LeafHooks)
+_engine_core._set_post_accumulate_hooks(_LeafHooks.registry, _LeafHooks)
 
 
 # ---------------------------------------------------------------------------

@@ -5,19 +5,19 @@ managers or decorators), ``is_grad_enabled`` reads it.  It sits below the
 engine (neurocore._engine) because everything that records or runs a graph
 reads it: Op.apply, the backward loop, and modules that take a fast path
 when nothing is recorded.  The flag itself is ``_mode``, a
-``_kernels._GradMode`` whose value lives in C thread-specific storage, where
-the engine's compiled paths (neurocore/_engine.pxi) read it.
+``_engine_core._GradMode`` whose value lives in C thread-specific storage, where
+the engine's compiled paths (neurocore/_engine_core.pyx) read it.
 """
 import functools
 
-from neurocore import _kernels
+from neurocore import _engine_core
 
 __all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled"]
 
 # the flag lives in C thread-specific storage, where the compiled apply and
 # backward read it without a threading.local lookup
-_mode = _kernels._GradMode()
-_kernels._set_apply_mode(_mode)         # the compiled Op.apply records only while it is on
+_mode = _engine_core._GradMode()
+_engine_core._set_apply_mode(_mode)         # the compiled Op.apply records only while it is on
 
 
 def is_grad_enabled():

@@ -424,15 +424,3 @@ def _cross_entropy_plain_backward(logits, target, lse, ignore_index, double scal
             nc_cross_entropy_backward(m, n, 0.0, ign, <double *>pz, n, pt, NULL, <double *>ps, NULL, scale,
                                       <double *>po, n)
     return O
-
-
-def _cross_entropy_node_plain_backward(ctx, g):
-    """functional._losses._PlainCrossEntropy's backward without
-    create_graph: (grad_logits, None) for the scalar grad_output g."""
-    if cnp.PyArray_SIZE(<cnp.ndarray?>g) != 1:
-        raise ValueError(f"grad_output of a mean or sum cross-entropy must be a scalar, got shape {g.shape}")
-    cdef double scale = g.item()
-    if ctx.reduction == "mean":
-        scale = scale / ctx.denom if ctx.denom else float("nan")
-    raw = ctx._raw
-    return _cross_entropy_plain_backward(raw[0], ctx.target, ctx.lse, ctx.ignore_index, scale), None

@@ -363,11 +363,3 @@ cdef list _chain_backward_run(_ChainLayer *layers, Py_ssize_t nl, object g, obje
         free(scratch)
     grads[0] = g if needs[0] else None
     return grads
-
-
-def _linear_chain_plain_backward(ctx, g):
-    """functional._ops.LinearChain's backward without create_graph, as the
-    engine's node loop calls it (see _backward_nodes): the method's body
-    without its Python frame."""
-    return tuple(_linear_chain_backward(g, ctx.layer_inputs, ctx._raw[1:], ctx.saved, ctx.activations,
-                                        ctx.slope, ctx.needs_input_grad))

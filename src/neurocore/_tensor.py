@@ -6,7 +6,7 @@ elementary ops of neurocore._tensor_ops; the state the engine keeps on it
 and ``backward()`` are its base class's, neurocore._engine.TensorBase.
 This module is the top of the engine layer: it imports _engine and
 _tensor_ops (both above _grad_mode), none of which imports it.  At import it registers Tensor
-with the compiled engine (``_kernels._set_tensor_type``): Op.apply and
+with the compiled engine (``_engine_core._set_tensor_type``): Op.apply and
 ``_engine._wrap`` allocate Tensors through that registration.
 
 Also here: ``Tensor.register_post_accumulate_grad_hook``'s bookkeeping (a
@@ -17,7 +17,7 @@ import weakref
 
 import numpy as np
 
-from neurocore import _kernels
+from neurocore import _engine_core, _kernels
 from neurocore._engine import (
     _FLOAT_KINDS, Function, Op, TensorBase, _dtype_error, _LeafHooks, _wrap,
 )
@@ -65,7 +65,7 @@ class Tensor(TensorBase):
     neurocore._engine.
     """
 
-    __slots__ = ()      # TensorBase's slots, nothing more (_engine.pxi reads them by offset)
+    __slots__ = ()      # TensorCore's C fields, nothing more
     __array_ufunc__ = None          # ndarray (op) Tensor defers to Tensor's reflected op
     __hash__ = object.__hash__      # __eq__ is element-wise
 
@@ -554,9 +554,9 @@ def _add_leaf_hook(t, hook):
     return _HookHandle(hooks, handle_key)
 
 
-# the compiled hot path of the engine (neurocore/_engine.pxi) allocates
-# Tensors, works on their slots and calls back into these methods
-_kernels._set_tensor_type(Tensor, Op._backward_impl, Function._release)
+# the compiled half of the engine (neurocore/_engine_core.pyx) allocates
+# Tensors and calls back into these methods
+_engine_core._set_tensor_type(Tensor, Op._backward_impl, Function._release)
 
 
 # ---------------------------------------------------------------------------

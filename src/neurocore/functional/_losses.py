@@ -44,7 +44,7 @@ _REDUCTIONS = ("none", "mean", "sum")
 # plain class-index cross-entropy in one kernel-wrapper call each way (autograd fast path)
 _CE_PLAIN_CASE = _kernels._cross_entropy_plain_case
 _CE_PLAIN = _kernels._cross_entropy_plain
-_PLAIN_NODE_BACKWARD = _kernels._cross_entropy_node_plain_backward
+_CE_PLAIN_BACKWARD = _kernels._cross_entropy_plain_backward
 
 
 # ---- argument checks ---------------------------------------------------------
@@ -427,10 +427,12 @@ class _PlainCrossEntropy(_CrossEntropy):
         return loss
 
     def backward(ctx, g):
-        return _PLAIN_NODE_BACKWARD(ctx, g)
-
-    # the engine's node loop calls it directly (no Python frame)
-    _plain_backward = _kernels._cross_entropy_node_plain_backward
+        if g.size != 1:
+            raise ValueError(f"grad_output of a mean or sum cross-entropy must be a scalar, got shape {g.shape}")
+        scale = g.item()
+        if ctx.reduction == "mean":
+            scale = scale / ctx.denom if ctx.denom else float("nan")
+        return _CE_PLAIN_BACKWARD(ctx._raw[0], ctx.target, ctx.lse, ctx.ignore_index, scale), None
 
 
 def _class_loss_weight(input, weight, ignore_index):

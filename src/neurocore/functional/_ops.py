@@ -132,10 +132,6 @@ class LinearChain(Op):
         return tuple(_CHAIN_BACKWARD(g, ctx.layer_inputs, ctx._raw[1:], ctx.saved, ctx.activations, ctx.slope,
                                      ctx.needs_input_grad))
 
-    # the plain (no create_graph) backward, compiled; the engine calls it
-    # instead of backward()
-    _plain_backward = _kernels._linear_chain_plain_backward
-
     def _replay(ctx, x, *params):
         # create_graph: the chain as one Linear node per layer whose outputs are
         # the ones this forward saved, so no GEMM is recomputed and each layer

@@ -1,10 +1,12 @@
 """Module, Parameter and the basic layers (PyTorch's names and defaults)."""
 import math
 from collections import OrderedDict, namedtuple
+from itertools import chain
+from operator import attrgetter
 
 import numpy as np
 
-from neurocore import _kernels, _tensor
+from neurocore import _tensor
 from neurocore import functional as F
 from neurocore._grad_mode import no_grad
 from neurocore._tensor import Tensor
@@ -16,8 +18,8 @@ __all__ = ["Parameter", "Module", "Sequential", "ModuleList", "Identity", "Linea
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _LinearChain = F._ops.LinearChain
-# LinearChain.apply of the whole stack in one call
-_CHAIN_APPLY = _kernels._linear_chain_apply
+_CHAIN_APPLY = _LinearChain.apply
+_WEIGHT_BIAS = attrgetter("weight", "bias")
 
 
 def _check_dtype(dtype):
@@ -37,9 +39,6 @@ class Parameter(Tensor):
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
-
-
-_kernels._register_tensor_subtype(Parameter)    # the engine's direct slot access
 
 
 _IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
@@ -439,7 +438,12 @@ class MLP(Sequential):
             object.__setattr__(self, "_plan", plan)
         linears, activations, slope, dropouts = plan
         if linears is not None and (not dropouts or not any(d.training and d.p > 0 for d in dropouts)):
-            return _CHAIN_APPLY(_LinearChain, x, linears, activations, slope)     # compiled Op.apply
+            if not isinstance(x, Tensor):
+                raise TypeError(f"input must be a neurocore Tensor, got {type(x).__name__}")
+            # the whole stack as one LinearChain op (the params read now: a
+            # layer's weight may have been replaced since the plan was made)
+            return _CHAIN_APPLY(x, *chain.from_iterable(map(_WEIGHT_BIAS, linears)), activations=activations,
+                                slope=slope)
         mods = list(self._modules.values())
         i = 0
         while i < len(mods):

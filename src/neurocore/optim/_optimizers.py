@@ -13,11 +13,8 @@ from operator import itemgetter
 
 import numpy as np
 
-from neurocore import _kernels
+from neurocore import _engine_core, _kernels
 from neurocore._grad_mode import enable_grad
-from neurocore._tensor import Tensor
-
-_TENSOR_GRAD = Tensor.grad  # the property returning the slot _grad (see _kernels._group_arrays)
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "LAMB"]
 
@@ -91,13 +88,6 @@ class _State(MutableMapping):
         """The state dict of p, or None (no insertion)."""
         entry = self._d.get(id(p))
         return None if entry is None else entry[1]
-
-
-def _grad_array(p):
-    g = p.grad
-    if g is None:
-        return None
-    return g if isinstance(g, np.ndarray) else g.data
 
 
 class Optimizer:
@@ -193,7 +183,7 @@ class Optimizer:
     def zero_grad(self, set_to_none=True):
         """Reset the gradients: to None (default, as PyTorch), or to zeros."""
         for group in self.param_groups:
-            _kernels._zero_grads(group["params"], set_to_none, _TENSOR_GRAD)
+            _engine_core._zero_grads(group["params"], set_to_none)
 
     def step(self, closure=None):
         """One update of every param with a gradient.  closure: an optional
@@ -214,26 +204,17 @@ class Optimizer:
                 stateful = checked[i][2]
             else:
                 hp, stateful = self._checked_values(i, group)
-            if self._direct_step is not None:
-                try:
-                    done = self._direct_step(group["params"], self.state._d, hp, stateful, _TENSOR_GRAD)
-                except (TypeError, ValueError):
-                    self._step_group_general(group, hp)
-                    continue
-                if done:
-                    continue
-            # the common case in one kernel call (see _step_group_general)
-            got = _kernels._group_arrays(group["params"], self.state._d, self._roles, stateful, self._counted,
-                                         _TENSOR_GRAD)
-            if got is None:
-                self._step_group_general(group, hp)
-                continue
-            datas, grads, states, roles, steps = got
-            if datas:
-                try:
-                    self._update(hp, datas, grads, states, roles, steps)
-                except (TypeError, ValueError):
-                    self._step_group_general(group, hp)
+            # one kernel call per dtype over the group's arrays (gathered in
+            # one C loop; params without a state get one first, strided
+            # params are updated through a contiguous copy)
+            buckets, writeback = _engine_core._group_tensors(
+                group["params"], self.state._d if stateful else None, self._roles, self._counted,
+                self._new_states, group)
+            for datas, grads, states, roles, steps in buckets:
+                self._update(hp, datas, grads, states, roles, steps)
+            if writeback is not None:
+                for data, work in writeback:
+                    data[...] = work
         return loss
 
     def __init_subclass__(cls, **kwargs):
@@ -274,63 +255,14 @@ class Optimizer:
 
     _roles = ()         # the state arrays _update takes, one list per name
     _counted = True     # whether the state has a "step" count
-    # (params, state entries, hp, stateful, grad property) -> bool: the whole
-    # step of a group in one C call, False where it cannot (see SGD)
-    _direct_step = None
 
-    def _step_group_general(self, group, hp):
-        """step() for one group when its fast path (one kernel call on the
-        arrays _kernels._group_arrays gathers) cannot run: a param with a
-        grad but no state yet, or the kernel refused the arrays (it
-        validates them all before any C runs, and _update commits nothing
-        before the kernel succeeds).  This path creates state, buckets
-        dtypes, copies strided params, and re-raises real errors with the
-        param's index.  Nothing is cached across steps: a grad set to None
-        or replaced, a param's .data or state replaced, params added, all
-        take effect at the next step."""
-        # buckets by dtype: one kernel call per (group, dtype)
-        buckets = {}
-        writeback = []
-        new_datas, new_states = [], []
-        stateless = self._stateless(hp)
-        for i, p in enumerate(group["params"]):
-            g = _grad_array(p)
-            if g is None:
-                continue
-            data = p.data
-            if g.dtype != data.dtype:
-                raise TypeError(f"the gradient of params[{i}] has dtype {g.dtype} but the param has dtype "
-                                f"{data.dtype}")
-            if g.shape != data.shape:
-                raise ValueError(f"the gradient of params[{i}] has shape {g.shape} but the param has shape "
-                                 f"{data.shape}")
-            if not (data.flags.c_contiguous and data.flags.writeable and data.flags.aligned):
-                if not data.flags.writeable:
-                    raise ValueError(f"params[{i}].data is read-only; the optimizer updates it in place")
-                work = np.array(data, order="C")    # contiguous and aligned, written back below
-                writeback.append((data, work))
-                data = work
-            state = self.state.get_state(p)
-            if not state and not stateless:
-                state = self.state[p]
-                new_datas.append(data)
-                new_states.append(state)
-            b = buckets.get(data.dtype)
-            if b is None:
-                b = buckets[data.dtype] = ([], [], [])
-            b[0].append(data)
-            b[1].append(g)
-            b[2].append(state)
-        if new_states:
-            self._init_states(new_datas, new_states, group)
-        for params, grads, states in buckets.values():
-            if stateless:
-                self._update(hp, params, grads, None, [], None)
-                continue
-            roles = [[s[r] for s in states] for r in self._roles]
-            self._update(hp, params, grads, states, roles, _next_steps(states) if self._counted else None)
-        for data, work in writeback:
-            data[...] = work
+    def _new_states(self, group, indices, datas):
+        """The states of group["params"][i] for i in indices, params that
+        have a gradient and no state yet (datas: their arrays)."""
+        params = group["params"]
+        states = [self.state[params[i]] for i in indices]
+        self._init_states(datas, states, group)
+        return states
 
     # ---- state_dict ---------------------------------------------------------
     def state_dict(self):
@@ -402,13 +334,7 @@ class Optimizer:
         raise NotImplementedError
 
 
-def _next_steps(states):
-    """The step counts after this step (committed by _commit_steps once the
-    kernel has run)."""
-    return [int(s["step"]) + 1 for s in states]
-
-
-_commit_steps = _kernels._commit_steps
+_commit_steps = _engine_core._commit_steps
 
 
 def _arena(arrays, fill=0.0, empty=False):
@@ -489,7 +415,6 @@ class SGD(Optimizer):
         return hp[1] == 0
 
     _counted = False  # the momentum buffer is created by _update
-    _direct_step = staticmethod(_kernels._sgd_group)
 
     def _update(self, hp, params, grads, states, roles, steps):
         lr, mom, dampening, weight_decay, nesterov, maximize = hp
