@@ -208,13 +208,13 @@ cdef extern from "neurocore/nc.h" nogil:
 
 
 # ---- one name per kernel, for both widths --------------------------------
-# nc_softmax(m, n, x, ldx, y, ldy) is nc_softmax_f32 when x and y are float
-# pointers and nc_softmax_f64 when they are double pointers: the width is
-# chosen when Cython compiles the call, from the pointer types, so a wrapper
-# writes each kernel call once (on `real`) and a float pointer can never
-# reach an f64 kernel.  Scalars (alpha, slope, eps, scale) take the pointers'
-# width, as the C kernels do.  (The optimizer steps, whose arguments are
-# arrays of pointers, are called by their two names.)
+# nc_softmax(m, n, x, ldx, y, ldy) calls nc_softmax_f32 when x and y are
+# float pointers and nc_softmax_f64 when they are double pointers: Cython
+# picks the width when it compiles the call (an inline function, no runtime
+# cost), so a fused helper over `real` writes each call once, and a float
+# pointer cannot reach an f64 kernel.  Scalars (alpha, slope, eps, scale)
+# take the pointers' width, as in the C kernels.  The optimizer steps have
+# no dispatcher: _optim.pxi, their only caller, names both widths.
 ctypedef fused real:
     float
     double
