@@ -1,4 +1,5 @@
 """What the installed package exports and ships (issue: the wheel)."""
+import importlib
 import importlib.metadata
 import pathlib
 import shutil
@@ -8,24 +9,23 @@ import sys
 import pytest
 
 import neurocore
-from neurocore import _kernels
 
 PACKAGE_DIR = pathlib.Path(neurocore.__file__).parent
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads ELF dynamic symbols with nm -D")
-def test_extension_exports_only_its_init():
-    """The C core is linked in with hidden visibility: the extension's
-    dynamic symbol table holds PyInit__kernels and no nc_*/nck_* symbol."""
+@pytest.mark.parametrize("module", ["_kernels", "_engine_core", "functional._fused"])
+def test_extension_exports_only_its_init(module):
+    """Every extension is built with hidden visibility: its dynamic symbol
+    table holds its PyInit_ and nothing else (no nc_*/nck_* symbol of the C
+    core, which _kernels alone links in; the compiled modules above it reach
+    each other through Python's import, not the dynamic linker)."""
     nm = shutil.which("nm")
     assert nm is not None, "nm (binutils) is needed to read the extension's symbols"
-    result = subprocess.run([nm, "-D", "--defined-only", _kernels.__file__], capture_output=True,
-                            text=True, check=True)
+    path = importlib.import_module(f"neurocore.{module}").__file__
+    result = subprocess.run([nm, "-D", "--defined-only", path], capture_output=True, text=True, check=True)
     names = [line.split()[-1] for line in result.stdout.splitlines() if line.strip()]
-    assert "PyInit__kernels" in names
-    leaked = [name for name in names if name.startswith(("nc_", "nck_"))]
-    assert leaked == []
-    assert names == ["PyInit__kernels"]
+    assert names == [f"PyInit_{module.rpartition('.')[2]}"]
 
 
 def test_no_cython_sources_installed():
@@ -33,6 +33,7 @@ def test_no_cython_sources_installed():
     shipped = [p.name for p in PACKAGE_DIR.rglob("*") if p.suffix in (".pyx", ".pxi")]
     assert shipped == []
     assert not (PACKAGE_DIR / "_nc.pxd").exists()
+    assert not (PACKAGE_DIR / "_engine_core.pxd").exists()
     assert (PACKAGE_DIR / "py.typed").exists()
     assert (PACKAGE_DIR / "_kernels.pyi").exists()
 

@@ -36,14 +36,8 @@ cdef class TensorCore:
     made it, None for a leaf), ``_idx`` (which output of that node),
     ``requires_grad`` and, on a leaf given hooks only, the
     ``_post_accumulate_hooks`` table.  C fields: the compiled engine reads
-    them as struct members, Python as attributes."""
-    cdef public object data
-    cdef public object _grad
-    cdef public object _node
-    cdef public Py_ssize_t _idx
-    cdef public bint requires_grad
-    cdef public object _post_accumulate_hooks
-    cdef object __weakref__
+    them as struct members, Python as attributes (declared in
+    _engine_core.pxd)."""
 
 
 cdef type _tensor_type = None               # neurocore._tensor.Tensor
@@ -77,7 +71,7 @@ def _set_post_accumulate_hooks(registry, tracker):
     _leaf_hook_tracker = tracker
 
 
-cdef inline TensorCore _new_tensor(object data, object node):
+cdef TensorCore _new_tensor(object data, object node):
     # Tensor.__new__ without the method lookup: Tensor defines no __new__,
     # so its allocator is TensorCore's
     cdef TensorCore t = TensorCore.__new__(_tensor_type)
@@ -87,14 +81,18 @@ cdef inline TensorCore _new_tensor(object data, object node):
     return t
 
 
-def _wrap_array(object data, object node):
-    """_engine._wrap: a Tensor around an op's result (no copy, no checks)."""
+cdef inline TensorCore _wrap(object data, object node):
     if type(data) is not cnp.ndarray:
         data = np.asarray(data)
     return _new_tensor(data, node)
 
 
-def _split_args(tuple args):
+def _wrap_array(object data, object node):
+    """_engine._wrap: a Tensor around an op's result (no copy, no checks)."""
+    return _wrap(data, node)
+
+
+cdef tuple _split(tuple args):
     """(raw, needs) for Op.apply: raw the args with every Tensor replaced by
     its array; needs one bool per arg (a Tensor that requires grad), or None
     when no arg requires grad."""
@@ -319,7 +317,7 @@ if PyThread_tss_create(&_grad_off_key) != 0:
     raise MemoryError("cannot create the grad mode's thread-specific key")
 
 
-cdef inline bint _grad_enabled():
+cdef bint _grad_enabled() noexcept:
     return PyThread_tss_get(&_grad_off_key) == NULL
 
 
@@ -371,21 +369,25 @@ def _set_apply_mode(mode):
 def _op_apply(cls, tuple args, dict settings, mode):
     """Op.apply (neurocore._engine): run cls.forward on the raw arrays and,
     when grad mode is on (mode.enabled) and some Tensor argument requires
-    grad, record the node (parents, needs_input_grad, raw inputs, output;
-    non-Tensor arguments never get a gradient)."""
+    grad, record the node (parents, needs_input_grad, raw inputs, output)."""
     ctx = object.__new__(cls)
-    raw, needs = _split_args(args)
+    raw, needs = _split(args)
     forward = cls.forward
     if needs is not None and _mode_enabled(mode):
         ctx.recording = True
-        out = forward(ctx, *raw, **settings)
-        ctx.parents = args
-        ctx.needs_input_grad = needs
-        ctx._raw = raw
-        if cls.save_output:
-            ctx._out = out
-        return _wrap_array(out, ctx)
-    return _wrap_array(forward(ctx, *raw, **settings), None)
+        return _record(ctx, args, needs, raw, forward(ctx, *raw, **settings), cls.save_output)
+    return _wrap(forward(ctx, *raw, **settings), None)
+
+
+cdef object _record(object ctx, tuple args, tuple needs, tuple raw, object out, bint save_output):
+    """The recording half of Op.apply: ctx joins the graph as out's node
+    (non-Tensor arguments never get a gradient)."""
+    ctx.parents = args
+    ctx.needs_input_grad = needs
+    ctx._raw = raw
+    if save_output:
+        ctx._out = out
+    return _wrap(out, ctx)
 
 
 # ---- the multi-tensor grouping of an optimizer step -------------------------
@@ -459,11 +461,12 @@ def _group_tensors(list params, dict states, tuple roles, bint counted, object n
     Raises, naming params[i], where a gradient's dtype or shape differs from
     its param's, or a param is read-only.  The step kernels validate the
     arrays again before any C runs."""
-    cdef Py_ssize_t n = len(params), i, k, nroles = len(roles)
-    cdef list datas = [], grads = [], sts = [], where = [], fresh = [], fresh_data = []
-    cdef list typenums = []
+    cdef Py_ssize_t n = len(params), i, k
+    cdef list datas = [], grads = []
+    cdef list sts = None if states is None else []
+    cdef list fresh = None, where = None, fresh_data = None, typenums = None
     cdef object p, g, d, s, entry, tp, last_type = None, writeback = None
-    cdef bint plain = False, mixed = False
+    cdef bint plain = False
     cdef int typenum, first_type = -1
     for i in range(n):
         p = params[i]
@@ -493,56 +496,56 @@ def _group_tensors(list params, dict states, tuple roles, bint counted, object n
         typenum = cnp.PyArray_TYPE(<cnp.ndarray>d)
         if first_type < 0:
             first_type = typenum
-        elif typenum != first_type:
-            mixed = True
-        typenums.append(typenum)
+        elif typenum != first_type and typenums is None:
+            typenums = [first_type] * len(datas)     # the dtypes only once they differ
+        if typenums is not None:
+            typenums.append(typenum)
         datas.append(d)
         grads.append(g)
-        if states is None:
+        if sts is None:
             continue
         entry = states.get(id(p))
         s = (<tuple>entry)[1] if entry is not None else None
         if not s:
+            if fresh is None:
+                fresh, where, fresh_data = [], [], []
             fresh.append(i)
             fresh_data.append(d)
             where.append(len(sts))
         sts.append(s)
-    if fresh:
+    if fresh is not None:
         made = new_states(context, fresh, fresh_data)
         for k in range(len(fresh)):
             sts[<Py_ssize_t>where[k]] = made[k]
-    if not mixed:
-        return [_bucket(datas, grads, sts if states is not None else None, roles, counted, params)], writeback
+    if typenums is None:
+        return [_bucket(datas, grads, sts, roles, counted)], writeback
     buckets = {}
     for k in range(len(datas)):
         b = buckets.get(typenums[k])
         if b is None:
-            b = buckets[typenums[k]] = ([], [], [] if states is not None else None)
+            b = buckets[typenums[k]] = ([], [], None if sts is None else [])
         b[0].append(datas[k])
         b[1].append(grads[k])
-        if states is not None:
+        if sts is not None:
             b[2].append(sts[k])
-    return [_bucket(b[0], b[1], b[2], roles, counted, params) for b in buckets.values()], writeback
+    return [_bucket(b[0], b[1], b[2], roles, counted) for b in buckets.values()], writeback
 
 
-cdef tuple _bucket(list datas, list grads, object states, tuple roles, bint counted, list params):
+cdef tuple _bucket(list datas, list grads, list states, tuple roles, bint counted):
     """(datas, grads, states, role_lists, steps) of one dtype's tensors."""
     cdef Py_ssize_t i, k, n = len(datas), nroles = len(roles)
+    if states is None:
+        return datas, grads, None, [], None
     cdef list lists = [[] for _ in range(nroles)]
     cdef object steps = None, s, a
     cdef long long step, step0 = -1
     cdef bint same = True
-    if states is None:
-        return datas, grads, None, lists, None
     for i in range(n):
         s = (<list>states)[i]
         if type(s) is not dict:
             raise TypeError(f"an optimizer state must be a dict, got {type(s).__name__}")
         for k in range(nroles):
-            a = (<dict>s).get(roles[k])
-            if a is None:
-                raise KeyError(f"an optimizer state has no {roles[k]!r} (keys: {sorted(map(str, s))})")
-            (<list>lists[k]).append(a)
+            (<list>lists[k]).append((<dict>s).get(roles[k]))
         if not counted:
             continue
         step = _next_step(s)

@@ -18,6 +18,7 @@ import numpy as np
 from neurocore import _kernels
 from neurocore import kernels as K
 from neurocore._engine import Op
+from neurocore.functional import _fused
 from neurocore._tensor import Tensor
 
 __all__ = [
@@ -43,8 +44,6 @@ __all__ = [
 _REDUCTIONS = ("none", "mean", "sum")
 # plain class-index cross-entropy in one kernel-wrapper call each way (autograd fast path)
 _CE_PLAIN_CASE = _kernels._cross_entropy_plain_case
-_CE_PLAIN = _kernels._cross_entropy_plain
-_CE_PLAIN_BACKWARD = _kernels._cross_entropy_plain_backward
 
 
 # ---- argument checks ---------------------------------------------------------
@@ -78,19 +77,16 @@ def _pair(input, target, input_name="input", target_name="target", same_shape=Tr
 
 
 def _positive(value, name, allow_zero=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+    v = _finite(value, name)
+    if v < 0 or (v == 0 and not allow_zero):
         raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'} and finite, got {value}")
-    return float(value)
+    return v
 
 
 def _finite(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return float(value)
+    """value as a float: TypeError unless a real number, ValueError unless
+    finite (the kernels' scalar validator)."""
+    return _kernels._real_scalar(value, name)
 
 
 def _reduce(loss, reduction):
@@ -416,23 +412,12 @@ class _CrossEntropy(Op):
 
 class _PlainCrossEntropy(_CrossEntropy):
     """The plain case of _CrossEntropy (2-D logits, 1-D class indices, no
-    weight, no smoothing, a mean or sum): forward and backward each one
-    compiled call, which is what a small network's training step needs."""
+    weight, no smoothing, a mean or sum): its apply and backward are
+    compiled (neurocore.functional._fused) around one kernel-wrapper call
+    each, which is what a small network's training step needs."""
 
-    @staticmethod
-    def forward(ctx, logits, target, ignore_index, reduction):
-        ctx.weight, ctx.ignore_index, ctx.eps, ctx.reduction = None, ignore_index, 0.0, reduction
-        loss, ctx.lse, count, ctx.target = _CE_PLAIN(logits, target, ignore_index, reduction == "mean")
-        ctx.denom = float(count)
-        return loss
-
-    def backward(ctx, g):
-        if g.size != 1:
-            raise ValueError(f"grad_output of a mean or sum cross-entropy must be a scalar, got shape {g.shape}")
-        scale = g.item()
-        if ctx.reduction == "mean":
-            scale = scale / ctx.denom if ctx.denom else float("nan")
-        return _CE_PLAIN_BACKWARD(ctx._raw[0], ctx.target, ctx.lse, ctx.ignore_index, scale), None
+    apply = classmethod(_fused.plain_cross_entropy_apply)
+    backward = _fused.plain_cross_entropy_backward
 
 
 def _class_loss_weight(input, weight, ignore_index):

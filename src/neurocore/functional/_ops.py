@@ -12,6 +12,7 @@ import numpy as np
 from neurocore import _engine, _kernels, _tensor
 from neurocore import kernels as K
 from neurocore._engine import Op
+from neurocore.functional import _fused
 from neurocore._tensor import Tensor
 # the activations and softmax are engine-layer ops (Tensor's methods use them)
 from neurocore._tensor_ops import (  # noqa: F401
@@ -23,9 +24,6 @@ from neurocore._tensor_ops import (  # noqa: F401
 __all__ = ["sigmoid", "tanh", "relu", "leaky_relu", "gelu", "erf", "softmax", "log_softmax",
            "linear", "dropout", "identity"]
 
-# nn.MLP's whole chain in one kernel-wrapper call each way (neurocore._kernels)
-_CHAIN_FORWARD = _kernels._linear_chain_forward
-_CHAIN_BACKWARD = _kernels._linear_chain_backward
 
 def _linear_forward(x, weight, bias, activation, slope, need_preact=True):
     """(y, preact) of y = act(x Wᵀ + b); preact is what _linear_backward needs
@@ -116,21 +114,20 @@ class LinearChain(Op):
 
     nn.MLP runs through it: one node instead of one per layer keeps the
     engine's per-node cost out of small networks.  ``apply(x, w0, b0, w1,
-    b1, ...)`` with ``activations`` (one per layer) and ``slope`` settings.
+    b1, ...)`` with ``activations`` (one per layer) and ``slope`` settings;
+    ``run(x, params, activations, slope)`` is the same with the params as
+    one tuple.  Both the apply and the backward are compiled
+    (neurocore.functional._fused): the bookkeeping around the chain's
+    kernels is what a small network's step spends its time on.
     """
 
-    @staticmethod
-    def forward(ctx, x, *params, activations, slope):
-        ctx.activations, ctx.slope = activations, slope
-        # under no_grad nothing is kept (seed 000 Table 2.10)
-        h, ctx.layer_inputs, ctx.saved = _CHAIN_FORWARD(x, params, activations, slope, ctx.recording)
-        return h
+    @classmethod
+    def apply(cls, x, *params, activations, slope):
+        return _fused.linear_chain_apply(cls, x, params, tuple(activations), _check_negative_slope(slope))
 
-    def backward(ctx, g):
-        if ctx._graph:
-            return ctx._composite_backward(g, LinearChain._replay)
-        return tuple(_CHAIN_BACKWARD(g, ctx.layer_inputs, ctx._raw[1:], ctx.saved, ctx.activations, ctx.slope,
-                                     ctx.needs_input_grad))
+    run = classmethod(_fused.linear_chain_apply)
+
+    backward = _fused.linear_chain_backward
 
     def _replay(ctx, x, *params):
         # create_graph: the chain as one Linear node per layer whose outputs are

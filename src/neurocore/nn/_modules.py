@@ -18,8 +18,12 @@ __all__ = ["Parameter", "Module", "Sequential", "ModuleList", "Identity", "Linea
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _LinearChain = F._ops.LinearChain
-_CHAIN_APPLY = _LinearChain.apply
+_CHAIN_RUN = _LinearChain.run
 _WEIGHT_BIAS = attrgetter("weight", "bias")
+# counts every attribute assignment and deletion on any Module: what was read
+# from modules' attributes (nn.MLP's tuple of its layers' params) is current
+# while the count is unchanged
+_ATTR_EPOCH = [0]
 
 
 def _check_dtype(dtype):
@@ -61,6 +65,7 @@ class Module:
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
             raise AttributeError("call Module.__init__() before assigning attributes")
+        _ATTR_EPOCH[0] += 1
         for registry in (self._parameters, self._buffers, self._modules):
             registry.pop(name, None)
         if isinstance(value, Parameter):
@@ -70,12 +75,14 @@ class Module:
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name):
+        _ATTR_EPOCH[0] += 1
         for registry in (self._parameters, self._buffers, self._modules):
             registry.pop(name, None)
         object.__delattr__(self, name)
 
     def register_parameter(self, name, param):
         if param is None:
+            _ATTR_EPOCH[0] += 1
             self._parameters.pop(name, None)
             object.__setattr__(self, name, None)
         else:
@@ -436,14 +443,14 @@ class MLP(Sequential):
         if plan is None:
             plan = self._fused_plan()
             object.__setattr__(self, "_plan", plan)
-        linears, activations, slope, dropouts = plan
+        linears, activations, slope, dropouts, params = plan
         if linears is not None and (not dropouts or not any(d.training and d.p > 0 for d in dropouts)):
-            if not isinstance(x, Tensor):
-                raise TypeError(f"input must be a neurocore Tensor, got {type(x).__name__}")
-            # the whole stack as one LinearChain op (the params read now: a
-            # layer's weight may have been replaced since the plan was made)
-            return _CHAIN_APPLY(x, *chain.from_iterable(map(_WEIGHT_BIAS, linears)), activations=activations,
-                                slope=slope)
+            # the whole stack as one LinearChain op, over the layers' params
+            # as they are now (read again after any module attribute changed)
+            if params[1] != _ATTR_EPOCH[0]:
+                params[0] = tuple(chain.from_iterable(map(_WEIGHT_BIAS, linears)))
+                params[1] = _ATTR_EPOCH[0]
+            return _CHAIN_RUN(x, params[0], activations, slope)
         mods = list(self._modules.values())
         i = 0
         while i < len(mods):
@@ -459,11 +466,12 @@ class MLP(Sequential):
         return x
 
     def _fused_plan(self):
-        """(linears, activations, slope, dropouts): the whole stack as one LinearChain
-        whenever none of ``dropouts`` is active; linears is None if it cannot be fused."""
+        """(linears, activations, slope, dropouts, params): the whole stack as one
+        LinearChain whenever none of ``dropouts`` is active; linears is None if
+        it cannot be fused; params: [the layers' params, _ATTR_EPOCH when read]."""
         mods = list(self._modules.values())
         linears, activations, dropouts, slope = [], [], [], None
-        unfusable = (None, None, None, ())
+        unfusable = (None, None, None, (), None)
         i = 0
         while i < len(mods):
             if type(mods[i]) is not Linear:
@@ -487,7 +495,7 @@ class MLP(Sequential):
                         return unfusable
                     slope = s
             activations.append(act)
-        return tuple(linears), tuple(activations), 0.01 if slope is None else slope, tuple(dropouts)
+        return tuple(linears), tuple(activations), 0.01 if slope is None else slope, tuple(dropouts), [None, -1]
 
 
 _FUSABLE = (ReLU, LeakyReLU, Sigmoid, Tanh, GELU)

@@ -9,7 +9,8 @@ Parameters are neurocore Tensors/Parameters (anything with an ndarray
 is None are skipped, as in PyTorch.
 """
 from collections.abc import MutableMapping
-from operator import itemgetter
+from itertools import repeat
+from operator import is_not, itemgetter
 
 import numpy as np
 
@@ -414,23 +415,28 @@ class SGD(Optimizer):
     def _stateless(self, hp):
         return hp[1] == 0
 
-    _counted = False  # the momentum buffer is created by _update
+    _roles = ("momentum_buffer",)
+    _counted = False  # the momentum buffer is created by _update, at a param's first step
 
     def _update(self, hp, params, grads, states, roles, steps):
         lr, mom, dampening, weight_decay, nesterov, maximize = hp
         if mom == 0:
             _kernels._sgd_step_p(params, grads, None, lr, 0.0, dampening, weight_decay, nesterov, maximize, None)
             return
-        bufs = [s.get("momentum_buffer") for s in states]
+        bufs = roles[0]
+        if all(map(is_not, bufs, repeat(None))):
+            _kernels._sgd_step_p(params, grads, bufs, lr, mom, dampening, weight_decay, nesterov, maximize, None)
+            return
+        # a param's first step: its buffer is created here, filled by the
+        # kernel with the gradient ("fresh"), and stored only once the kernel
+        # has run
         fresh = [b is None for b in bufs]
+        missing = [i for i, f in enumerate(fresh) if f]
         new = []
-        if any(fresh):
-            missing = [i for i, f in enumerate(fresh) if f]
-            for i, b in zip(missing, _arena([params[i] for i in missing], empty=True)):
-                bufs[i] = b
-                new.append((states[i], b))
+        for i, b in zip(missing, _arena([params[i] for i in missing], empty=True)):
+            bufs[i] = b
+            new.append((states[i], b))
         _kernels._sgd_step_p(params, grads, bufs, lr, mom, dampening, weight_decay, nesterov, maximize, fresh)
-        # stored only now: a buffer is "fresh" until a kernel has filled it
         for s, b in new:
             s["momentum_buffer"] = b
 

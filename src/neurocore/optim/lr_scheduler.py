@@ -7,8 +7,9 @@ and stepped once per epoch after ``optimizer.step()``.  As in PyTorch,
 schedulers can be chained), and ``step(epoch)`` jumps with the closed form.
 """
 import math
-import sys
 from bisect import bisect_right
+
+from neurocore import _kernels
 
 __all__ = ["LRScheduler", "StepLR", "MultiStepLR", "ConstantLR", "ExponentialLR", "CosineAnnealingLR", "LinearLR",
            "SequentialLR"]
@@ -79,8 +80,9 @@ def _check_positive_int(value, name):
 
 
 def _check_finite(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not abs(value) <= sys.float_info.max:
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    """TypeError unless a real number, ValueError unless finite (the
+    kernels' scalar validator)."""
+    _kernels._real_scalar(value, name)
 
 
 class StepLR(LRScheduler):
