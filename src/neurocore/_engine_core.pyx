@@ -21,12 +21,18 @@ from cpython.ref cimport Py_INCREF
 from cpython.long cimport PyLong_FromVoidPtr
 from cpython.pythread cimport PyThread_tss_create, PyThread_tss_get, PyThread_tss_set
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
+from cpython.ref cimport PyObject
 from libc.string cimport memcpy, memset
 
 import numpy as np
 cimport numpy as cnp
 
 cnp.import_array()
+
+
+cdef extern from "Python.h":
+    object PyObject_Vectorcall(object callable, PyObject **args, size_t nargsf, PyObject *kwnames)
+    PyObject *PyTuple_GET_ITEM(object p, Py_ssize_t pos)
 
 
 @cython.auto_pickle(False)       # neurocore._tensor.Tensor defines how it pickles
@@ -380,28 +386,36 @@ cdef object _apply_mode = None
 
 
 def _op_apply_method(cls, *args, **settings):
-    """Op.apply itself (installed as a classmethod by _engine): _op_apply
-    with the engine's grad mode, one Python frame less per recorded op."""
-    return _op_apply(cls, args, settings, _apply_mode)
+    """Op.apply itself (installed as a classmethod by _engine): run
+    cls.forward on the raw arrays and, when grad mode is on and some Tensor
+    argument requires grad, record the node (parents, needs_input_grad, raw
+    inputs, output)."""
+    cdef NodeCore ctx = NodeCore.__new__(cls)
+    raw, needs = _split(args)
+    if needs is not None and _mode_enabled(_apply_mode):
+        ctx.recording = True
+        return _record(ctx, args, needs, raw, _forward(cls, ctx, raw, settings), cls.save_output)
+    return _wrap(_forward(cls, ctx, raw, settings), None)
+
+
+cdef object _forward(object cls, NodeCore ctx, tuple raw, dict settings):
+    """cls.forward(ctx, *raw, **settings): without settings a vectorcall
+    from the arguments in place (no argument tuple is built)."""
+    cdef PyObject *stack[8]
+    cdef Py_ssize_t n = len(raw), i
+    forward = cls.forward
+    if settings or n > 7:
+        return forward(ctx, *raw, **settings)
+    stack[0] = <PyObject *>ctx
+    for i in range(n):
+        stack[i + 1] = PyTuple_GET_ITEM(raw, i)
+    return PyObject_Vectorcall(forward, stack, <size_t>(n + 1), NULL)
 
 
 def _set_apply_mode(mode):
     """Register neurocore._grad_mode's grad-mode object (thread-local)."""
     global _apply_mode
     _apply_mode = mode
-
-
-def _op_apply(cls, tuple args, dict settings, mode):
-    """Op.apply (neurocore._engine): run cls.forward on the raw arrays and,
-    when grad mode is on (mode.enabled) and some Tensor argument requires
-    grad, record the node (parents, needs_input_grad, raw inputs, output)."""
-    cdef NodeCore ctx = NodeCore.__new__(cls)
-    raw, needs = _split(args)
-    forward = cls.forward
-    if needs is not None and _mode_enabled(mode):
-        ctx.recording = True
-        return _record(ctx, args, needs, raw, forward(ctx, *raw, **settings), cls.save_output)
-    return _wrap(forward(ctx, *raw, **settings), None)
 
 
 cdef object _record(NodeCore ctx, tuple args, tuple needs, tuple raw, object out, bint save_output):
