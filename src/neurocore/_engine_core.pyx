@@ -2,9 +2,8 @@
 # cython: embedsignature=True, initializedcheck=False
 """neurocore._engine_core: the compiled half of the autograd engine.
 
-TensorCore, the C struct of the state the engine keeps on every tensor
-(``data``, ``_grad``, ``_node``, ``_idx``, ``requires_grad``); Op.apply
-and its argument split; the grad mode; the topological sort; the plain
+TensorCore and NodeCore, the state the engine keeps on every tensor and
+every node as C fields; Op.apply and its argument split; the grad mode; the topological sort; the plain
 backward's node loop and the hand-over of an op's input gradients; and the
 multi-tensor grouping of an optimizer step.  Same logic as the Python
 engine in neurocore._engine, without the interpreter's per-statement cost,
@@ -17,11 +16,10 @@ Python layers register with it what it must allocate or call back
 """
 cimport cython
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
-from cpython.ref cimport Py_INCREF
+from cpython.ref cimport Py_INCREF, PyObject
 from cpython.long cimport PyLong_FromVoidPtr
 from cpython.pythread cimport PyThread_tss_create, PyThread_tss_get, PyThread_tss_set
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
-from cpython.ref cimport PyObject
 from libc.string cimport memcpy, memset
 
 import numpy as np

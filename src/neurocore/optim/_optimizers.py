@@ -85,11 +85,6 @@ class _State(MutableMapping):
     def __len__(self):
         return len(self._d)
 
-    def get_state(self, p):
-        """The state dict of p, or None (no insertion)."""
-        entry = self._d.get(id(p))
-        return None if entry is None else entry[1]
-
 
 class Optimizer:
     """Base class: param_groups, state, zero_grad, state_dict/load_state_dict.
