@@ -102,7 +102,13 @@ def _cython_imports(path, seen=None):
     seen = set() if seen is None else seen
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         m = _CYTHON_IMPORT.match(line)
-        if m:
+        if m and m.group(3):
+            # `from neurocore import _kernels`: the submodule, as for Python
+            names = line.split(" import ", 1)[1].strip().strip("()").split(",")
+            for alias in (n.split(" as ")[0].strip() for n in names if n.strip()):
+                sub = _resolve(m.group(3) + "." + alias)
+                yield lineno, sub if sub != _resolve(m.group(3)) else _resolve(m.group(3))
+        elif m:
             name = next(g for g in m.groups() if g)
             yield lineno, _resolve(name)
         inc = _INCLUDE.match(line)

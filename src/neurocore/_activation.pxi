@@ -32,8 +32,8 @@ cdef _act_forward(int act, double slope, object x, object out):
     cdef void *po = _data(O)
     cdef bint f32 = _is_f32(X)
     with nogil:
-        if f32: nc_activation_forward_f32(n, act, <float>slope, <float *>px, <float *>po)
-        else: nc_activation_forward_f64(n, act, slope, <double *>px, <double *>po)
+        if f32: nc_activation_forward(n, act, slope, <float *>px, <float *>po)
+        else: nc_activation_forward(n, act, slope, <double *>px, <double *>po)
     return O
 
 
@@ -83,12 +83,8 @@ def activation_backward(grad_output, x, activation, negative_slope=0.01, output=
     cdef void *po = _data(O)
     cdef bint f32 = _is_f32(G)
     with nogil:
-        if f32:
-            nc_activation_backward_f32(n, act, <float>slope, <float *>pg, <float *>px, <float *>py,
-                                       <float *>po)
-        else:
-            nc_activation_backward_f64(n, act, slope, <double *>pg, <double *>px, <double *>py,
-                                       <double *>po)
+        if f32: nc_activation_backward(n, act, slope, <float *>pg, <float *>px, <float *>py, <float *>po)
+        else: nc_activation_backward(n, act, slope, <double *>pg, <double *>px, <double *>py, <double *>po)
     return O
 
 
@@ -125,6 +121,15 @@ cdef enum _MathOp:
     _EXP, _LOG, _TANH, _ERF, _ERFC
 
 
+cdef inline void _math_elements(int op, nc_int n, const real *x, real *out) noexcept nogil:
+    """out (n,) = op(x), element by element."""
+    if op == _EXP: nc_exp(n, x, out)
+    elif op == _LOG: nc_log(n, x, out)
+    elif op == _TANH: nc_tanh(n, x, out)
+    elif op == _ERF: nc_erf(n, x, out)
+    else: nc_erfc(n, x, out)
+
+
 cdef _math(int op, object x, object out):
     X = _float_input(x, "x")
     O = _output(out, X.shape, X.dtype)
@@ -133,20 +138,10 @@ cdef _math(int op, object x, object out):
     cdef nc_int n = X.size
     cdef void *px = _data(X)
     cdef void *po = _data(O)
-    if _is_f32(X):
-        with nogil:
-            if op == _EXP: nc_exp_f32(n, <float *>px, <float *>po)
-            elif op == _LOG: nc_log_f32(n, <float *>px, <float *>po)
-            elif op == _TANH: nc_tanh_f32(n, <float *>px, <float *>po)
-            elif op == _ERF: nc_erf_f32(n, <float *>px, <float *>po)
-            else: nc_erfc_f32(n, <float *>px, <float *>po)
-    else:
-        with nogil:
-            if op == _EXP: nc_exp_f64(n, <double *>px, <double *>po)
-            elif op == _LOG: nc_log_f64(n, <double *>px, <double *>po)
-            elif op == _TANH: nc_tanh_f64(n, <double *>px, <double *>po)
-            elif op == _ERF: nc_erf_f64(n, <double *>px, <double *>po)
-            else: nc_erfc_f64(n, <double *>px, <double *>po)
+    cdef bint f32 = _is_f32(X)
+    with nogil:
+        if f32: _math_elements(op, n, <float *>px, <float *>po)
+        else: _math_elements(op, n, <double *>px, <double *>po)
     return O
 
 

@@ -150,13 +150,11 @@ def attention_forward(q, k, v, mask=None, is_causal=False, scale=None, out=None,
     cdef bint f32 = _is_f32(Q)
     with nogil:
         if f32:
-            nc_attention_forward_f32(B, H, N, M, D, DV, <float>sc, <float *>pq, qs, <float *>pk, ks,
-                                     <float *>pv, vs, <float *>pm, ms, causal, <float *>po, os, <float *>pl,
-                                     NULL)
+            nc_attention_forward(B, H, N, M, D, DV, sc, <float *>pq, qs, <float *>pk, ks, <float *>pv, vs,
+                                 <float *>pm, ms, causal, <float *>po, os, <float *>pl, NULL)
         else:
-            nc_attention_forward_f64(B, H, N, M, D, DV, sc, <double *>pq, qs, <double *>pk, ks,
-                                     <double *>pv, vs, <double *>pm, ms, causal, <double *>po, os, <double *>pl,
-                                     NULL)
+            nc_attention_forward(B, H, N, M, D, DV, sc, <double *>pq, qs, <double *>pk, ks, <double *>pv, vs,
+                                 <double *>pm, ms, causal, <double *>po, os, <double *>pl, NULL)
     return O, L
 
 
@@ -222,15 +220,13 @@ def attention_backward(grad_out, q, k, v, out, lse, mask=None, is_causal=False, 
     cdef bint f32 = _is_f32(Q)
     with nogil:
         if f32:
-            nc_attention_backward_f32(B, H, N, M, D, DV, <float>sc, <float *>pq, qs, <float *>pk, ks,
-                                      <float *>pv, vs, <float *>pm, ms, causal, <float *>po, os,
-                                      <float *>pl, <float *>pgo, gos, <float *>pgq, gqs,
-                                      <float *>pgk, gks, <float *>pgv, gvs, <float *>pw)
+            nc_attention_backward(B, H, N, M, D, DV, sc, <float *>pq, qs, <float *>pk, ks, <float *>pv, vs,
+                                  <float *>pm, ms, causal, <float *>po, os, <float *>pl, <float *>pgo, gos,
+                                  <float *>pgq, gqs, <float *>pgk, gks, <float *>pgv, gvs, <float *>pw)
         else:
-            nc_attention_backward_f64(B, H, N, M, D, DV, sc, <double *>pq, qs, <double *>pk, ks,
-                                      <double *>pv, vs, <double *>pm, ms, causal, <double *>po, os,
-                                      <double *>pl, <double *>pgo, gos, <double *>pgq, gqs,
-                                      <double *>pgk, gks, <double *>pgv, gvs, <double *>pw)
+            nc_attention_backward(B, H, N, M, D, DV, sc, <double *>pq, qs, <double *>pk, ks, <double *>pv, vs,
+                                  <double *>pm, ms, causal, <double *>po, os, <double *>pl, <double *>pgo, gos,
+                                  <double *>pgq, gqs, <double *>pgk, gks, <double *>pgv, gvs, <double *>pw)
     return GQ, GK, GV
 
 
@@ -278,11 +274,11 @@ def layer_norm_forward(x, weight=None, bias=None, eps=1e-5, out=None):
     cdef bint f32 = _is_f32(X)
     with nogil:
         if f32:
-            nc_layer_norm_forward_f32(rows, cols, <float>e, <float *>px, <float *>pw, <float *>pb,
-                                      <float *>py, <float *>pmu, <float *>prs)
+            nc_layer_norm_forward(rows, cols, e, <float *>px, <float *>pw, <float *>pb, <float *>py,
+                                  <float *>pmu, <float *>prs)
         else:
-            nc_layer_norm_forward_f64(rows, cols, e, <double *>px, <double *>pw, <double *>pb,
-                                      <double *>py, <double *>pmu, <double *>prs)
+            nc_layer_norm_forward(rows, cols, e, <double *>px, <double *>pw, <double *>pb, <double *>py,
+                                  <double *>pmu, <double *>prs)
     return Y, Mu, Rs
 
 
@@ -325,9 +321,9 @@ def layer_norm_backward(grad_y, x, mean, rstd, weight=None, need_input_grad=True
     cdef bint f32 = _is_f32(X)
     with nogil:
         if f32:
-            nc_layer_norm_backward_f32(rows, cols, <float *>pg, <float *>px, <float *>pmu, <float *>prs,
-                                       <float *>pw, <float *>pgx, <float *>pgw, <float *>pgb)
+            nc_layer_norm_backward(rows, cols, <float *>pg, <float *>px, <float *>pmu, <float *>prs,
+                                   <float *>pw, <float *>pgx, <float *>pgw, <float *>pgb)
         else:
-            nc_layer_norm_backward_f64(rows, cols, <double *>pg, <double *>px, <double *>pmu, <double *>prs,
-                                       <double *>pw, <double *>pgx, <double *>pgw, <double *>pgb)
+            nc_layer_norm_backward(rows, cols, <double *>pg, <double *>px, <double *>pmu, <double *>prs,
+                                   <double *>pw, <double *>pgx, <double *>pgw, <double *>pgb)
     return GX, GW, GB

@@ -6,6 +6,14 @@ cdef enum _BinaryOp:
     _ADD, _SUB, _MUL, _DIV
 
 
+cdef inline void _binary_elements(int op, nc_int n, const real *a, const real *b, real *out) noexcept nogil:
+    """out (n,) = a op b, element by element."""
+    if op == _ADD: nc_add(n, a, b, out)
+    elif op == _SUB: nc_sub(n, a, b, out)
+    elif op == _MUL: nc_mul(n, a, b, out)
+    else: nc_div(n, a, b, out)
+
+
 cdef _binary(int op, object a, object b, object out):
     A = _float_input(a, "a")
     B = _like_input(b, "b", A, "a")
@@ -18,18 +26,10 @@ cdef _binary(int op, object a, object b, object out):
     cdef void *pa = _data(A)
     cdef void *pb = _data(B)
     cdef void *po = _data(O)
-    if _is_f32(A):
-        with nogil:
-            if op == _ADD: nc_add_f32(n, <float *>pa, <float *>pb, <float *>po)
-            elif op == _SUB: nc_sub_f32(n, <float *>pa, <float *>pb, <float *>po)
-            elif op == _MUL: nc_mul_f32(n, <float *>pa, <float *>pb, <float *>po)
-            else: nc_div_f32(n, <float *>pa, <float *>pb, <float *>po)
-    else:
-        with nogil:
-            if op == _ADD: nc_add_f64(n, <double *>pa, <double *>pb, <double *>po)
-            elif op == _SUB: nc_sub_f64(n, <double *>pa, <double *>pb, <double *>po)
-            elif op == _MUL: nc_mul_f64(n, <double *>pa, <double *>pb, <double *>po)
-            else: nc_div_f64(n, <double *>pa, <double *>pb, <double *>po)
+    cdef bint f32 = _is_f32(A)
+    with nogil:
+        if f32: _binary_elements(op, n, <float *>pa, <float *>pb, <float *>po)
+        else: _binary_elements(op, n, <double *>pa, <double *>pb, <double *>po)
     return O
 
 
@@ -74,8 +74,8 @@ def scale(alpha, x, out=None):
     cdef void *po = _data(O)
     cdef bint f32 = _is_f32(X)
     with nogil:
-        if f32: nc_scale_f32(n, <float>al, <float *>px, <float *>po)
-        else: nc_scale_f64(n, al, <double *>px, <double *>po)
+        if f32: nc_scale(n, al, <float *>px, <float *>po)
+        else: nc_scale(n, al, <double *>px, <double *>po)
     return O
 
 
@@ -97,8 +97,8 @@ def axpy(alpha, x, y):
     cdef void *py = _data(Y)
     cdef bint f32 = _is_f32(X)
     with nogil:
-        if f32: nc_axpy_f32(n, <float>al, <float *>px, <float *>py)
-        else: nc_axpy_f64(n, al, <double *>px, <double *>py)
+        if f32: nc_axpy(n, al, <float *>px, <float *>py)
+        else: nc_axpy(n, al, <double *>px, <double *>py)
     return Y
 
 
@@ -123,8 +123,8 @@ def fma(a, b, c, out=None):
     cdef void *po = _data(O)
     cdef bint f32 = _is_f32(A)
     with nogil:
-        if f32: nc_fma_f32(n, <float *>pa, <float *>pb, <float *>pc, <float *>po)
-        else: nc_fma_f64(n, <double *>pa, <double *>pb, <double *>pc, <double *>po)
+        if f32: nc_fma(n, <float *>pa, <float *>pb, <float *>pc, <float *>po)
+        else: nc_fma(n, <double *>pa, <double *>pb, <double *>pc, <double *>po)
     return O
 
 
@@ -151,6 +151,6 @@ def sum_rows(x, out=None, accumulate=False):
     cdef void *po = _data(O)
     cdef bint f32 = _is_f32(X)
     with nogil:
-        if f32: nc_sum_rows_f32(m, n, <float *>px, n, <float>beta, <float *>po)
-        else: nc_sum_rows_f64(m, n, <double *>px, n, beta, <double *>po)
+        if f32: nc_sum_rows(m, n, <float *>px, n, beta, <float *>po)
+        else: nc_sum_rows(m, n, <double *>px, n, beta, <double *>po)
     return O

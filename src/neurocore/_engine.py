@@ -37,7 +37,7 @@ import numpy as np
 from neurocore import _engine_core
 from neurocore._grad_mode import _mode, set_grad_enabled
 
-_new = object.__new__
+_new = _engine_core.NodeCore.__new__
 _FLOAT_KINDS = "f"
 
 
@@ -80,7 +80,7 @@ class TensorBase(_engine_core.TensorCore):
 # ---------------------------------------------------------------------------
 
 
-class Function:
+class Function(_engine_core.NodeCore):
     """Base class of every differentiable operation.
 
     Custom functions follow PyTorch::
@@ -106,8 +106,6 @@ class Function:
     """
 
     n_outputs = 1
-    parents = ()
-    needs_input_grad = ()
 
     def save_for_backward(self, *tensors):
         self._saved = tensors
@@ -188,9 +186,6 @@ class Function:
             out.append(r if graph else r.data)
         return out
 
-    def _release(self):
-        self.__dict__.clear()
-        self.parents = None
 
 
 _FREED_MESSAGE = ("Trying to backward through the graph a second time (or directly access saved "
@@ -215,7 +210,6 @@ class Op(Function):
 
     save_output = False
     composite = None
-    recording = False       # True inside forward when the result joins the graph
 
     # apply(*args, **settings): run forward on the arguments' arrays and,
     # when grad mode is on and some Tensor argument requires grad, record

@@ -21,12 +21,18 @@ from cpython.ref cimport Py_INCREF
 from cpython.long cimport PyLong_FromVoidPtr
 from cpython.pythread cimport PyThread_tss_create, PyThread_tss_get, PyThread_tss_set
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
+from cpython.ref cimport PyObject
 from libc.string cimport memcpy, memset
 
 import numpy as np
 cimport numpy as cnp
 
 cnp.import_array()
+
+
+cdef extern from "Python.h":
+    object PyObject_Vectorcall(object callable, PyObject **args, size_t nargsf, PyObject *kwnames)
+    PyObject *PyTuple_GET_ITEM(object p, Py_ssize_t pos)
 
 
 @cython.auto_pickle(False)       # neurocore._tensor.Tensor defines how it pickles
@@ -40,27 +46,49 @@ cdef class TensorCore:
     _engine_core.pxd)."""
 
 
+cdef class NodeCore:
+    """What the engine reads and writes on every node (a Function instance,
+    the "ctx" of an op): ``parents`` (the forward's arguments; None once
+    the saved state is released), ``needs_input_grad`` (one bool per
+    parent), and for built-in ops ``_raw`` (the arguments' arrays),
+    ``_out`` (the result, for ops that save it), ``_graph`` (whether the
+    backward running now records a graph) and ``recording`` (whether the
+    forward's result joins the graph).  C fields; everything else an op
+    keeps goes into the ``__dict__`` of its instances (neurocore._engine's
+    Function, a Python subclass, gives them one)."""
+
+    def __cinit__(self):
+        self.parents = ()
+        self.needs_input_grad = ()
+
+    def _release(self):
+        """Free what the backward needed (the node stays in the graph)."""
+        getattr(self, "__dict__").clear()
+        self._raw = None
+        self._out = None
+        self.parents = None
+
+
 cdef type _tensor_type = None               # neurocore._tensor.Tensor
 cdef object _grad_property = None           # Tensor.grad
 cdef object _op_backward_impl = None        # _engine.Op._backward_impl
-cdef object _function_release = None        # _engine.Function._release
+cdef object _node_release = NodeCore._release
 # post-accumulate-grad hooks (_engine._LeafHooks): the registry of hooked
 # leaves, and the per-backward tracker built only while it is non-empty
 cdef object _leaf_hook_registry = None
 cdef object _leaf_hook_tracker = None
 
 
-def _set_tensor_type(type tensor_type, op_backward_impl=None, function_release=None):
+def _set_tensor_type(type tensor_type, op_backward_impl=None):
     """Register neurocore._tensor.Tensor, the type the engine allocates (done
     once, at its import), and the engine methods _backward_nodes may run
     inline for the nodes that have not overridden them."""
-    global _tensor_type, _grad_property, _op_backward_impl, _function_release
+    global _tensor_type, _grad_property, _op_backward_impl
     if not issubclass(tensor_type, TensorCore):
         raise TypeError(f"{tensor_type!r} is not a TensorCore subclass")
     _tensor_type = tensor_type
     _grad_property = getattr(tensor_type, "grad", None)
     _op_backward_impl = op_backward_impl
-    _function_release = function_release
 
 
 def _set_post_accumulate_hooks(registry, tracker):
@@ -232,6 +260,7 @@ def _backward_nodes(TensorCore root, seed, bint retain, accumulate, str freed_me
     inline here (the same steps) unless a class overrides them."""
     root_node = root._node
     cdef list slots = [None] * root_node.n_outputs
+    cdef NodeCore node
     slots[root._idx] = seed
     cdef dict grads = {root_node: slots}
     cdef set owned = set()
@@ -240,7 +269,7 @@ def _backward_nodes(TensorCore root, seed, bint retain, accumulate, str freed_me
     # leaves' post-accumulate-grad hooks: a tracker only while some are registered
     hooks = _leaf_hook_tracker(order) if _leaf_hook_registry else None
     for k in range(len(order) - 1, -1, -1):
-        node = order[k]
+        node = <NodeCore?>order[k]
         node_grads = grads.pop(node, None)
         if node_grads is None:
             if hooks is not None:
@@ -259,8 +288,10 @@ def _backward_nodes(TensorCore root, seed, bint retain, accumulate, str freed_me
             parent_grads = node._backward_impl(node_grads, False)
         needs = node.needs_input_grad
         if not retain:
-            if _function_release is not None and cls._release is _function_release:
-                node.__dict__.clear()
+            if cls._release is _node_release:
+                (<object>node).__dict__.clear()
+                node._raw = None
+                node._out = None
                 node.parents = None
             else:
                 node._release()
@@ -355,9 +386,30 @@ cdef object _apply_mode = None
 
 
 def _op_apply_method(cls, *args, **settings):
-    """Op.apply itself (installed as a classmethod by _engine): _op_apply
-    with the engine's grad mode, one Python frame less per recorded op."""
-    return _op_apply(cls, args, settings, _apply_mode)
+    """Op.apply itself (installed as a classmethod by _engine): run
+    cls.forward on the raw arrays and, when grad mode is on and some Tensor
+    argument requires grad, record the node (parents, needs_input_grad, raw
+    inputs, output)."""
+    cdef NodeCore ctx = NodeCore.__new__(cls)
+    raw, needs = _split(args)
+    if needs is not None and _mode_enabled(_apply_mode):
+        ctx.recording = True
+        return _record(ctx, args, needs, raw, _forward(cls, ctx, raw, settings), cls.save_output)
+    return _wrap(_forward(cls, ctx, raw, settings), None)
+
+
+cdef object _forward(object cls, NodeCore ctx, tuple raw, dict settings):
+    """cls.forward(ctx, *raw, **settings): without settings a vectorcall
+    from the arguments in place (no argument tuple is built)."""
+    cdef PyObject *stack[8]
+    cdef Py_ssize_t n = len(raw), i
+    forward = cls.forward
+    if settings or n > 7:
+        return forward(ctx, *raw, **settings)
+    stack[0] = <PyObject *>ctx
+    for i in range(n):
+        stack[i + 1] = PyTuple_GET_ITEM(raw, i)
+    return PyObject_Vectorcall(forward, stack, <size_t>(n + 1), NULL)
 
 
 def _set_apply_mode(mode):
@@ -366,20 +418,7 @@ def _set_apply_mode(mode):
     _apply_mode = mode
 
 
-def _op_apply(cls, tuple args, dict settings, mode):
-    """Op.apply (neurocore._engine): run cls.forward on the raw arrays and,
-    when grad mode is on (mode.enabled) and some Tensor argument requires
-    grad, record the node (parents, needs_input_grad, raw inputs, output)."""
-    ctx = object.__new__(cls)
-    raw, needs = _split(args)
-    forward = cls.forward
-    if needs is not None and _mode_enabled(mode):
-        ctx.recording = True
-        return _record(ctx, args, needs, raw, forward(ctx, *raw, **settings), cls.save_output)
-    return _wrap(forward(ctx, *raw, **settings), None)
-
-
-cdef object _record(object ctx, tuple args, tuple needs, tuple raw, object out, bint save_output):
+cdef object _record(NodeCore ctx, tuple args, tuple needs, tuple raw, object out, bint save_output):
     """The recording half of Op.apply: ctx joins the graph as out's node
     (non-Tensor arguments never get a gradient)."""
     ctx.parents = args

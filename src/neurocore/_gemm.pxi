@@ -112,6 +112,16 @@ cdef bint _gemm_overlaps(object out, tuple inputs):
     return False
 
 
+cdef inline void _gemm_products(int ta, int tb, nc_int batch, nc_int m, nc_int n, nc_int k, real alpha,
+                                 const real *a, nc_int lda, nc_int sa, const real *b, nc_int ldb, nc_int sb,
+                                 real beta, real *c, nc_int ldc, nc_int sc) noexcept nogil:
+    """c = alpha op(a) op(b) + beta c for each of batch products (strides sa, sb, sc)."""
+    if batch == 1:
+        nc_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    else:
+        nc_gemm_batched(ta, tb, batch, m, n, k, alpha, a, lda, sa, b, ldb, sb, beta, c, ldc, sc)
+
+
 cdef _gemm_call(bint f32, int ta, int tb, nc_int batch, nc_int m, nc_int n, nc_int k,
                 double alpha, object A, nc_int lda, nc_int sa, object B, nc_int ldb, nc_int sb,
                 double beta, object C, nc_int ldc, nc_int sc):
@@ -119,20 +129,12 @@ cdef _gemm_call(bint f32, int ta, int tb, nc_int batch, nc_int m, nc_int n, nc_i
     cdef void *pb = _data(B)
     cdef void *pc = _data(C)
     with nogil:
-        if batch == 1:
-            if f32:
-                nc_gemm_f32(ta, tb, m, n, k, <float>alpha, <float *>pa, lda, <float *>pb, ldb,
-                            <float>beta, <float *>pc, ldc)
-            else:
-                nc_gemm_f64(ta, tb, m, n, k, alpha, <double *>pa, lda, <double *>pb, ldb,
-                            beta, <double *>pc, ldc)
+        if f32:
+            _gemm_products(ta, tb, batch, m, n, k, alpha, <float *>pa, lda, sa, <float *>pb, ldb, sb,
+                           beta, <float *>pc, ldc, sc)
         else:
-            if f32:
-                nc_gemm_batched_f32(ta, tb, batch, m, n, k, <float>alpha, <float *>pa, lda, sa,
-                                    <float *>pb, ldb, sb, <float>beta, <float *>pc, ldc, sc)
-            else:
-                nc_gemm_batched_f64(ta, tb, batch, m, n, k, alpha, <double *>pa, lda, sa,
-                                    <double *>pb, ldb, sb, beta, <double *>pc, ldc, sc)
+            _gemm_products(ta, tb, batch, m, n, k, alpha, <double *>pa, lda, sa, <double *>pb, ldb, sb,
+                           beta, <double *>pc, ldc, sc)
 
 
 cdef object _gemm_impl(object a, object b, object c, object alpha, object beta,
@@ -299,10 +301,8 @@ def matvec(w, x, y=None, alpha=1.0, beta=0.0, trans=False):
     cdef void *py = _data(O)
     cdef bint f32 = typenum == cnp.NPY_FLOAT32
     with nogil:
-        if f32:
-            nc_matvec_f32(t, rows, cols, <float>al, <float *>pw, max(cols, 1), <float *>px, <float>be, <float *>py)
-        else:
-            nc_matvec_f64(t, rows, cols, al, <double *>pw, max(cols, 1), <double *>px, be, <double *>py)
+        if f32: nc_matvec(t, rows, cols, al, <float *>pw, max(cols, 1), <float *>px, be, <float *>py)
+        else: nc_matvec(t, rows, cols, al, <double *>pw, max(cols, 1), <double *>px, be, <double *>py)
     if O is not Y:
         np.copyto(Y, O)
     return Y
@@ -338,10 +338,8 @@ def outer_acc(g, d, a, alpha=1.0):
     cdef void *pa = _data(Av)
     cdef bint f32 = cnp.PyArray_TYPE(<cnp.ndarray>G) == cnp.NPY_FLOAT32
     with nogil:
-        if f32:
-            nc_outer_acc_f32(m, n, <float>al, <float *>pd, <float *>pa, <float *>pg, max(n, 1))
-        else:
-            nc_outer_acc_f64(m, n, al, <double *>pd, <double *>pa, <double *>pg, max(n, 1))
+        if f32: nc_outer_acc(m, n, al, <float *>pd, <float *>pa, <float *>pg, max(n, 1))
+        else: nc_outer_acc(m, n, al, <double *>pd, <double *>pa, <double *>pg, max(n, 1))
     return g
 
 
@@ -399,13 +397,11 @@ def linear_forward(x, weight, bias=None, activation="identity", negative_slope=0
     if m > 0 and nout > 0:
         with nogil:
             if f32:
-                nc_gemm_fused_f32(0, tb, m, nout, nin, 1.0, <float *>px, max(nin, 1), <float *>pw,
-                                  max(ldb, 1), 0.0, <float *>po, nout, <float *>pb, act, <float>slope,
-                                  <float *>pz, nout)
+                nc_gemm_fused(0, tb, m, nout, nin, 1.0, <float *>px, max(nin, 1), <float *>pw, max(ldb, 1),
+                              0.0, <float *>po, nout, <float *>pb, act, slope, <float *>pz, nout)
             else:
-                nc_gemm_fused_f64(0, tb, m, nout, nin, 1.0, <double *>px, max(nin, 1), <double *>pw,
-                                  max(ldb, 1), 0.0, <double *>po, nout, <double *>pb, act, slope,
-                                  <double *>pz, nout)
+                nc_gemm_fused(0, tb, m, nout, nin, 1.0, <double *>px, max(nin, 1), <double *>pw, max(ldb, 1),
+                              0.0, <double *>po, nout, <double *>pb, act, slope, <double *>pz, nout)
     if out is not None and O is not out:
         np.copyto(out, O)
         O = out
@@ -464,8 +460,8 @@ def linear_backward(grad_output, x, weight, preact=None, activation="identity", 
         pz = _data(Z)
         pd = _data(D)
         with nogil:
-            if f32: nc_act_grad_f32(total, act, <float>slope, <float *>pg, <float *>pz, <float *>pd)
-            else: nc_act_grad_f64(total, act, slope, <double *>pg, <double *>pz, <double *>pd)
+            if f32: nc_act_grad(total, act, slope, <float *>pg, <float *>pz, <float *>pd)
+            else: nc_act_grad(total, act, slope, <double *>pg, <double *>pz, <double *>pd)
     pd = _data(D)
     cdef void *px = _data(Xc)
     Wr, fw = _gemm_rowmajor(W)
@@ -480,26 +476,26 @@ def linear_backward(grad_output, x, weight, preact=None, activation="identity", 
         # grad_x (m, in) = delta (m, out) @ weight (out, in)
         with nogil:
             if f32:
-                nc_gemm_f32(0, tw, m, nin, nout, 1.0, <float *>pd, max(nout, 1), <float *>pw, max(ldw, 1),
-                            0.0, <float *>pgx, max(nin, 1))
+                nc_gemm(0, tw, m, nin, nout, 1.0, <float *>pd, max(nout, 1), <float *>pw, max(ldw, 1),
+                        0.0, <float *>pgx, max(nin, 1))
             else:
-                nc_gemm_f64(0, tw, m, nin, nout, 1.0, <double *>pd, max(nout, 1), <double *>pw, max(ldw, 1),
-                            0.0, <double *>pgx, max(nin, 1))
+                nc_gemm(0, tw, m, nin, nout, 1.0, <double *>pd, max(nout, 1), <double *>pw, max(ldw, 1),
+                        0.0, <double *>pgx, max(nin, 1))
     grad_w = np.empty((nout, nin), dtype=G.dtype)
     cdef void *pgw = _data(grad_w)
     # grad_weight (out, in) = delta^T (out, m) @ x (m, in)
     with nogil:
         if f32:
-            nc_gemm_f32(1, 0, nout, nin, m, 1.0, <float *>pd, max(nout, 1), <float *>px, max(nin, 1),
-                        0.0, <float *>pgw, max(nin, 1))
+            nc_gemm(1, 0, nout, nin, m, 1.0, <float *>pd, max(nout, 1), <float *>px, max(nin, 1),
+                    0.0, <float *>pgw, max(nin, 1))
         else:
-            nc_gemm_f64(1, 0, nout, nin, m, 1.0, <double *>pd, max(nout, 1), <double *>px, max(nin, 1),
-                        0.0, <double *>pgw, max(nin, 1))
+            nc_gemm(1, 0, nout, nin, m, 1.0, <double *>pd, max(nout, 1), <double *>px, max(nin, 1),
+                    0.0, <double *>pgw, max(nin, 1))
     grad_b = None
     if need_bias_grad:
         grad_b = np.empty((nout,), dtype=G.dtype)
         pgb = _data(grad_b)
         with nogil:
-            if f32: nc_sum_rows_f32(m, nout, <float *>pd, nout, 0.0, <float *>pgb)
-            else: nc_sum_rows_f64(m, nout, <double *>pd, nout, 0.0, <double *>pgb)
+            if f32: nc_sum_rows(m, nout, <float *>pd, nout, 0.0, <float *>pgb)
+            else: nc_sum_rows(m, nout, <double *>pd, nout, 0.0, <double *>pgb)
     return grad_x, grad_w, grad_b

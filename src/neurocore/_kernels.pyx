@@ -94,10 +94,10 @@ def _fma_peak(count, iters, dtype=np.float32):
     cdef void *po = cnp.PyArray_DATA(out)
     if dt == _F32:
         with nogil:
-            flops = nc_fma_peak_f32(c, n, <float *>po)
+            flops = nc_fma_peak(c, n, <float *>po)
     else:
         with nogil:
-            flops = nc_fma_peak_f64(c, n, <double *>po)
+            flops = nc_fma_peak(c, n, <double *>po)
     return flops, out
 
 

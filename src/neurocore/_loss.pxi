@@ -65,6 +65,30 @@ cdef inline void *_data_or_null(object a):
     return NULL if a is None else _data(a)
 
 
+cdef inline void _cross_entropy_rows(bint soft, nc_int m, nc_int n, real eps, nc_int64 ign, const real *logits,
+                                     const void *target, const real *weight, real *loss,
+                                     real *lse) noexcept nogil:
+    """loss, lse (m,) of logits (m, n); target: probabilities (m, n) of
+    logits' type when soft, else int64 class indices (m,)."""
+    if soft:
+        nc_cross_entropy_soft_forward(m, n, eps, logits, n, <const real *>target, n, weight, loss, lse)
+    else:
+        nc_cross_entropy_forward(m, n, eps, ign, logits, n, <const nc_int64 *>target, weight, loss, lse)
+
+
+cdef inline void _cross_entropy_rows_backward(bint soft, nc_int m, nc_int n, real eps, nc_int64 ign,
+                                              const real *logits, const void *target, const real *weight,
+                                              const real *lse, const real *grad_loss, real scale,
+                                              real *grad_logits) noexcept nogil:
+    """grad_logits (m, n) of _cross_entropy_rows; grad_loss (m,) or NULL (scale alone)."""
+    if soft:
+        nc_cross_entropy_soft_backward(m, n, eps, logits, n, <const real *>target, n, weight, lse, grad_loss,
+                                       scale, grad_logits, n)
+    else:
+        nc_cross_entropy_backward(m, n, eps, ign, logits, n, <const nc_int64 *>target, weight, lse, grad_loss,
+                                  scale, grad_logits, n)
+
+
 def cross_entropy_forward(logits, target, label_smoothing=0.0, weight=None, ignore_index=-100,
                           out=None, lse_out=None):
     """cross_entropy_forward(logits, target, label_smoothing=0.0, weight=None,
@@ -112,19 +136,10 @@ def cross_entropy_forward(logits, target, label_smoothing=0.0, weight=None, igno
     cdef void *ps = _data(S)
     cdef bint f32 = _is_f32(Z)
     with nogil:
-        if soft:
-            if f32:
-                nc_cross_entropy_soft_forward_f32(m, n, <float>eps, <float *>pz, n, <float *>pt, n,
-                                                  <float *>pw, <float *>pl, <float *>ps)
-            else:
-                nc_cross_entropy_soft_forward_f64(m, n, eps, <double *>pz, n, <double *>pt, n,
-                                                  <double *>pw, <double *>pl, <double *>ps)
-        elif f32:
-            nc_cross_entropy_forward_f32(m, n, <float>eps, ign, <float *>pz, n, <nc_int64 *>pt,
-                                         <float *>pw, <float *>pl, <float *>ps)
+        if f32:
+            _cross_entropy_rows(soft, m, n, eps, ign, <float *>pz, pt, <float *>pw, <float *>pl, <float *>ps)
         else:
-            nc_cross_entropy_forward_f64(m, n, eps, ign, <double *>pz, n, <nc_int64 *>pt,
-                                         <double *>pw, <double *>pl, <double *>ps)
+            _cross_entropy_rows(soft, m, n, eps, ign, <double *>pz, pt, <double *>pw, <double *>pl, <double *>ps)
     return L, S
 
 
@@ -173,23 +188,12 @@ def cross_entropy_backward(logits, target, lse, grad_loss=1.0, label_smoothing=0
     cdef void *po = _data(O)
     cdef bint f32 = _is_f32(Z)
     with nogil:
-        if soft:
-            if f32:
-                nc_cross_entropy_soft_backward_f32(m, n, <float>eps, <float *>pz, n, <float *>pt, n,
-                                                   <float *>pw, <float *>ps, <float *>pg, <float>scale,
-                                                   <float *>po, n)
-            else:
-                nc_cross_entropy_soft_backward_f64(m, n, eps, <double *>pz, n, <double *>pt, n,
-                                                   <double *>pw, <double *>ps, <double *>pg, scale,
-                                                   <double *>po, n)
-        elif f32:
-            nc_cross_entropy_backward_f32(m, n, <float>eps, ign, <float *>pz, n, <nc_int64 *>pt,
-                                          <float *>pw, <float *>ps, <float *>pg, <float>scale,
-                                          <float *>po, n)
+        if f32:
+            _cross_entropy_rows_backward(soft, m, n, eps, ign, <float *>pz, pt, <float *>pw, <float *>ps,
+                                         <float *>pg, scale, <float *>po)
         else:
-            nc_cross_entropy_backward_f64(m, n, eps, ign, <double *>pz, n, <nc_int64 *>pt,
-                                          <double *>pw, <double *>ps, <double *>pg, scale,
-                                          <double *>po, n)
+            _cross_entropy_rows_backward(soft, m, n, eps, ign, <double *>pz, pt, <double *>pw, <double *>ps,
+                                         <double *>pg, scale, <double *>po)
     return O
 
 
@@ -251,10 +255,8 @@ def bce_with_logits_forward(x, y, pos_weight=None, out=None):
     cdef void *po = _data(O)
     cdef bint f32 = _is_f32(X)
     with nogil:
-        if f32:
-            nc_bce_with_logits_forward_f32(m, n, <float *>px, <float *>py, <float *>pp, ldp, <float *>po)
-        else:
-            nc_bce_with_logits_forward_f64(m, n, <double *>px, <double *>py, <double *>pp, ldp, <double *>po)
+        if f32: nc_bce_with_logits_forward(m, n, <float *>px, <float *>py, <float *>pp, ldp, <float *>po)
+        else: nc_bce_with_logits_forward(m, n, <double *>px, <double *>py, <double *>pp, ldp, <double *>po)
     return O
 
 
@@ -289,11 +291,11 @@ def bce_with_logits_backward(x, y, grad_loss=1.0, pos_weight=None, out=None):
     cdef bint f32 = _is_f32(X)
     with nogil:
         if f32:
-            nc_bce_with_logits_backward_f32(m, n, <float *>px, <float *>py, <float *>pp, ldp, <float *>pg,
-                                            <float>scale, <float *>po)
+            nc_bce_with_logits_backward(m, n, <float *>px, <float *>py, <float *>pp, ldp, <float *>pg, scale,
+                                        <float *>po)
         else:
-            nc_bce_with_logits_backward_f64(m, n, <double *>px, <double *>py, <double *>pp, ldp, <double *>pg,
-                                            scale, <double *>po)
+            nc_bce_with_logits_backward(m, n, <double *>px, <double *>py, <double *>pp, ldp, <double *>pg, scale,
+                                        <double *>po)
     return O
 
 
@@ -339,6 +341,24 @@ cdef object _plain_targets(object target, Py_ssize_t m, Py_ssize_t n, object ign
     return T
 
 
+cdef inline Py_ssize_t _plain_loss(Py_ssize_t m, nc_int n, nc_int64 ign, bint mean, const real *logits,
+                                   const nc_int64 *target, real *loss, real *lse, real *result) noexcept nogil:
+    """loss and lse (m,) per row; result[0] = the losses summed in double
+    (divided by the count of rows not ignored, when mean), rounded once.
+    Returns that count."""
+    cdef double total = 0.0
+    cdef Py_ssize_t i, count = 0
+    nc_cross_entropy_forward(m, n, 0.0, ign, logits, n, target, NULL, loss, lse)
+    for i in range(m):
+        total += loss[i]
+    for i in range(m):
+        count += target[i] != ign
+    if mean:
+        total = total / <double>count       # every row ignored: 0/0 = NaN, as PyTorch
+    result[0] = <real>total
+    return count
+
+
 def _cross_entropy_plain(logits, target, ignore_index, bint mean):
     """(loss, lse, count, target) of the mean (or sum) cross-entropy of
     logits (m, n) against class indices target (m,), the plain case (see
@@ -364,26 +384,13 @@ def _cross_entropy_plain(logits, target, ignore_index, bint mean):
     cdef const nc_int64 *pt = <const nc_int64 *>cnp.PyArray_DATA(<cnp.ndarray>T)
     cdef void *pl = _data(L)
     cdef void *ps = _data(S)
-    cdef bint f32 = typenum == cnp.NPY_FLOAT32
-    cdef double total = 0.0
-    cdef Py_ssize_t i, count = 0
+    cdef void *pr = _data(R)
+    cdef Py_ssize_t count
     with nogil:
-        if f32:
-            nc_cross_entropy_forward_f32(m, n, 0.0, ign, <float *>pz, n, pt, NULL, <float *>pl, <float *>ps)
-            for i in range(m):
-                total += (<float *>pl)[i]
+        if typenum == cnp.NPY_FLOAT32:
+            count = _plain_loss(m, n, ign, mean, <float *>pz, pt, <float *>pl, <float *>ps, <float *>pr)
         else:
-            nc_cross_entropy_forward_f64(m, n, 0.0, ign, <double *>pz, n, pt, NULL, <double *>pl, <double *>ps)
-            for i in range(m):
-                total += (<double *>pl)[i]
-        for i in range(m):
-            count += pt[i] != ign
-        if mean:
-            total = total / <double>count       # every row ignored: 0/0 = NaN, as PyTorch
-        if f32:
-            (<float *>cnp.PyArray_DATA(<cnp.ndarray>R))[0] = <float>total
-        else:
-            (<double *>cnp.PyArray_DATA(<cnp.ndarray>R))[0] = total
+            count = _plain_loss(m, n, ign, mean, <double *>pz, pt, <double *>pl, <double *>ps, <double *>pr)
     return R, S, count, T
 
 
@@ -411,9 +418,9 @@ def _cross_entropy_plain_backward(logits, target, lse, ignore_index, double scal
     cdef void *po = _data(O)
     with nogil:
         if typenum == cnp.NPY_FLOAT32:
-            nc_cross_entropy_backward_f32(m, n, 0.0, ign, <float *>pz, n, pt, NULL, <float *>ps, NULL,
-                                          <float>scale, <float *>po, n)
+            nc_cross_entropy_backward(m, n, 0.0, ign, <float *>pz, n, pt, NULL, <float *>ps, NULL, scale,
+                                      <float *>po, n)
         else:
-            nc_cross_entropy_backward_f64(m, n, 0.0, ign, <double *>pz, n, pt, NULL, <double *>ps, NULL,
-                                          scale, <double *>po, n)
+            nc_cross_entropy_backward(m, n, 0.0, ign, <double *>pz, n, pt, NULL, <double *>ps, NULL, scale,
+                                      <double *>po, n)
     return O

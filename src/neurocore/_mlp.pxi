@@ -162,6 +162,36 @@ def _linear_chain_forward(x, params, activations, double slope, bint keep):
         free(layers)
 
 
+cdef inline void _layer_forward(_ChainLayer *L, cnp.npy_intp m, real slope) noexcept nogil:
+    """One layer of the forward: o = act(x W^T + b), z the pre-activation
+    when kept (the dtype is slope's)."""
+    nc_gemm_fused(0, 1, m, L.nout, L.nin, 1.0, <real *>L.x, max(L.nin, 1), <real *>L.w, max(L.nin, 1), 0.0,
+                  <real *>L.o, L.nout, <real *>L.b, L.act, slope, <real *>L.z, L.nout)
+
+
+cdef inline void _layer_backward(_ChainLayer *L, cnp.npy_intp m, real slope) noexcept nogil:
+    """One layer of the backward (the dtype is slope's): delta = g act'(z),
+    then grad_W, grad_b and grad_x from it, each where its pointer is set."""
+    cdef cnp.npy_intp total = m * L.nout
+    if L.z != NULL:
+        # delta = g * act'(z): one pass (seed 000 §2.9)
+        nc_act_grad(total, L.act, slope, <real *>L.g, <real *>L.z, <real *>L.d)
+    if L.gw != NULL:
+        # grad_weight (out, in) = delta^T (out, m) @ x (m, in)
+        nc_gemm(1, 0, L.nout, L.nin, m, 1.0, <real *>L.d, max(L.nout, 1), <real *>L.x, max(L.nin, 1), 0.0,
+                <real *>L.gw, max(L.nin, 1))
+    if L.gb != NULL:
+        if m == 1:
+            # the sum over one row is the row (a batch of one: no kernel call)
+            memcpy(L.gb, L.d, <size_t>L.nout * sizeof(real))
+        else:
+            nc_sum_rows(m, L.nout, <real *>L.d, L.nout, 0.0, <real *>L.gb)
+    if L.gx != NULL:
+        # grad_x (m, in) = delta (m, out) @ weight (out, in)
+        nc_gemm(0, 0, m, L.nin, L.nout, 1.0, <real *>L.d, max(L.nout, 1), <real *>L.w, max(L.nin, 1), 0.0,
+                <real *>L.gx, max(L.nin, 1))
+
+
 cdef tuple _chain_forward_run(_ChainLayer *layers, Py_ssize_t nl, object x, list weights, list biases,
                               int typenum, cnp.npy_intp m, double slope, bint keep, tuple lead):
     cdef bint f32 = typenum == cnp.NPY_FLOAT32
@@ -173,7 +203,6 @@ cdef tuple _chain_forward_run(_ChainLayer *layers, Py_ssize_t nl, object x, list
     # (seed 000 Table 2.10)
     cdef Py_ssize_t i, j, lo
     cdef _ChainLayer *L
-    cdef float slope32 = <float>slope
     h = x
     for i in range(nl):
         W = weights[i]
@@ -208,13 +237,9 @@ cdef tuple _chain_forward_run(_ChainLayer *layers, Py_ssize_t nl, object x, list
                     if L.nout == 0:
                         continue
                     if f32:
-                        nc_gemm_fused_f32(0, 1, m, L.nout, L.nin, 1.0, <float *>L.x, max(L.nin, 1),
-                                          <float *>L.w, max(L.nin, 1), 0.0, <float *>L.o, L.nout,
-                                          <float *>L.b, L.act, slope32, <float *>L.z, L.nout)
+                        _layer_forward(L, m, <float>slope)
                     else:
-                        nc_gemm_fused_f64(0, 1, m, L.nout, L.nin, 1.0, <double *>L.x, max(L.nin, 1),
-                                          <double *>L.w, max(L.nin, 1), 0.0, <double *>L.o, L.nout,
-                                          <double *>L.b, L.act, slope, <double *>L.z, L.nout)
+                        _layer_forward(L, m, slope)
         h = O
     return _with_lead(h, lead, layers[nl - 1].nout), inputs, saved
 
@@ -265,7 +290,6 @@ cdef list _chain_backward_run(_ChainLayer *layers, Py_ssize_t nl, object g, obje
     cdef bint f32 = typenum == cnp.NPY_FLOAT32
     cdef list grads = [None] * (2 * nl + 1)
     cdef cnp.npy_intp dims[2]
-    cdef cnp.npy_intp total
     cdef Py_ssize_t i
     cdef Py_ssize_t first = 0  # the lowest layer that runs
     cdef bint need_x, need_w, need_b
@@ -327,39 +351,12 @@ cdef list _chain_backward_run(_ChainLayer *layers, Py_ssize_t nl, object g, obje
             L.gx = scratch + L.gx_off * esize
             layers[i - 1].g = L.gx
         L.d = L.g if L.d_off < 0 else scratch + L.d_off * esize
-    cdef float slope32 = <float>slope
     with nogil:
         for i in range(nl - 1, first - 1, -1):
-            L = &layers[i]
-            total = m * L.nout
-            if L.z != NULL:
-                # delta = g * act'(z): one pass (seed 000 §2.9)
-                if f32: nc_act_grad_f32(total, L.act, slope32, <float *>L.g, <float *>L.z, <float *>L.d)
-                else: nc_act_grad_f64(total, L.act, slope, <double *>L.g, <double *>L.z, <double *>L.d)
-            if L.gw != NULL:
-                # grad_weight (out, in) = delta^T (out, m) @ x (m, in)
-                if f32:
-                    nc_gemm_f32(1, 0, L.nout, L.nin, m, 1.0, <float *>L.d, max(L.nout, 1), <float *>L.x,
-                                max(L.nin, 1), 0.0, <float *>L.gw, max(L.nin, 1))
-                else:
-                    nc_gemm_f64(1, 0, L.nout, L.nin, m, 1.0, <double *>L.d, max(L.nout, 1), <double *>L.x,
-                                max(L.nin, 1), 0.0, <double *>L.gw, max(L.nin, 1))
-            if L.gb != NULL:
-                if m == 1:
-                    # the sum over one row is the row (a batch of one: no kernel call)
-                    memcpy(L.gb, L.d, <size_t>L.nout * esize)
-                elif f32:
-                    nc_sum_rows_f32(m, L.nout, <float *>L.d, L.nout, 0.0, <float *>L.gb)
-                else:
-                    nc_sum_rows_f64(m, L.nout, <double *>L.d, L.nout, 0.0, <double *>L.gb)
-            if L.gx != NULL:
-                # grad_x (m, in) = delta (m, out) @ weight (out, in)
-                if f32:
-                    nc_gemm_f32(0, 0, m, L.nin, L.nout, 1.0, <float *>L.d, max(L.nout, 1), <float *>L.w,
-                                max(L.nin, 1), 0.0, <float *>L.gx, max(L.nin, 1))
-                else:
-                    nc_gemm_f64(0, 0, m, L.nin, L.nout, 1.0, <double *>L.d, max(L.nout, 1), <double *>L.w,
-                                max(L.nin, 1), 0.0, <double *>L.gx, max(L.nin, 1))
+            if f32:
+                _layer_backward(&layers[i], m, <float>slope)
+            else:
+                _layer_backward(&layers[i], m, slope)
         free(scratch)
     grads[0] = g if needs[0] else None
     return grads

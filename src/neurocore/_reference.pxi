@@ -37,6 +37,41 @@ cdef extern from "nc_reference.h" nogil:
                                             const nc_int *gks, double *grad_v, const nc_int *gvs)
 
 
+# one name for both widths, as the kernels of _nc.pxd
+cdef inline void nc_reference_gemm(int trans_a, int trans_b, nc_int batch, nc_int m, nc_int n, nc_int k,
+                                   real alpha, const real *a, nc_int lda, nc_int stride_a, const real *b,
+                                   nc_int ldb, nc_int stride_b, real beta, real *c, nc_int ldc,
+                                   nc_int stride_c) noexcept nogil:
+    if real is float: nc_reference_gemm_f32(trans_a, trans_b, batch, m, n, k, alpha, a, lda, stride_a, b, ldb,
+                                            stride_b, beta, c, ldc, stride_c)
+    else: nc_reference_gemm_f64(trans_a, trans_b, batch, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b,
+                                beta, c, ldc, stride_c)
+
+cdef inline int nc_reference_attention_forward(nc_int B, nc_int H, nc_int N, nc_int M, nc_int D, nc_int DV,
+                                               real scale, const real *q, const nc_int *qs, const real *k,
+                                               const nc_int *ks, const real *v, const nc_int *vs,
+                                               const real *mask, const nc_int *ms, int is_causal, real *out,
+                                               const nc_int *out_strides, real *lse) noexcept nogil:
+    if real is float: return nc_reference_attention_forward_f32(B, H, N, M, D, DV, scale, q, qs, k, ks, v, vs,
+                                                                mask, ms, is_causal, out, out_strides, lse)
+    else: return nc_reference_attention_forward_f64(B, H, N, M, D, DV, scale, q, qs, k, ks, v, vs, mask, ms,
+                                                    is_causal, out, out_strides, lse)
+
+cdef inline int nc_reference_attention_backward(nc_int B, nc_int H, nc_int N, nc_int M, nc_int D, nc_int DV,
+                                                real scale, const real *q, const nc_int *qs, const real *k,
+                                                const nc_int *ks, const real *v, const nc_int *vs,
+                                                const real *mask, const nc_int *ms, int is_causal,
+                                                const real *grad_out, const nc_int *gos, real *grad_q,
+                                                const nc_int *gqs, real *grad_k, const nc_int *gks,
+                                                real *grad_v, const nc_int *gvs) noexcept nogil:
+    if real is float: return nc_reference_attention_backward_f32(B, H, N, M, D, DV, scale, q, qs, k, ks, v, vs,
+                                                                 mask, ms, is_causal, grad_out, gos, grad_q,
+                                                                 gqs, grad_k, gks, grad_v, gvs)
+    else: return nc_reference_attention_backward_f64(B, H, N, M, D, DV, scale, q, qs, k, ks, v, vs, mask, ms,
+                                                     is_causal, grad_out, gos, grad_q, gqs, grad_k, gks, grad_v,
+                                                     gvs)
+
+
 cdef tuple _reference_matrices(object x, str name, bint trans):
     """(batch or 0 for a 2-D x, rows, cols of op(x)) of a 2-D or 3-D operand."""
     if x.ndim not in (2, 3):
@@ -86,11 +121,11 @@ def _reference_gemm(a, b, c=None, alpha=1.0, beta=0.0, trans_a=False, trans_b=Fa
     cdef bint f32 = _is_f32(A)
     with nogil:
         if f32:
-            nc_reference_gemm_f32(ta, tb, batch, M, N, K, <float>al, <float *>pa, lda, sa, <float *>pb, ldb,
-                                  sb, <float>be, <float *>pc, N, M * N)
+            nc_reference_gemm(ta, tb, batch, M, N, K, al, <float *>pa, lda, sa, <float *>pb, ldb, sb, be,
+                              <float *>pc, N, M * N)
         else:
-            nc_reference_gemm_f64(ta, tb, batch, M, N, K, al, <double *>pa, lda, sa, <double *>pb, ldb, sb,
-                                  be, <double *>pc, N, M * N)
+            nc_reference_gemm(ta, tb, batch, M, N, K, al, <double *>pa, lda, sa, <double *>pb, ldb, sb, be,
+                              <double *>pc, N, M * N)
     return C
 
 
@@ -123,11 +158,11 @@ def _reference_attention_forward(q, k, v, mask=None, is_causal=False, scale=None
     cdef bint f32 = _is_f32(Q)
     with nogil:
         if f32:
-            status = nc_reference_attention_forward_f32(
-                B, H, N, M, D, DV, <float>sc, <float *>pq, qs, <float *>pk, ks, <float *>pv, vs,
+            status = nc_reference_attention_forward(
+                B, H, N, M, D, DV, sc, <float *>pq, qs, <float *>pk, ks, <float *>pv, vs,
                 <float *>pm, ms, causal, <float *>po, os, <float *>pl)
         else:
-            status = nc_reference_attention_forward_f64(
+            status = nc_reference_attention_forward(
                 B, H, N, M, D, DV, sc, <double *>pq, qs, <double *>pk, ks, <double *>pv, vs,
                 <double *>pm, ms, causal, <double *>po, os, <double *>pl)
     if status != 0:
@@ -173,12 +208,12 @@ def _reference_attention_backward(grad_out, q, k, v, mask=None, is_causal=False,
     cdef bint f32 = _is_f32(Q)
     with nogil:
         if f32:
-            status = nc_reference_attention_backward_f32(
-                B, H, N, M, D, DV, <float>sc, <float *>pq, qs, <float *>pk, ks, <float *>pv, vs,
+            status = nc_reference_attention_backward(
+                B, H, N, M, D, DV, sc, <float *>pq, qs, <float *>pk, ks, <float *>pv, vs,
                 <float *>pm, ms, causal, <float *>pgo, gos, <float *>pgq, gqs, <float *>pgk, gks,
                 <float *>pgv, gvs)
         else:
-            status = nc_reference_attention_backward_f64(
+            status = nc_reference_attention_backward(
                 B, H, N, M, D, DV, sc, <double *>pq, qs, <double *>pk, ks, <double *>pv, vs,
                 <double *>pm, ms, causal, <double *>pgo, gos, <double *>pgq, gqs, <double *>pgk, gks,
                 <double *>pgv, gvs)

@@ -9,6 +9,19 @@ cdef inline nc_int _rows(object a):
     return a.size // a.shape[a.ndim - 1] if a.shape[a.ndim - 1] else 0
 
 
+cdef inline void _softmax_rows(int op, nc_int m, nc_int n, const real *x, real *y) noexcept nogil:
+    """y (m, n) = softmax or log-softmax of each row of x (m, n)."""
+    if op == _SOFTMAX: nc_softmax(m, n, x, n, y, n)
+    else: nc_log_softmax(m, n, x, n, y, n)
+
+
+cdef inline void _softmax_rows_backward(int op, nc_int m, nc_int n, const real *y, const real *grad_y,
+                                 real *grad_x) noexcept nogil:
+    """grad_x (m, n) from the rows of y and grad_y (m, n), for softmax or log-softmax."""
+    if op == _SOFTMAX: nc_softmax_backward(m, n, y, n, grad_y, n, grad_x, n)
+    else: nc_log_softmax_backward(m, n, y, n, grad_y, n, grad_x, n)
+
+
 cdef _softmax_forward(int op, object x, object out):
     X = _float_input(x, "x")
     if X.ndim == 0:
@@ -22,12 +35,8 @@ cdef _softmax_forward(int op, object x, object out):
     cdef void *po = _data(O)
     cdef bint f32 = _is_f32(X)
     with nogil:
-        if f32:
-            if op == _SOFTMAX: nc_softmax_f32(m, n, <float *>px, n, <float *>po, n)
-            else: nc_log_softmax_f32(m, n, <float *>px, n, <float *>po, n)
-        else:
-            if op == _SOFTMAX: nc_softmax_f64(m, n, <double *>px, n, <double *>po, n)
-            else: nc_log_softmax_f64(m, n, <double *>px, n, <double *>po, n)
+        if f32: _softmax_rows(op, m, n, <float *>px, <float *>po)
+        else: _softmax_rows(op, m, n, <double *>px, <double *>po)
     return O
 
 
@@ -48,16 +57,8 @@ cdef _softmax_backward(int op, object output, object grad_output, object out):
     cdef void *po = _data(O)
     cdef bint f32 = _is_f32(Y)
     with nogil:
-        if f32:
-            if op == _SOFTMAX:
-                nc_softmax_backward_f32(m, n, <float *>py, n, <float *>pg, n, <float *>po, n)
-            else:
-                nc_log_softmax_backward_f32(m, n, <float *>py, n, <float *>pg, n, <float *>po, n)
-        else:
-            if op == _SOFTMAX:
-                nc_softmax_backward_f64(m, n, <double *>py, n, <double *>pg, n, <double *>po, n)
-            else:
-                nc_log_softmax_backward_f64(m, n, <double *>py, n, <double *>pg, n, <double *>po, n)
+        if f32: _softmax_rows_backward(op, m, n, <float *>py, <float *>pg, <float *>po)
+        else: _softmax_rows_backward(op, m, n, <double *>py, <double *>pg, <double *>po)
     return O
 
 

@@ -19,13 +19,15 @@ import numpy as np
 
 from neurocore import _engine_core, _kernels
 from neurocore._engine import (
-    _FLOAT_KINDS, Function, Op, TensorBase, _dtype_error, _LeafHooks, _wrap,
+    _FLOAT_KINDS, Op, TensorBase, _dtype_error, _LeafHooks, _wrap,
 )
 from neurocore._tensor_ops import (
     Abs, Add, BroadcastTo, Cast, Clamp, Clone, Concatenate, Div, Exp, Index, Log, MatMul, Max, Mean,
     Mul, Neg, Permute, Pow, Reshape, Sqrt, Stack, Sub, Sum, SwapAxes, Where, log_softmax, relu,
     sigmoid, softmax, tanh,
 )
+
+_ADD, _SUB, _MUL, _DIV = Add.apply, Sub.apply, Mul.apply, Div.apply
 
 __all__ = [
     "Tensor", "tensor", "manual_seed", "zeros", "ones", "zeros_like", "ones_like", "randn", "rand",
@@ -287,28 +289,46 @@ class Tensor(TensorBase):
         return op.apply(other, self) if reflected else op.apply(self, other)
 
     # ---- arithmetic --------------------------------------------------------
+    # The common cases (a Tensor of the same dtype, a Python float) call the
+    # op directly: one Python frame per operator instead of two.
     def __add__(self, other):
+        if type(other) is float or type(other) is Tensor and other.data.dtype is self.data.dtype:
+            return _ADD(self, other)
         return self._binary(Add, other)
 
     def __radd__(self, other):
+        if type(other) is float:
+            return _ADD(other, self)
         return self._binary(Add, other, True)
 
     def __sub__(self, other):
+        if type(other) is float or type(other) is Tensor and other.data.dtype is self.data.dtype:
+            return _SUB(self, other)
         return self._binary(Sub, other)
 
     def __rsub__(self, other):
+        if type(other) is float:
+            return _SUB(other, self)
         return self._binary(Sub, other, True)
 
     def __mul__(self, other):
+        if type(other) is float or type(other) is Tensor and other.data.dtype is self.data.dtype:
+            return _MUL(self, other)
         return self._binary(Mul, other)
 
     def __rmul__(self, other):
+        if type(other) is float:
+            return _MUL(other, self)
         return self._binary(Mul, other, True)
 
     def __truediv__(self, other):
+        if type(other) is float or type(other) is Tensor and other.data.dtype is self.data.dtype:
+            return _DIV(self, other)
         return self._binary(Div, other)
 
     def __rtruediv__(self, other):
+        if type(other) is float:
+            return _DIV(other, self)
         return self._binary(Div, other, True)
 
     def __pow__(self, other):
@@ -556,7 +576,7 @@ def _add_leaf_hook(t, hook):
 
 # the compiled half of the engine (neurocore/_engine_core.pyx) allocates
 # Tensors and calls back into these methods
-_engine_core._set_tensor_type(Tensor, Op._backward_impl, Function._release)
+_engine_core._set_tensor_type(Tensor, Op._backward_impl)
 
 
 # ---------------------------------------------------------------------------

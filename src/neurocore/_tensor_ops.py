@@ -66,8 +66,10 @@ class Add(Op):
 
     def backward(ctx, g):                   # d(a+b)/da = d(a+b)/db = 1
         a, b = ctx._raw
-        return (_unbroadcast(g, a.shape) if ctx.needs_input_grad[0] else None,
-                _unbroadcast(g, b.shape) if ctx.needs_input_grad[1] else None)
+        need_a, need_b = ctx.needs_input_grad
+        shape = g.shape
+        return ((g if a.shape == shape else _unbroadcast(g, a.shape)) if need_a else None,
+                (g if b.shape == shape else _unbroadcast(g, b.shape)) if need_b else None)
 
 
 class Sub(Op):
@@ -77,8 +79,9 @@ class Sub(Op):
 
     def backward(ctx, g):                   # d/da = 1, d/db = -1
         a, b = ctx._raw
-        return (_unbroadcast(g, a.shape) if ctx.needs_input_grad[0] else None,
-                _unbroadcast(-g, b.shape) if ctx.needs_input_grad[1] else None)
+        need_a, need_b = ctx.needs_input_grad
+        return ((g if a.shape == g.shape else _unbroadcast(g, a.shape)) if need_a else None,
+                _unbroadcast(-g, b.shape) if need_b else None)
 
 
 class Mul(Op):
@@ -88,8 +91,9 @@ class Mul(Op):
 
     def backward(ctx, g):                   # d(ab)/da = b, d(ab)/db = a
         a, b = ctx.inputs
-        return (_unbroadcast(g * b, _shape(a)) if ctx.needs_input_grad[0] else None,
-                _unbroadcast(g * a, _shape(b)) if ctx.needs_input_grad[1] else None)
+        need_a, need_b = ctx.needs_input_grad
+        return (_unbroadcast(g * b, _shape(a)) if need_a else None,
+                _unbroadcast(g * a, _shape(b)) if need_b else None)
 
 
 class Div(Op):

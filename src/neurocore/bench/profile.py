@@ -4,11 +4,11 @@ While a profile runs, every kernel entry point of ``neurocore._kernels``
 (also reached as ``neurocore.kernels``) is replaced by a wrapper that adds
 its call's time to that kernel's total; the wrappers are removed afterwards,
 so profiling costs nothing when it is off.  Times are exclusive: a kernel
-that calls another through the module counts only its own part.  The
-module's compiled engine steps (names starting with "_": _op_apply,
-_backward_nodes, ...) appear as ops of their own, their time net of the
-kernels they call.  What is left of each phase's wall time ran outside the
-module: the Python layers, and NumPy reshapes and copies between kernels.
+that calls another through the module counts only its own part.  Private
+wrappers (names starting with "_", such as the fused LinearChain's) appear
+as ops of their own.  What is left of each phase's wall time ran outside
+the module: the autograd engine (neurocore._engine_core and the Python
+layers) and NumPy reshapes and copies between kernels.
 GEMM-like kernels also report GFLOPS, per kernel and per product shape.
 """
 import time

@@ -8,14 +8,15 @@ the array-only kernel wrappers' (neurocore._kernels); what is here is the
 bookkeeping around them (argument split, recording the node, reading the
 saved state), which in Python costs more than the kernels of a small
 model."""
-from neurocore._engine_core cimport TensorCore, _new_tensor, _split, _grad_enabled, _record
+from neurocore._engine_core cimport NodeCore, TensorCore, _new_tensor, _split, _grad_enabled, _record
 
 import numpy as np
 cimport numpy as cnp
 
-from neurocore._kernels import (
-    _cross_entropy_plain, _cross_entropy_plain_backward, _linear_chain_backward, _linear_chain_forward,
-)
+# the kernel wrappers are looked up on the module at each call (a dict
+# lookup), so that a profiler that wraps them (neurocore.bench.profile) sees
+# these calls too
+from neurocore import _kernels
 
 cnp.import_array()
 
@@ -31,11 +32,11 @@ def linear_chain_apply(cls, x, tuple params, tuple activations, double slope):
     cdef tuple args = (x,) + params
     raw, needs = _split(args)
     cdef bint recording = needs is not None and _grad_enabled()
-    out, layer_inputs, saved = _linear_chain_forward((<tuple>raw)[0], (<tuple>raw)[1:], activations, slope,
-                                                     recording)
+    out, layer_inputs, saved = _kernels._linear_chain_forward((<tuple>raw)[0], (<tuple>raw)[1:], activations,
+                                                              slope, recording)
     if not recording:
         return _new_tensor(out, None)
-    ctx = object.__new__(cls)
+    cdef NodeCore ctx = NodeCore.__new__(cls)
     ctx.recording = True
     ctx.activations = activations
     ctx.slope = slope
@@ -49,8 +50,8 @@ def linear_chain_backward(ctx, g):
     gradient per input), or with create_graph its replay as Linear nodes."""
     if ctx._graph:
         return ctx._composite_backward(g, type(ctx)._replay)
-    return tuple(_linear_chain_backward(g, ctx.layer_inputs, ctx._raw[1:], ctx.saved, ctx.activations,
-                                        ctx.slope, ctx.needs_input_grad))
+    return tuple(_kernels._linear_chain_backward(g, ctx.layer_inputs, ctx._raw[1:], ctx.saved, ctx.activations,
+                                                 ctx.slope, ctx.needs_input_grad))
 
 
 def plain_cross_entropy_apply(cls, input, target, ignore_index, reduction):
@@ -60,10 +61,11 @@ def plain_cross_entropy_apply(cls, input, target, ignore_index, reduction):
     mode is on and the logits require grad."""
     cdef tuple args = (input, target, ignore_index, reduction)
     raw, needs = _split(args)
-    loss, lse, count, t = _cross_entropy_plain((<tuple>raw)[0], (<tuple>raw)[1], ignore_index, reduction == "mean")
+    loss, lse, count, t = _kernels._cross_entropy_plain((<tuple>raw)[0], (<tuple>raw)[1], ignore_index,
+                                                        reduction == "mean")
     if needs is None or not _grad_enabled():
         return _new_tensor(loss, None)
-    ctx = object.__new__(cls)
+    cdef NodeCore ctx = NodeCore.__new__(cls)
     ctx.recording = True
     ctx.weight = None
     ctx.ignore_index = ignore_index
@@ -83,4 +85,4 @@ def plain_cross_entropy_backward(ctx, g):
     cdef double scale = g.item()
     if ctx.reduction == "mean":
         scale = scale / ctx.denom if ctx.denom else float("nan")
-    return _cross_entropy_plain_backward(ctx._raw[0], ctx.target, ctx.lse, ctx.ignore_index, scale), None
+    return _kernels._cross_entropy_plain_backward(ctx._raw[0], ctx.target, ctx.lse, ctx.ignore_index, scale), None
