@@ -62,12 +62,14 @@ enum nc_activation {
 
 #define NC_DECLARE_BOTH(decl) decl(float, f32) decl(double, f64)
 
-/* A family whose kernels are listed once, as an X-macro list
+/* Each family's kernels are listed once, as an X-macro list
  * list(X, T, S) of X(T, S, op, params, args) (args: the names of params, in
  * order): here the list declares the public void nc_<op>_<S>; the family's
  * template (csrc/kernels/<family>.inc) expands the same list into the
  * declarations of its ISA variants and the entry points that dispatch to
- * them. */
+ * them.  An entry point that does more than dispatch (nc_act_grad,
+ * nc_fma_peak) is not in a list: it is declared once below, next to its
+ * family, and written by hand in the template. */
 #define NC_DECLARE_KERNEL(T, S, op, params, args) void nc_##op##_##S params;
 #define NC_DECLARE_FAMILY(list) list(NC_DECLARE_KERNEL, float, f32) list(NC_DECLARE_KERNEL, double, f64)
 
@@ -95,28 +97,32 @@ NC_DECLARE_FAMILY(NC_ELEMENTWISE_KERNELS)
 /* ------------------------------------------------------------------------
  * Activations and vector math (csrc/kernels/activation.inc)
  * ------------------------------------------------------------------------ */
-#define NC_ACTIVATION_API(T, S)                                                \
+#define NC_ACTIVATION_KERNELS(X, T, S)                                         \
     /* y = act(x) over n elements; slope: leaky ReLU's negative slope. */     \
-    void nc_activation_forward_##S(nc_int n, int act, T slope, const T *x,    \
-                                   T *y);                                      \
+    X(T, S, activation_forward, (nc_int n, int act, T slope, const T *x,      \
+                                 T *y), (n, act, slope, x, y))                 \
     /* grad_x = grad_y * act'(x), one pass, no Jacobian.  x is the saved      \
      * input; y, the saved output act(x), may be NULL: sigmoid and tanh use   \
      * it instead of recomputing.  grad_x may alias grad_y. */                \
-    void nc_activation_backward_##S(nc_int n, int act, T slope,               \
-                                    const T *grad_y, const T *x, const T *y,  \
-                                    T *grad_x);                                \
-    /* delta = grad_output * act'(preact): nc_activation_backward with y =    \
-     * NULL, the Linear backward's fold of the activation derivative before   \
-     * its two GEMMs (delta may alias grad_output). */                        \
-    void nc_act_grad_##S(nc_int n, int activation, T slope,                   \
-                         const T *grad_output, const T *preact, T *delta);    \
+    X(T, S, activation_backward, (nc_int n, int act, T slope,                 \
+                                  const T *grad_y, const T *x, const T *y,    \
+                                  T *grad_x),                                  \
+      (n, act, slope, grad_y, x, y, grad_x))                                   \
     /* The vector math of csrc/core/nc_simd_math.h on arrays: out = f(x). */  \
-    void nc_exp_##S(nc_int n, const T *x, T *out);                             \
-    void nc_log_##S(nc_int n, const T *x, T *out);                             \
-    void nc_tanh_##S(nc_int n, const T *x, T *out);                            \
-    void nc_erf_##S(nc_int n, const T *x, T *out);                             \
-    void nc_erfc_##S(nc_int n, const T *x, T *out);
-NC_DECLARE_BOTH(NC_ACTIVATION_API)
+    X(T, S, exp, (nc_int n, const T *x, T *out), (n, x, out))                  \
+    X(T, S, log, (nc_int n, const T *x, T *out), (n, x, out))                  \
+    X(T, S, tanh, (nc_int n, const T *x, T *out), (n, x, out))                 \
+    X(T, S, erf, (nc_int n, const T *x, T *out), (n, x, out))                  \
+    X(T, S, erfc, (nc_int n, const T *x, T *out), (n, x, out))
+NC_DECLARE_FAMILY(NC_ACTIVATION_KERNELS)
+/* delta = grad_output * act'(preact): nc_activation_backward with y = NULL,
+ * the Linear backward's fold of the activation derivative before its two
+ * GEMMs (delta may alias grad_output).  Not in the list: a wrapper over
+ * nc_activation_backward, with no ISA variants of its own. */
+#define NC_ACT_GRAD_API(T, S)                                                  \
+    void nc_act_grad_##S(nc_int n, int activation, T slope,                   \
+                         const T *grad_output, const T *preact, T *delta);
+NC_DECLARE_BOTH(NC_ACT_GRAD_API)
 
 /* ------------------------------------------------------------------------
  * Softmax and log-softmax over rows (csrc/kernels/softmax.inc)
@@ -143,39 +149,48 @@ NC_DECLARE_BOTH(NC_ACTIVATION_API)
 NC_DECLARE_FAMILY(NC_SOFTMAX_KERNELS)
 
 /* ------------------------------------------------------------------------
- * Matrix-vector, outer product, GEMM, fused linear (csrc/kernels/gemm*.inc)
+ * Matrix-vector, outer product (csrc/kernels/matvec.inc), GEMM and fused
+ * linear (csrc/kernels/gemm.inc)
  * ------------------------------------------------------------------------ */
 /* trans flags: 0 = as stored, 1 = transposed.  W/A/B/C row-major with
  * leading dimensions (elements per row). */
-#define NC_GEMM_API(T, S)                                                            \
+#define NC_MATVEC_KERNELS(X, T, S)                                                   \
     /* y = alpha W x + beta y (trans 0, y of length m) or alpha W^T x + beta y       \
      * (trans 1, y of length n); W (m, n).  beta == 0 ignores y's contents. */      \
-    void nc_matvec_##S(int trans, nc_int m, nc_int n, T alpha, const T *w,           \
-                       nc_int ldw, const T *x, T beta, T *y);                        \
+    X(T, S, matvec, (int trans, nc_int m, nc_int n, T alpha, const T *w,             \
+                     nc_int ldw, const T *x, T beta, T *y),                          \
+      (trans, m, n, alpha, w, ldw, x, beta, y))                                      \
     /* G += alpha d a^T, G (m, n), d (m,), a (n,) */                                 \
-    void nc_outer_acc_##S(nc_int m, nc_int n, T alpha, const T *d, const T *a,       \
-                          T *g, nc_int ldg);                                         \
+    X(T, S, outer_acc, (nc_int m, nc_int n, T alpha, const T *d, const T *a,         \
+                        T *g, nc_int ldg), (m, n, alpha, d, a, g, ldg))
+NC_DECLARE_FAMILY(NC_MATVEC_KERNELS)
+#define NC_GEMM_KERNELS(X, T, S)                                                     \
     /* C = alpha op(A) op(B) + beta C, C (m, n), op(A) (m, k), op(B) (k, n).         \
      * beta == 0 ignores C's contents.  Workspace: a per-thread buffer reused       \
      * across calls (see gemm.inc). */                                               \
-    void nc_gemm_##S(int trans_a, int trans_b, nc_int m, nc_int n, nc_int k,         \
-                     T alpha, const T *a, nc_int lda, const T *b, nc_int ldb,        \
-                     T beta, T *c, nc_int ldc);                                      \
+    X(T, S, gemm, (int trans_a, int trans_b, nc_int m, nc_int n, nc_int k,           \
+                   T alpha, const T *a, nc_int lda, const T *b, nc_int ldb,          \
+                   T beta, T *c, nc_int ldc),                                        \
+      (trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc))              \
     /* The same with the Linear epilogue applied to the output tile:                \
      * Z = alpha op(A) op(B) + beta C + bias (bias (n,) or NULL), preact = Z         \
      * (when not NULL, leading dimension ldp), C = act(Z). */                         \
-    void nc_gemm_fused_##S(int trans_a, int trans_b, nc_int m, nc_int n, nc_int k,   \
-                           T alpha, const T *a, nc_int lda, const T *b, nc_int ldb,  \
-                           T beta, T *c, nc_int ldc, const T *bias, int activation,  \
-                           T slope, T *preact, nc_int ldp);                          \
+    X(T, S, gemm_fused, (int trans_a, int trans_b, nc_int m, nc_int n, nc_int k,     \
+                         T alpha, const T *a, nc_int lda, const T *b, nc_int ldb,    \
+                         T beta, T *c, nc_int ldc, const T *bias, int activation,    \
+                         T slope, T *preact, nc_int ldp),                            \
+      (trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias,         \
+       activation, slope, preact, ldp))                                              \
     /* batch products C_i = alpha op(A_i) op(B_i) + beta C_i, A_i = a + i*stride_a   \
      * (stride 0 broadcasts one matrix to every product) */                          \
-    void nc_gemm_batched_##S(int trans_a, int trans_b, nc_int batch, nc_int m,       \
-                             nc_int n, nc_int k, T alpha, const T *a, nc_int lda,    \
-                             nc_int stride_a, const T *b, nc_int ldb,                \
-                             nc_int stride_b, T beta, T *c, nc_int ldc,              \
-                             nc_int stride_c);
-NC_DECLARE_BOTH(NC_GEMM_API)
+    X(T, S, gemm_batched, (int trans_a, int trans_b, nc_int batch, nc_int m,         \
+                           nc_int n, nc_int k, T alpha, const T *a, nc_int lda,      \
+                           nc_int stride_a, const T *b, nc_int ldb,                  \
+                           nc_int stride_b, T beta, T *c, nc_int ldc,                \
+                           nc_int stride_c),                                         \
+      (trans_a, trans_b, batch, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b,  \
+       beta, c, ldc, stride_c))
+NC_DECLARE_FAMILY(NC_GEMM_KERNELS)
 
 /* ------------------------------------------------------------------------
  * Optimizer steps (csrc/kernels/optim.inc)
@@ -197,37 +212,47 @@ enum nc_optim_flags {
 };
 /* Doubles of workspace nc_lamb_step_* needs for these tensors. */
 nc_int nc_lamb_workspace_size(nc_int ntensors, const nc_int *sizes);
-#define NC_OPTIM_API(T, S)                                                          \
+#define NC_OPTIM_KERNELS(X, T, S)                                                   \
     /* fresh[i] != 0: momentum_buffers[i] is new, set to the gradient (may be     \
      * NULL: none new) */                                                          \
-    void nc_sgd_step_##S(nc_int ntensors, const nc_int *sizes, double lr,          \
-                         double momentum, double dampening, double weight_decay,   \
-                         int flags, T *const *params, const T *const *grads,       \
-                         T *const *momentum_buffers, const unsigned char *fresh);  \
-    void nc_adagrad_step_##S(nc_int ntensors, const nc_int *sizes,                 \
-                             const nc_int *steps, double lr, double lr_decay,      \
-                             double weight_decay, double eps, int flags,           \
-                             T *const *params, const T *const *grads,              \
-                             T *const *state_sums);                                \
+    X(T, S, sgd_step, (nc_int ntensors, const nc_int *sizes, double lr,            \
+                       double momentum, double dampening, double weight_decay,     \
+                       int flags, T *const *params, const T *const *grads,         \
+                       T *const *momentum_buffers, const unsigned char *fresh),    \
+      (ntensors, sizes, lr, momentum, dampening, weight_decay, flags, params,      \
+       grads, momentum_buffers, fresh))                                            \
+    X(T, S, adagrad_step, (nc_int ntensors, const nc_int *sizes,                   \
+                           const nc_int *steps, double lr, double lr_decay,        \
+                           double weight_decay, double eps, int flags,             \
+                           T *const *params, const T *const *grads,                \
+                           T *const *state_sums),                                  \
+      (ntensors, sizes, steps, lr, lr_decay, weight_decay, eps, flags, params,     \
+       grads, state_sums))                                                         \
     /* momentum_buffers used when momentum != 0, grad_avgs when centered */       \
-    void nc_rmsprop_step_##S(nc_int ntensors, const nc_int *sizes, double lr,      \
-                             double alpha, double eps, double weight_decay,        \
-                             double momentum, int flags, T *const *params,         \
-                             const T *const *grads, T *const *square_avgs,         \
-                             T *const *momentum_buffers, T *const *grad_avgs);     \
+    X(T, S, rmsprop_step, (nc_int ntensors, const nc_int *sizes, double lr,        \
+                           double alpha, double eps, double weight_decay,          \
+                           double momentum, int flags, T *const *params,           \
+                           const T *const *grads, T *const *square_avgs,           \
+                           T *const *momentum_buffers, T *const *grad_avgs),       \
+      (ntensors, sizes, lr, alpha, eps, weight_decay, momentum, flags, params,     \
+       grads, square_avgs, momentum_buffers, grad_avgs))                           \
     /* Adam, or AdamW with NC_OPTIM_DECOUPLED; max_exp_avg_sqs with amsgrad */    \
-    void nc_adam_step_##S(nc_int ntensors, const nc_int *sizes, const nc_int *steps, \
-                          double lr, double beta1, double beta2, double eps,       \
-                          double weight_decay, int flags, T *const *params,        \
-                          const T *const *grads, T *const *exp_avgs,               \
-                          T *const *exp_avg_sqs, T *const *max_exp_avg_sqs);       \
+    X(T, S, adam_step, (nc_int ntensors, const nc_int *sizes, const nc_int *steps, \
+                        double lr, double beta1, double beta2, double eps,         \
+                        double weight_decay, int flags, T *const *params,          \
+                        const T *const *grads, T *const *exp_avgs,                 \
+                        T *const *exp_avg_sqs, T *const *max_exp_avg_sqs),         \
+      (ntensors, sizes, steps, lr, beta1, beta2, eps, weight_decay, flags, params, \
+       grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs))                             \
     /* LAMB (You et al. 2019); workspace: nc_lamb_workspace_size doubles */       \
-    void nc_lamb_step_##S(nc_int ntensors, const nc_int *sizes, const nc_int *steps, \
-                          double lr, double beta1, double beta2, double eps,       \
-                          double weight_decay, int flags, T *const *params,        \
-                          const T *const *grads, T *const *exp_avgs,               \
-                          T *const *exp_avg_sqs, double *workspace);
-NC_DECLARE_BOTH(NC_OPTIM_API)
+    X(T, S, lamb_step, (nc_int ntensors, const nc_int *sizes, const nc_int *steps, \
+                        double lr, double beta1, double beta2, double eps,         \
+                        double weight_decay, int flags, T *const *params,          \
+                        const T *const *grads, T *const *exp_avgs,                 \
+                        T *const *exp_avg_sqs, double *workspace),                 \
+      (ntensors, sizes, steps, lr, beta1, beta2, eps, weight_decay, flags, params, \
+       grads, exp_avgs, exp_avg_sqs, workspace))
+NC_DECLARE_FAMILY(NC_OPTIM_KERNELS)
 
 /* ------------------------------------------------------------------------
  * Attention and layer norm (csrc/kernels/attention.inc, layernorm.inc)
@@ -244,33 +269,41 @@ NC_DECLARE_BOTH(NC_OPTIM_API)
  * work: the forward ignores it (NULL is fine: it reads k and v in place);
  * backward: NULL or a workspace of B*H*(D+DV)*M elements where each head's
  * keys and values are transposed once (faster). */
-#define NC_ATTENTION_API(T, S)                                                     \
-    void nc_attention_forward_##S(nc_int B, nc_int H, nc_int N, nc_int M, nc_int D,  \
-                                  nc_int DV, T scale, const T *q, const nc_int *qs,  \
-                                  const T *k, const nc_int *ks, const T *v,          \
-                                  const nc_int *vs, const T *mask, const nc_int *ms, \
-                                  int is_causal, T *out, const nc_int *os, T *lse,   \
-                                  T *work);                                         \
-    void nc_attention_backward_##S(nc_int B, nc_int H, nc_int N, nc_int M, nc_int D, \
-                                   nc_int DV, T scale, const T *q, const nc_int *qs, \
-                                   const T *k, const nc_int *ks, const T *v,         \
-                                   const nc_int *vs, const T *mask,                  \
-                                   const nc_int *ms, int is_causal, const T *out,    \
-                                   const nc_int *os, const T *lse, const T *grad_out,\
-                                   const nc_int *gos, T *grad_q, const nc_int *gqs,  \
-                                   T *grad_k, const nc_int *gks, T *grad_v,          \
-                                   const nc_int *gvs, T *work);                      \
-    /* y = (x - mean) * rstd * weight + bias over rows of `cols` elements;      \
-     * weight, bias, mean, rstd may be NULL (no affine / not saved). */          \
-    void nc_layer_norm_forward_##S(nc_int rows, nc_int cols, T eps, const T *x,     \
-                                   const T *weight, const T *bias, T *y, T *mean,   \
-                                   T *rstd);                                        \
-    /* from the saved mean and rstd; any of the three outputs may be NULL */    \
-    void nc_layer_norm_backward_##S(nc_int rows, nc_int cols, const T *grad_y,      \
-                                    const T *x, const T *mean, const T *rstd,       \
-                                    const T *weight, T *grad_x, T *grad_weight,     \
-                                    T *grad_bias);
-NC_DECLARE_BOTH(NC_ATTENTION_API)
+#define NC_ATTENTION_KERNELS(X, T, S)                                              \
+    X(T, S, attention_forward, (nc_int B, nc_int H, nc_int N, nc_int M, nc_int D,  \
+                                nc_int DV, T scale, const T *q, const nc_int *qs,  \
+                                const T *k, const nc_int *ks, const T *v,          \
+                                const nc_int *vs, const T *mask, const nc_int *ms, \
+                                int is_causal, T *out, const nc_int *os, T *lse,   \
+                                T *work),                                          \
+      (B, H, N, M, D, DV, scale, q, qs, k, ks, v, vs, mask, ms, is_causal, out,    \
+       os, lse, work))                                                             \
+    X(T, S, attention_backward, (nc_int B, nc_int H, nc_int N, nc_int M, nc_int D, \
+                                 nc_int DV, T scale, const T *q, const nc_int *qs, \
+                                 const T *k, const nc_int *ks, const T *v,         \
+                                 const nc_int *vs, const T *mask,                  \
+                                 const nc_int *ms, int is_causal, const T *out,    \
+                                 const nc_int *os, const T *lse, const T *grad_out,\
+                                 const nc_int *gos, T *grad_q, const nc_int *gqs,  \
+                                 T *grad_k, const nc_int *gks, T *grad_v,          \
+                                 const nc_int *gvs, T *work),                      \
+      (B, H, N, M, D, DV, scale, q, qs, k, ks, v, vs, mask, ms, is_causal, out,    \
+       os, lse, grad_out, gos, grad_q, gqs, grad_k, gks, grad_v, gvs, work))
+NC_DECLARE_FAMILY(NC_ATTENTION_KERNELS)
+#define NC_LAYER_NORM_KERNELS(X, T, S)                                             \
+    /* y = (x - mean) * rstd * weight + bias over rows of `cols` elements;        \
+     * weight, bias, mean, rstd may be NULL (no affine / not saved). */            \
+    X(T, S, layer_norm_forward, (nc_int rows, nc_int cols, T eps, const T *x,      \
+                                 const T *weight, const T *bias, T *y, T *mean,    \
+                                 T *rstd),                                         \
+      (rows, cols, eps, x, weight, bias, y, mean, rstd))                           \
+    /* from the saved mean and rstd; any of the three outputs may be NULL */      \
+    X(T, S, layer_norm_backward, (nc_int rows, nc_int cols, const T *grad_y,       \
+                                  const T *x, const T *mean, const T *rstd,        \
+                                  const T *weight, T *grad_x, T *grad_weight,      \
+                                  T *grad_bias),                                   \
+      (rows, cols, grad_y, x, mean, rstd, weight, grad_x, grad_weight, grad_bias))
+NC_DECLARE_FAMILY(NC_LAYER_NORM_KERNELS)
 
 /* ------------------------------------------------------------------------
  * Losses (csrc/kernels/loss.inc)
@@ -282,37 +315,46 @@ NC_DECLARE_BOTH(NC_ATTENTION_API)
  * weighs classes as PyTorch's `weight`; rows with target == ignore_index get
  * loss 0 and gradient 0 (targets outside [0, n) give NaN: validate first).
  * loss_i = (1-eps) w_t (lse_i - z_it) + eps/n sum_j w_j (lse_i - z_ij).     */
-#define NC_LOSS_API(T, S)                                                      \
-    void nc_cross_entropy_forward_##S(nc_int m, nc_int n, T label_smoothing,   \
+#define NC_LOSS_KERNELS(X, T, S)                                               \
+    X(T, S, cross_entropy_forward, (nc_int m, nc_int n, T label_smoothing,     \
         int64_t ignore_index, const T *logits, nc_int ldl,                    \
-        const int64_t *target, const T *weight, T *loss, T *lse);             \
+        const int64_t *target, const T *weight, T *loss, T *lse),             \
+      (m, n, label_smoothing, ignore_index, logits, ldl, target, weight,      \
+       loss, lse))                                                             \
     /* grad_logits (m, n; ldg) = s_i d loss_i / d z_i, s_i = grad_scale *     \
      * grad_loss[i], or grad_scale alone when grad_loss is NULL (the mean and \
      * sum reductions).                                                        */\
-    void nc_cross_entropy_backward_##S(nc_int m, nc_int n, T label_smoothing,  \
+    X(T, S, cross_entropy_backward, (nc_int m, nc_int n, T label_smoothing,    \
         int64_t ignore_index, const T *logits, nc_int ldl,                    \
         const int64_t *target, const T *weight, const T *lse,                 \
-        const T *grad_loss, T grad_scale, T *grad_logits, nc_int ldg);        \
+        const T *grad_loss, T grad_scale, T *grad_logits, nc_int ldg),        \
+      (m, n, label_smoothing, ignore_index, logits, ldl, target, weight, lse, \
+       grad_loss, grad_scale, grad_logits, ldg))                               \
     /* Class-probability targets (m, n; ldt): q' = (1-eps) q + eps/n,          \
      * loss_i = sum_j w_j q'_ij (lse_i - z_ij).                                */\
-    void nc_cross_entropy_soft_forward_##S(nc_int m, nc_int n,                 \
+    X(T, S, cross_entropy_soft_forward, (nc_int m, nc_int n,                   \
         T label_smoothing, const T *logits, nc_int ldl, const T *target,      \
-        nc_int ldt, const T *weight, T *loss, T *lse);                        \
-    void nc_cross_entropy_soft_backward_##S(nc_int m, nc_int n,                \
+        nc_int ldt, const T *weight, T *loss, T *lse),                        \
+      (m, n, label_smoothing, logits, ldl, target, ldt, weight, loss, lse))   \
+    X(T, S, cross_entropy_soft_backward, (nc_int m, nc_int n,                  \
         T label_smoothing, const T *logits, nc_int ldl, const T *target,      \
         nc_int ldt, const T *weight, const T *lse, const T *grad_loss,        \
-        T grad_scale, T *grad_logits, nc_int ldg);                            \
+        T grad_scale, T *grad_logits, nc_int ldg),                            \
+      (m, n, label_smoothing, logits, ldl, target, ldt, weight, lse,          \
+       grad_loss, grad_scale, grad_logits, ldg))                               \
     /* Binary cross-entropy on logits x with targets y, both (m, n)           \
      * contiguous, element-wise, stable for any finite x:                     \
      * max(x,0) - x y + log1p(exp(-|x|)).  pos_weight: NULL or rows of n with  \
      * row stride ldp (0 = one row for all rows).                              */\
-    void nc_bce_with_logits_forward_##S(nc_int m, nc_int n, const T *x,        \
-        const T *y, const T *pos_weight, nc_int ldp, T *loss);                \
+    X(T, S, bce_with_logits_forward, (nc_int m, nc_int n, const T *x,          \
+        const T *y, const T *pos_weight, nc_int ldp, T *loss),                \
+      (m, n, x, y, pos_weight, ldp, loss))                                     \
     /* grad_x = grad_scale * grad_loss * dloss/dx (grad_loss (m, n) or NULL)   */\
-    void nc_bce_with_logits_backward_##S(nc_int m, nc_int n, const T *x,       \
+    X(T, S, bce_with_logits_backward, (nc_int m, nc_int n, const T *x,         \
         const T *y, const T *pos_weight, nc_int ldp, const T *grad_loss,      \
-        T grad_scale, T *grad_x);
-NC_DECLARE_BOTH(NC_LOSS_API)
+        T grad_scale, T *grad_x),                                              \
+      (m, n, x, y, pos_weight, ldp, grad_loss, grad_scale, grad_x))
+NC_DECLARE_FAMILY(NC_LOSS_KERNELS)
 
 /* ------------------------------------------------------------------------
  * FMA peak (csrc/kernels/peak.inc): a register-only FMA loop for measuring
