@@ -315,7 +315,7 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, capture=None, s
                             continue
                 if capture is not None and t._node is None:
                     continue
-                _hand_over(t, g, graph, grads, owned, _accumulate_leaf, _wrap)
+                _hand_over(t, g, graph, grads, owned, _accumulate_leaf)
             if hooks is not None:
                 hooks.done(parents, parent_grads, needs)
     finally:
@@ -323,29 +323,13 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, capture=None, s
     return captured
 
 
-def _hand_over(t, g, graph, grads, owned, accumulate, wrap):
-    """Give one gradient contribution g to tensor t: a leaf's .grad, or the
-    slot of t's node in ``grads`` (seed 000 §2.10: contributions add)."""
-    target = t._node
-    if target is None:
-        if (t._grad is None and not graph and type(g) is np.ndarray and g.base is None
-                and g.dtype == t.data.dtype and id(g) not in owned):
-            owned.add(id(g))                # the usual first gradient: store as is
-            t._grad = wrap(g, None)
-        else:
-            accumulate(t, g, graph, owned)
-        return
-    slots = grads.get(target)
-    if slots is None:
-        slots = grads[target] = [None] * target.n_outputs
-    i = t._idx
-    slots[i] = g if slots[i] is None else slots[i] + g
-
-
 # root.backward() for a one-element root, and root.backward(gradient): the
 # compiled node loop (neurocore/_engine_core.pyx), the same steps as
 # _run_backward's plain case
 _backward_plain = _engine_core._backward_plain
+# one gradient contribution to a tensor: a leaf's .grad, or its node's slot
+# (the plain node loop's own step, compiled)
+_hand_over = _engine_core._hand_over
 
 
 def _accumulate_leaf(t, g, graph, owned):

@@ -213,14 +213,42 @@ cdef inline bint _same_dtype(object g, object data):
             or g.dtype == data.dtype)
 
 
+cdef int _give(TensorCore t, object g, bint graph, dict grads, set owned, object accumulate) except -1:
+    """Give one gradient contribution g to tensor t (seed 000 §2.10:
+    contributions add): a leaf whose .grad is None takes a fresh array as
+    is in a plain backward, other leaves go through ``accumulate``
+    (_engine._accumulate_leaf), and a non-leaf's contribution is summed
+    into ``grads[its node]``."""
+    cdef object target = t._node, slots, gid
+    cdef Py_ssize_t i
+    if target is None:
+        if (not graph and t._grad is None and type(g) is cnp.ndarray and cnp.PyArray_BASE(<cnp.ndarray>g) == NULL
+                and _same_dtype(g, t.data)):
+            gid = PyLong_FromVoidPtr(<void *>g)       # id(g)
+            if gid not in owned:
+                owned.add(gid)              # the usual first gradient: store as is
+                t._grad = _new_tensor(g, None)
+                return 0
+        accumulate(t, g, graph, owned)
+        return 0
+    slots = grads.get(target)
+    if slots is None:
+        slots = grads[target] = [None] * target.n_outputs
+    i = t._idx
+    slots[i] = g if slots[i] is None else slots[i] + g
+    return 0
+
+
+def _hand_over(TensorCore t, g, bint graph, dict grads, set owned, accumulate):
+    """_engine._run_backward's hand-over of one contribution (see _give)."""
+    _give(t, g, graph, grads, owned, accumulate)
+
+
 cdef int _deliver(parents, parent_grads, needs, dict grads, set owned, accumulate) except -1:
     """Hand an op's input gradients to its parents in a plain backward (no
-    create_graph, no capture): a leaf whose .grad is None takes a fresh array
-    as is, other leaves go through ``accumulate`` (_engine._accumulate_leaf),
-    and a non-leaf's contribution is summed into ``grads[its node]``"""
-    cdef object g, need, target, slots, gid
-    cdef TensorCore t
-    cdef Py_ssize_t i, j, n
+    create_graph, no capture), one _give each."""
+    cdef object g, need
+    cdef Py_ssize_t j, n
     if type(parents) is not tuple or type(parent_grads) is not tuple or type(needs) is not tuple:
         parents, parent_grads, needs = tuple(parents), tuple(parent_grads), tuple(needs)
     n = min(len(<tuple>parents), len(<tuple>parent_grads), len(<tuple>needs))   # zip's length
@@ -229,23 +257,7 @@ cdef int _deliver(parents, parent_grads, needs, dict grads, set owned, accumulat
         need = (<tuple>needs)[j]
         if not need or g is None:
             continue
-        t = <TensorCore?>(<tuple>parents)[j]
-        target = t._node
-        if target is None:
-            if (t._grad is None and type(g) is cnp.ndarray and cnp.PyArray_BASE(<cnp.ndarray>g) == NULL
-                    and _same_dtype(g, t.data)):
-                gid = PyLong_FromVoidPtr(<void *>g)       # id(g)
-                if gid not in owned:
-                    owned.add(gid)          # the usual first gradient: store as is
-                    t._grad = _new_tensor(g, None)
-                    continue
-            accumulate(t, g, False, owned)
-            continue
-        slots = grads.get(target)
-        if slots is None:
-            slots = grads[target] = [None] * target.n_outputs
-        i = t._idx
-        slots[i] = g if slots[i] is None else slots[i] + g
+        _give(<TensorCore?>(<tuple>parents)[j], g, False, grads, owned, accumulate)
     return 0
 
 
