@@ -27,8 +27,6 @@ from neurocore._tensor_ops import (
     sigmoid, softmax, tanh,
 )
 
-_ADD, _SUB, _MUL, _DIV = Add.apply, Sub.apply, Mul.apply, Div.apply
-
 __all__ = [
     "Tensor", "tensor", "manual_seed", "zeros", "ones", "zeros_like", "ones_like", "randn", "rand",
     "arange", "concatenate", "cat", "stack", "where", "from_dlpack",
@@ -55,6 +53,27 @@ def default_generator():
 # ---------------------------------------------------------------------------
 # Tensor
 # ---------------------------------------------------------------------------
+
+
+def _arithmetic(op, name):
+    """Tensor's __name__ and __rname__ for op: the common cases (a Tensor of
+    the same dtype, a Python float) call op.apply directly, one Python frame
+    per operator; the rest go through Tensor._binary (lifting, promotion)."""
+    apply = op.apply
+
+    def forward(self, other):
+        if type(other) is float or type(other) is Tensor and other.data.dtype is self.data.dtype:
+            return apply(self, other)
+        return self._binary(op, other)
+
+    def reflected(self, other):
+        if type(other) is float:
+            return apply(other, self)
+        return self._binary(op, other, True)
+
+    forward.__name__, reflected.__name__ = f"__{name}__", f"__r{name}__"
+    forward.__qualname__, reflected.__qualname__ = f"Tensor.__{name}__", f"Tensor.__r{name}__"
+    return forward, reflected
 
 
 class Tensor(TensorBase):
@@ -289,47 +308,10 @@ class Tensor(TensorBase):
         return op.apply(other, self) if reflected else op.apply(self, other)
 
     # ---- arithmetic --------------------------------------------------------
-    # The common cases (a Tensor of the same dtype, a Python float) call the
-    # op directly: one Python frame per operator instead of two.
-    def __add__(self, other):
-        if type(other) is float or type(other) is Tensor and other.data.dtype is self.data.dtype:
-            return _ADD(self, other)
-        return self._binary(Add, other)
-
-    def __radd__(self, other):
-        if type(other) is float:
-            return _ADD(other, self)
-        return self._binary(Add, other, True)
-
-    def __sub__(self, other):
-        if type(other) is float or type(other) is Tensor and other.data.dtype is self.data.dtype:
-            return _SUB(self, other)
-        return self._binary(Sub, other)
-
-    def __rsub__(self, other):
-        if type(other) is float:
-            return _SUB(other, self)
-        return self._binary(Sub, other, True)
-
-    def __mul__(self, other):
-        if type(other) is float or type(other) is Tensor and other.data.dtype is self.data.dtype:
-            return _MUL(self, other)
-        return self._binary(Mul, other)
-
-    def __rmul__(self, other):
-        if type(other) is float:
-            return _MUL(other, self)
-        return self._binary(Mul, other, True)
-
-    def __truediv__(self, other):
-        if type(other) is float or type(other) is Tensor and other.data.dtype is self.data.dtype:
-            return _DIV(self, other)
-        return self._binary(Div, other)
-
-    def __rtruediv__(self, other):
-        if type(other) is float:
-            return _DIV(other, self)
-        return self._binary(Div, other, True)
+    __add__, __radd__ = _arithmetic(Add, "add")
+    __sub__, __rsub__ = _arithmetic(Sub, "sub")
+    __mul__, __rmul__ = _arithmetic(Mul, "mul")
+    __truediv__, __rtruediv__ = _arithmetic(Div, "truediv")
 
     def __pow__(self, other):
         return self._binary(Pow, other)
