@@ -107,6 +107,51 @@ def test_backward_matches_reference(isa, dtype, n, activation):
                                    atol=10 * np.finfo(dtype).eps * np.max(np.abs(g), initial=0))
 
 
+@pytest.mark.parametrize("n", [0, 1, 15, 17, 4097, 1 << 20])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_forward_grad_is_forward_and_backward(isa, dtype, n, activation):
+    """y of activation_forward_grad is activation_forward's, bit for bit;
+    grad * dy is activation_backward's, bit for bit, where the backward is
+    grad times act' (all but ReLU, whose backward selects grad or 0, and the
+    identity); dy against the float64 derivative."""
+    x, g, _, _ = _case(n, dtype, activation)
+    y, d = K.activation_forward_grad(x, activation, negative_slope=SLOPE)
+    assert y.dtype == d.dtype == dtype and y.shape == d.shape == x.shape
+    np.testing.assert_array_equal(y, _call_forward(x, activation))
+    if activation not in ("relu", "identity"):
+        np.testing.assert_array_equal(g * d, K.activation_backward(g, x, activation, negative_slope=SLOPE))
+    with np.errstate(over="ignore"):
+        want = ref_derivative(x, activation)
+    np.testing.assert_allclose(d, want, rtol=TOL[dtype]["rtol"], atol=TOL[dtype]["atol"])
+
+
+def test_forward_grad_out_arrays_and_bad_input(dtype):
+    x, _, _, _ = _case(4097, dtype, "gelu")
+    y, d = np.empty_like(x), np.empty_like(x)
+    got_y, got_d = K.activation_forward_grad(x, "gelu", out=y, derivative_out=d)
+    assert got_y is y and got_d is d
+    np.testing.assert_array_equal(y, K.gelu(x))
+    xc = x.copy()
+    _, d2 = K.activation_forward_grad(xc, "gelu", derivative_out=xc)   # dy may overwrite x
+    np.testing.assert_array_equal(d2, d)
+    with pytest.raises(ValueError, match="derivative_out and out must not overlap"):
+        K.activation_forward_grad(x, "gelu", out=y, derivative_out=y)
+    with pytest.raises(ValueError, match=r"derivative_out must have shape \(4097,\), got \(4,\)"):
+        K.activation_forward_grad(x, "gelu", derivative_out=np.empty(4, dtype))
+    with pytest.raises(ValueError, match="activation must be one of"):
+        K.activation_forward_grad(x, "swish")
+
+
+def test_forward_grad_threads_bitwise_identical(isa, dtype, threads):
+    x, _, _, _ = _case(1 << 20, dtype, "gelu")
+    results = []
+    for n in (1, 2):
+        threads(n)
+        results.append(K.activation_forward_grad(x, "gelu"))
+    assert np.array_equal(results[0][0], results[1][0], equal_nan=True)
+    assert np.array_equal(results[0][1], results[1][1], equal_nan=True)
+
+
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_backward_central_differences(isa, activation):
     """act' of the kernel against float64 central differences of the kernel's

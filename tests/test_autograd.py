@@ -224,6 +224,24 @@ def test_gelu_exact_values_and_gradcheck(rng):
     assert gradcheck(F.gelu, (x,))
 
 
+@pytest.mark.parametrize("approximate, kernel", [("none", "gelu"), ("tanh", "gelu_tanh")])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gelu_backward_is_the_kernel_backward(rng, approximate, kernel, dtype):
+    """The recorded GELU keeps act'(x) from its forward pass and multiplies
+    in the backward: the gradient is activation_backward's, bit for bit, and
+    a retained graph gives it again."""
+    x = (3 * rng.standard_normal((257, 5))).astype(dtype)
+    g = rng.standard_normal((257, 5)).astype(dtype)
+    t = nc.tensor(x, requires_grad=True)
+    y = F.gelu(t, approximate=approximate)
+    np.testing.assert_array_equal(y.data, nc.kernels.activation_forward(x, kernel))
+    y.backward(nc.tensor(g), retain_graph=True)
+    want = nc.kernels.activation_backward(g, x, kernel)
+    np.testing.assert_array_equal(t.grad.data, want)
+    y.backward(nc.tensor(g))
+    np.testing.assert_array_equal(t.grad.data, want + want)
+
+
 BINARY_SHAPES = [((3, 4), (3, 4)), ((3, 4), (4,)), ((3, 1), (1, 4)), ((2, 3, 4), (3, 1)), ((), (2, 3))]
 BINARY = {
     "add": (lambda a, b: a + b, np.add),

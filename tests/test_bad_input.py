@@ -156,6 +156,12 @@ SPECS = {
         inputs=("x",), written=("out",), optional=("out",), free=("x",),
         hyper=("negative_slope",), strs=("activation",),
         ref=lambda kw: np.where(kw["x"] > 0, kw["x"], 0.2 * kw["x"])),
+    "activation_forward_grad": Spec(
+        lambda m, d: dict(x=_r(m, 5, dtype=d), activation="leaky_relu", negative_slope=0.2,
+                          out=_e(m, 5, dtype=d), derivative_out=_e(m, 5, dtype=d)),
+        inputs=("x",), written=("out", "derivative_out"), optional=("out", "derivative_out"), free=("x",),
+        hyper=("negative_slope",), strs=("activation",),
+        ref=lambda kw: np.where(kw["x"] > 0, kw["x"], 0.2 * kw["x"])),
     "activation_backward": Spec(
         lambda m, d: dict(grad_output=_r(m, 5, dtype=d, seed=1), x=_r(m, 5, dtype=d, seed=2),
                           activation="sigmoid", negative_slope=0.2,

@@ -55,8 +55,9 @@ def test_capsule_and_table_version():
     assert ctypes.c_uint.from_address(address).value == version
     size_offset = ctypes.sizeof(ctypes.c_size_t)    # after the padded unsigned int
     assert ctypes.c_size_t.from_address(address + size_offset).value == size
-    # version + size + 5 runtime entries + 2 x 40 kernels, one pointer each
-    assert size == 2 * ctypes.sizeof(ctypes.c_size_t) + (5 + 80) * ctypes.sizeof(ctypes.c_void_p)
+    # version + size + 5 runtime entries + 2 x 40 kernels of revision 1 and
+    # 2 x 1 of revision 2 (activation_forward_grad), one pointer each
+    assert size == 2 * ctypes.sizeof(ctypes.c_size_t) + (5 + 80 + 2) * ctypes.sizeof(ctypes.c_void_p)
 
 
 def _members_of_header():

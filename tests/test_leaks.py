@@ -83,8 +83,8 @@ print("GROWTH", min(marks[1] - marks[0], marks[2] - marks[1]))
 
 FAMILIES = {
     "elementwise": ["add", "sub", "mul", "div", "scale", "axpy", "fma", "sum_rows"],
-    "activation": ["activation_forward", "activation_backward", "sigmoid", "tanh", "relu",
-                   "leaky_relu", "gelu", "exp", "log", "erf", "erfc"],
+    "activation": ["activation_forward", "activation_forward_grad", "activation_backward", "sigmoid",
+                   "tanh", "relu", "leaky_relu", "gelu", "exp", "log", "erf", "erfc"],
     "softmax": ["softmax", "log_softmax", "softmax_backward", "log_softmax_backward"],
     "gemm": ["matvec", "outer_acc", "gemm", "matmul", "linear_forward", "linear_backward"],
     "optim": ["sgd_step", "adagrad_step", "rmsprop_step", "adam_step", "lamb_step"],

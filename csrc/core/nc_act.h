@@ -167,4 +167,37 @@ static inline vreal nc_vact_backward(int act, real slope, vreal z, vreal grad_a)
     }
 }
 
+/* a = act(z) and *d = act'(z), sharing what the two have in common (GELU:
+ * erfc and exp; tanh-GELU: the sigmoid).  grad_a * *d is bit for bit
+ * nc_vact_backward(act, slope, z, grad_a): each backward above is grad_a
+ * times the expression *d is (and the forward's select on the sigmoid's
+ * argument agrees with the backward's on z: same sign, and both branches
+ * are 1/2 where the argument is +-0). */
+static inline vreal nc_vact_forward_grad(int act, real slope, vreal z, vreal *d)
+{
+    switch (act) {
+    case NC_ACT_GELU: {
+        vreal e, half_th, zs = nc_vphi_parts(z, &e, &half_th);
+        vreal half_c = vmul(e, half_th);
+        vreal cdf = vselect(vcmp_lt(z, vzero()), half_c, vsub(vset1(1), half_c));
+        *d = vfma(zs, vmul(vset1((real)NC_INV_SQRT_2PI), e), cdf);
+        vreal p = vmul(vmul(zs, e), half_th);
+        return vselect(vcmp_gt(z, vzero()), vsub(z, p), p);
+    }
+    case NC_ACT_GELU_TANH: {
+        vreal zc = nc_vclamp_big(z);
+        vreal e, r = nc_vsigmoid_parts(nc_vgelu_tanh_arg(z), &e);
+        vreal s = vselect(vcmp_ge(z, vzero()), r, vmul(e, r));
+        vreal ds = vmul(e, vmul(r, r));
+        vreal du2 = vmul(vset1((real)(2 * NC_SQRT_2_OVER_PI)),
+                         vfma(vset1((real)(3 * NC_GELU_TANH_C)), vmul(zc, zc), vset1(1)));
+        *d = vfma(vmul(zc, ds), du2, s);
+        return vmul(vmax(vset1((real)-NC_ACT_ZBIG), z), s);
+    }
+    default:
+        *d = nc_vact_backward(act, slope, z, vset1(1));
+        return nc_vact_forward(act, slope, z);
+    }
+}
+
 #endif /* NC_ACT_H */

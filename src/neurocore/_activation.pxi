@@ -51,6 +51,43 @@ def activation_forward(x, activation, negative_slope=0.01, out=None):
     return _act_forward(act, slope, x, out)
 
 
+def activation_forward_grad(x, activation, negative_slope=0.01, out=None, derivative_out=None):
+    """activation_forward_grad(x, activation, negative_slope=0.01, out=None, derivative_out=None)
+    -> (y, dy): y = act(x) and dy = act'(x), in one pass.
+
+    GELU and tanh-GELU compute their erfc/exp (sigmoid) once for both, and
+    grad_output * dy is then bit for bit activation_backward(grad_output, x,
+    activation): a backward from dy is one multiply.  ReLU'(0) = 0.
+
+    x              : IN, float array of any shape.
+    activation     : as in activation_forward.
+    negative_slope : finite real, leaky ReLU's slope for x <= 0.
+    out            : OUT, optional array of x's shape and dtype for y (may be x).
+    derivative_out : OUT, optional array of x's shape and dtype for dy (may be x,
+                     not out).
+    """
+    cdef int act = _activation_code(activation)
+    cdef double slope = _finite_scalar(negative_slope, "negative_slope")
+    X = _float_input(x, "x")
+    O = _output(out, X.shape, X.dtype)
+    D = _output(derivative_out, X.shape, X.dtype, "derivative_out")
+    if out is not None:
+        _no_partial_overlap(O, "out", ((X, "x"),))
+    if derivative_out is not None:
+        _no_partial_overlap(D, "derivative_out", ((X, "x"),))
+        if np.may_share_memory(D, O):
+            raise ValueError("derivative_out and out must not overlap")
+    cdef nc_int n = X.size
+    cdef void *px = _data(X)
+    cdef void *po = _data(O)
+    cdef void *pd = _data(D)
+    cdef bint f32 = _is_f32(X)
+    with nogil:
+        if f32: nc_activation_forward_grad(n, act, <float>slope, <float *>px, <float *>po, <float *>pd)
+        else: nc_activation_forward_grad(n, act, slope, <double *>px, <double *>po, <double *>pd)
+    return O, D
+
+
 def activation_backward(grad_output, x, activation, negative_slope=0.01, output=None, out=None):
     """activation_backward(grad_output, x, activation, negative_slope=0.01, output=None, out=None)
     -> grad_input = grad_output * act'(x), in one pass.

@@ -28,6 +28,9 @@ def sum_rows(x: FloatArray, out: Optional[FloatArray] = None, accumulate: bool =
 # ---- activations and vector math ----
 def activation_forward(x: FloatArray, activation: str, negative_slope: float = 0.01,
                        out: Optional[FloatArray] = None) -> FloatArray: ...
+def activation_forward_grad(x: FloatArray, activation: str, negative_slope: float = 0.01,
+                            out: Optional[FloatArray] = None,
+                            derivative_out: Optional[FloatArray] = None) -> Tuple[FloatArray, FloatArray]: ...
 def activation_backward(grad_output: FloatArray, x: FloatArray, activation: str,
                         negative_slope: float = 0.01, output: Optional[FloatArray] = None,
                         out: Optional[FloatArray] = None) -> FloatArray: ...

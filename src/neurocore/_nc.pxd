@@ -47,6 +47,7 @@ cdef extern from "neurocore/nc.h" nogil:
     void nc_activation_forward_f32(nc_int n, int act, float slope, const float *x, float *y)
     void nc_activation_backward_f32(nc_int n, int act, float slope, const float *grad_y, const float *x,
                                     const float *y, float *grad_x)
+    void nc_activation_forward_grad_f32(nc_int n, int act, float slope, const float *x, float *y, float *dy)
     void nc_exp_f32(nc_int n, const float *x, float *out)
     void nc_log_f32(nc_int n, const float *x, float *out)
     void nc_tanh_f32(nc_int n, const float *x, float *out)
@@ -55,6 +56,8 @@ cdef extern from "neurocore/nc.h" nogil:
     void nc_activation_forward_f64(nc_int n, int act, double slope, const double *x, double *y)
     void nc_activation_backward_f64(nc_int n, int act, double slope, const double *grad_y, const double *x,
                                     const double *y, double *grad_x)
+    void nc_activation_forward_grad_f64(nc_int n, int act, double slope, const double *x, double *y,
+                                        double *dy)
     void nc_exp_f64(nc_int n, const double *x, double *out)
     void nc_log_f64(nc_int n, const double *x, double *out)
     void nc_tanh_f64(nc_int n, const double *x, double *out)
@@ -255,6 +258,11 @@ cdef inline void nc_sum_rows(nc_int m, nc_int n, const real *x, nc_int ldx, real
 cdef inline void nc_activation_forward(nc_int n, int act, real slope, const real *x, real *y) noexcept nogil:
     if real is float: nc_activation_forward_f32(n, act, slope, x, y)
     else: nc_activation_forward_f64(n, act, slope, x, y)
+
+cdef inline void nc_activation_forward_grad(nc_int n, int act, real slope, const real *x, real *y,
+                                            real *dy) noexcept nogil:
+    if real is float: nc_activation_forward_grad_f32(n, act, slope, x, y, dy)
+    else: nc_activation_forward_grad_f64(n, act, slope, x, y, dy)
 
 cdef inline void nc_activation_backward(nc_int n, int act, real slope, const real *grad_y, const real *x,
                                         const real *y, real *grad_x) noexcept nogil:

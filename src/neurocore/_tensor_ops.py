@@ -528,6 +528,12 @@ def _act_composite(x, activation, slope):
 
 # ---- ops -------------------------------------------------------------------------------
 
+# activations whose derivative costs about what the forward does: a recorded
+# forward writes it beside the output from the same erfc/exp, and the
+# backward is one multiply (bit for bit the backward kernel's result)
+_DERIVATIVE_IN_FORWARD = frozenset({"gelu", "gelu_tanh"})
+
+
 class Activation(Op):
     """y = act(x) element-wise, one kernel pass each way."""
 
@@ -536,10 +542,16 @@ class Activation(Op):
     @staticmethod
     def forward(ctx, x, activation, slope):
         ctx.activation, ctx.slope = activation, slope
+        if ctx.recording and activation in _DERIVATIVE_IN_FORWARD and x.dtype in _KERNEL_DTYPES:
+            y, ctx.derivative = _kernels.activation_forward_grad(x, activation, negative_slope=slope)
+            return y
+        ctx.derivative = None
         return _act_forward(x, activation, slope)
 
     def backward(ctx, g):
         if not ctx._graph:
+            if ctx.derivative is not None:
+                return _kernels.mul(g, ctx.derivative), None, None
             return _act_backward(g, ctx._raw[0], ctx._out, ctx.activation, ctx.slope), None, None
         # create_graph: σ and tanh differentiate through their own output,
         # piecewise-linear ones through a constant mask; GELU uses composite

@@ -24,6 +24,7 @@ from neurocore._kernels import (  # noqa: F401
 # activations and vector math
 from neurocore._kernels import (  # noqa: F401,E402
     activation_forward,
+    activation_forward_grad,
     activation_backward,
     sigmoid,
     tanh,

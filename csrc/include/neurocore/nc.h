@@ -108,6 +108,12 @@ NC_DECLARE_FAMILY(NC_ELEMENTWISE_KERNELS)
                                   const T *grad_y, const T *x, const T *y,    \
                                   T *grad_x),                                  \
       (n, act, slope, grad_y, x, y, grad_x))                                   \
+    /* y = act(x) and dy = act'(x) in one pass: GELU and tanh-GELU share     \
+     * their erfc/exp between the two, and grad_y * dy is then bit for bit    \
+     * activation_backward's grad_x (the autograd backward becomes one mul). \
+     * ReLU's dy is 1 for x > 0, else 0. */                                   \
+    X(T, S, activation_forward_grad, (nc_int n, int act, T slope, const T *x, \
+                                      T *y, T *dy), (n, act, slope, x, y, dy)) \
     /* The vector math of csrc/core/nc_simd_math.h on arrays: out = f(x). */  \
     X(T, S, exp, (nc_int n, const T *x, T *out), (n, x, out))                  \
     X(T, S, log, (nc_int n, const T *x, T *out), (n, x, out))                  \

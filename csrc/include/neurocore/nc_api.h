@@ -34,7 +34,7 @@
 #endif
 #include "neurocore/nc.h"
 
-#define NC_API_VERSION 1
+#define NC_API_VERSION 2
 #define NC_API_CAPSULE_NAME "neurocore._kernels._C_API"
 
 /* The kernels of nc.h, once per dtype (T the element type, S its suffix).
@@ -171,6 +171,11 @@
                                          nc_int ldp, const T *grad_loss,          \
                                          T grad_scale, T *grad_x);
 
+/* Revision 2: y = act(x) with the derivative act'(x) in the same pass. */
+#define NC_API_KERNELS_2(T, S)                                                      \
+    void (*activation_forward_grad_##S)(nc_int n, int act, T slope, const T *x,    \
+                                        T *y, T *dy);
+
 typedef struct nc_api {
     /* First, and never moved: the table's revision (NC_API_VERSION of the
      * library that filled it) and its size in bytes. */
@@ -185,6 +190,9 @@ typedef struct nc_api {
     /* kernels (revision 1) */
     NC_API_KERNELS(float, f32)
     NC_API_KERNELS(double, f64)
+    /* revision 2 */
+    NC_API_KERNELS_2(float, f32)
+    NC_API_KERNELS_2(double, f64)
     /* later revisions append their members here */
 } nc_api_t;
 

@@ -226,6 +226,11 @@ def _activation_case(name, backward):
             return {"neurocore": lambda: K.activation_forward(x, name), "numpy": lambda: _np_activation(name, x)}
 
         def neurocore_fb():
+            if name in ("gelu", "gelu_tanh"):
+                # what the recorded op does: act' from the forward's own
+                # erfc/exp, then one multiply (bit for bit the backward kernel)
+                y, d = K.activation_forward_grad(x, name)
+                return y, K.mul(g, d, out=d)
             y = K.activation_forward(x, name)
             return y, K.activation_backward(g, x, name, output=y)
 

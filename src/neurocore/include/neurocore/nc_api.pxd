@@ -261,6 +261,11 @@ cdef extern from "neurocore/nc_api.h" nogil:
         void (*bce_with_logits_backward_f64)(nc_int m, nc_int n, const double *x, const double *y,
                                              const double *pos_weight, nc_int ldp, const double *grad_loss,
                                              double grad_scale, double *grad_x) noexcept nogil
+        # revision 2
+        void (*activation_forward_grad_f32)(nc_int n, int act, float slope, const float *x, float *y,
+                                            float *dy) noexcept nogil
+        void (*activation_forward_grad_f64)(nc_int n, int act, double slope, const double *x, double *y,
+                                            double *dy) noexcept nogil
 
     # the table, once nc_import_api() has succeeded (NULL before)
     const nc_api_t *nc_api
