@@ -265,6 +265,44 @@ def test_binary_broadcasting_values_and_grads(name, shapes, rng):
     assert a.grad.shape == a.shape and b.grad.shape == b.shape
 
 
+@pytest.mark.parametrize("shapes", [((3, 4), (3, 4)), ((3, 4), (4,)), ((), (3,))], ids=str)
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "truediv"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_arithmetic_matches_the_op_route(op, shapes, dtype, rng):
+    """Tensor's + - * / (compiled: forward, recording and, for same-shaped
+    gradients, the backward of + - *) give the values and gradients the
+    ops' apply and Python backward give, bit for bit; reflected forms, a
+    float operand and the no-grad cases included."""
+    from neurocore._tensor_ops import Add, Div, Mul, Sub
+    cls = {"add": Add, "sub": Sub, "mul": Mul, "truediv": Div}[op]
+    a0 = rng.uniform(0.5, 2, shapes[0]).astype(dtype)
+    b0 = rng.uniform(0.5, 2, shapes[1]).astype(dtype)
+    g = rng.standard_normal(np.broadcast_shapes(a0.shape, b0.shape)).astype(dtype)
+    for lhs_grad, rhs_grad in [(True, True), (True, False), (False, True)]:
+        results = []
+        for compiled in (True, False):
+            a = nc.tensor(a0, requires_grad=lhs_grad)
+            b = nc.tensor(b0, requires_grad=rhs_grad)
+            y = getattr(a, f"__{op}__")(b) if compiled else cls.apply(a, b)
+            y2 = getattr(y, f"__r{op}__")(1.5) if compiled else cls.apply(1.5, y)
+            y3 = getattr(y2, f"__{op}__")(0.75) if compiled else cls.apply(y2, 0.75)
+            assert type(y3.grad_fn) is cls and y3.requires_grad
+            y3.backward(nc.tensor(g))
+            results.append((y3, a.grad, b.grad))
+        for got, want in zip(*results):
+            if want is None:
+                assert got is None
+            else:
+                assert got.data.dtype == dtype
+                np.testing.assert_array_equal(got.data, want.data)
+    a, b = nc.tensor(a0), nc.tensor(b0)
+    assert getattr(a, f"__{op}__")(b).grad_fn is None                   # nothing requires grad
+    with nc.no_grad():
+        assert getattr(nc.tensor(a0, requires_grad=True), f"__{op}__")(b).grad_fn is None
+    with pytest.raises(TypeError, match="dtypes do not mix"):
+        getattr(a, f"__{op}__")(nc.tensor(b0.astype(np.float16)))
+
+
 @pytest.mark.parametrize("shapes", [((3, 4), (4, 5)), ((4,), (4, 5)), ((3, 4), (4,)), ((4,), (4,)),
                                     ((2, 3, 4), (4, 5)), ((2, 3, 4), (2, 4, 5)), ((3, 4), (2, 4, 5))], ids=str)
 def test_matmul_values_and_grads(shapes, rng):

@@ -69,7 +69,7 @@ class TensorBase(_engine_core.TensorCore):
                 and (gradient is not None or self.data.size == 1)):
             # loss.backward() (seed 1) or y.backward(g) (a validated copy of g):
             # the compiled node loop
-            seed = None if gradient is None else _seed_grads([self], [gradient], False)[0]
+            seed = None if gradient is None else _seed(self, gradient, False)
             _backward_plain(self, bool(retain_graph), _mode, _accumulate_leaf, _FREED_MESSAGE, seed)
             return
         backward(self, gradient, retain_graph, create_graph, inputs)
@@ -478,15 +478,22 @@ def _seed_grads(outputs, grad_outputs, graph):
                                    f"(got shape {out.shape}); pass gradient=")
             g = np.ones_like(out.data)
         else:
-            g_t = g if isinstance(g, TensorBase) else None
-            g_data = np.asarray(g.data if g_t is not None else g)
-            if g_data.shape != out.shape:
-                raise ValueError(f"gradient has shape {g_data.shape}, output has shape {out.shape}")
-            if g_data.dtype != out.dtype:
-                raise _dtype_error(g_data.dtype, out.dtype)
-            g = g_t if (graph and g_t is not None) else g_data.copy()
+            g = _seed(out, g, graph)
         seeds.append(g)
     return seeds
+
+
+def _seed(out, g, graph):
+    """The seed that gradient g gives output out: g itself when a graph is
+    being recorded and g is a Tensor, else a validated copy of its array."""
+    g_t = g if isinstance(g, TensorBase) else None
+    g_data = g.data if g_t is not None else np.asarray(g)
+    o_data = out.data
+    if g_data.shape != o_data.shape:
+        raise ValueError(f"gradient has shape {g_data.shape}, output has shape {o_data.shape}")
+    if g_data.dtype != o_data.dtype:
+        raise _dtype_error(g_data.dtype, o_data.dtype)
+    return g_t if (graph and g_t is not None) else g_data.copy()
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):

@@ -289,17 +289,23 @@ def _backward_nodes(TensorCore root, seed, bint retain, accumulate, str freed_me
         if parents is None:
             raise RuntimeError(freed_message)
         cls = type(node)
+        arith_grads = None
         if _op_backward_impl is not None and cls._backward_impl is _op_backward_impl:
             node._graph = False
-            parent_grads = node.backward((<list>node_grads)[0])
-            if type(parent_grads) is not tuple:
-                parent_grads = (parent_grads,)
+            parent_grads = arith_grads = _arith_backward(node, (<list>node_grads)[0])
+            if parent_grads is None:
+                parent_grads = node.backward((<list>node_grads)[0])
+                if type(parent_grads) is not tuple:
+                    parent_grads = (parent_grads,)
         else:
             parent_grads = node._backward_impl(node_grads, False)
         needs = node.needs_input_grad
         if not retain:
             if cls._release is _node_release:
-                (<object>node).__dict__.clear()
+                if parent_grads is not arith_grads:
+                    # (an arithmetic op's forward sets no attribute: reading
+                    # __dict__ would only create an empty one to clear)
+                    (<object>node).__dict__.clear()
                 node._raw = None
                 node._out = None
                 node.parents = None
@@ -437,6 +443,139 @@ cdef object _record(NodeCore ctx, tuple args, tuple needs, tuple raw, object out
     if save_output:
         ctx._out = out
     return _wrap(out, ctx)
+
+
+# ---- Tensor's + - * /: the common cases compiled -------------------------
+# Tensor.__add__ etc. are these functions: with a float or a Tensor of the
+# same dtype, the forward (the arrays' own operator, what Add/Sub/Mul/Div's
+# forward computes) and the recording run here without a Python frame; every
+# other operand goes to Tensor._binary (lifting, promotion, errors).  The
+# plain node loop runs the backward of Add, Sub and Mul here too when no
+# gradient needs reducing to a broadcast input's shape (_arith_backward);
+# the ops' Python backward covers the rest and create_graph.
+cdef enum:
+    _ADD = 0
+    _SUB = 1
+    _MUL = 2
+    _DIV = 3
+cdef object _arith_ops = (None, None, None, None)
+
+
+def _set_arithmetic(add, sub, mul, div):
+    """Register the op classes of + - * / (neurocore._tensor_ops)."""
+    global _arith_ops
+    for cls in (add, sub, mul, div):
+        if cls.save_output:
+            raise TypeError(f"{cls.__name__} saves its output: not an arithmetic op of this route")
+    _arith_ops = (add, sub, mul, div)
+
+
+cdef object _arith_apply(int op, object a, object b):
+    """_arith_ops[op].apply(a, b): a and b are Tensors or a float."""
+    cdef bint ta = isinstance(a, TensorCore), tb = isinstance(b, TensorCore)
+    ad = (<TensorCore>a).data if ta else a
+    bd = (<TensorCore>b).data if tb else b
+    if op == _ADD:
+        out = ad + bd
+    elif op == _SUB:
+        out = ad - bd
+    elif op == _MUL:
+        out = ad * bd
+    else:
+        out = ad / bd
+    cdef bint ra = ta and (<TensorCore>a).requires_grad
+    cdef bint rb = tb and (<TensorCore>b).requires_grad
+    cdef NodeCore ctx
+    if (ra or rb) and _mode_enabled(_apply_mode):
+        ctx = NodeCore.__new__(<type>(<tuple>_arith_ops)[op])
+        ctx.recording = True
+        return _record(ctx, (a, b), (ra, rb), (ad, bd), out, False)
+    return _wrap(out, None)
+
+
+cdef inline bint _arith_operand(TensorCore self, object other):
+    """The operands the compiled route takes: a float, or a Tensor (exactly)
+    of self's dtype."""
+    return type(other) is float or (type(other) is _tensor_type
+                                    and (<TensorCore>other).data.dtype is self.data.dtype)
+
+
+cdef object _arith(int op, TensorCore self, object other, bint reflected):
+    if reflected:
+        if type(other) is float:
+            return _arith_apply(op, other, self)
+        return self._binary((<tuple>_arith_ops)[op], other, True)
+    if _arith_operand(self, other):
+        return _arith_apply(op, self, other)
+    return self._binary((<tuple>_arith_ops)[op], other)
+
+
+def _tensor_add(TensorCore self, other):
+    return _arith(_ADD, self, other, False)
+
+
+def _tensor_radd(TensorCore self, other):
+    return _arith(_ADD, self, other, True)
+
+
+def _tensor_sub(TensorCore self, other):
+    return _arith(_SUB, self, other, False)
+
+
+def _tensor_rsub(TensorCore self, other):
+    return _arith(_SUB, self, other, True)
+
+
+def _tensor_mul(TensorCore self, other):
+    return _arith(_MUL, self, other, False)
+
+
+def _tensor_rmul(TensorCore self, other):
+    return _arith(_MUL, self, other, True)
+
+
+def _tensor_truediv(TensorCore self, other):
+    return _arith(_DIV, self, other, False)
+
+
+def _tensor_rtruediv(TensorCore self, other):
+    return _arith(_DIV, self, other, True)
+
+
+cdef inline bint _same_shape_as(object x, tuple shape):
+    return type(x) is cnp.ndarray and x.shape == shape
+
+
+cdef object _arith_backward(NodeCore node, object g):
+    """The gradients of an Add, Sub or Mul node for the plain node loop, or
+    None to run its Python backward (a gradient to reduce to a broadcast
+    input's shape).  The same values as that backward: g, -g, g * b, g * a."""
+    cdef object cls = type(node)
+    cdef tuple ops = <tuple>_arith_ops
+    cdef int op
+    if cls is ops[_ADD]:
+        op = _ADD
+    elif cls is ops[_SUB]:
+        op = _SUB
+    elif cls is ops[_MUL]:
+        op = _MUL
+    else:
+        return None
+    if type(g) is not cnp.ndarray:
+        return None
+    cdef tuple needs = <tuple>node.needs_input_grad
+    cdef tuple raw = <tuple>node._raw
+    a, b = raw[0], raw[1]
+    cdef bint need_a = needs[0] is True, need_b = needs[1] is True
+    shape = g.shape
+    if (need_a and not _same_shape_as(a, shape)) or (need_b and not _same_shape_as(b, shape)):
+        return None
+    if op == _ADD:
+        return (g if need_a else None, g if need_b else None)
+    if op == _SUB:
+        return (g if need_a else None, -g if need_b else None)
+    return (g * b if need_a else None, g * a if need_b else None)
+
 
 
 # ---- the multi-tensor grouping of an optimizer step -------------------------

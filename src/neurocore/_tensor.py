@@ -55,27 +55,6 @@ def default_generator():
 # ---------------------------------------------------------------------------
 
 
-def _arithmetic(op, name):
-    """Tensor's __name__ and __rname__ for op: the common cases (a Tensor of
-    the same dtype, a Python float) call op.apply directly, one Python frame
-    per operator; the rest go through Tensor._binary (lifting, promotion)."""
-    apply = op.apply
-
-    def forward(self, other):
-        if type(other) is float or type(other) is Tensor and other.data.dtype is self.data.dtype:
-            return apply(self, other)
-        return self._binary(op, other)
-
-    def reflected(self, other):
-        if type(other) is float:
-            return apply(other, self)
-        return self._binary(op, other, True)
-
-    forward.__name__, reflected.__name__ = f"__{name}__", f"__r{name}__"
-    forward.__qualname__, reflected.__qualname__ = f"Tensor.__{name}__", f"Tensor.__r{name}__"
-    return forward, reflected
-
-
 class Tensor(TensorBase):
     """An n-dimensional array that can record the operations applied to it.
 
@@ -308,10 +287,12 @@ class Tensor(TensorBase):
         return op.apply(other, self) if reflected else op.apply(self, other)
 
     # ---- arithmetic --------------------------------------------------------
-    __add__, __radd__ = _arithmetic(Add, "add")
-    __sub__, __rsub__ = _arithmetic(Sub, "sub")
-    __mul__, __rmul__ = _arithmetic(Mul, "mul")
-    __truediv__, __rtruediv__ = _arithmetic(Div, "truediv")
+    # compiled (neurocore._engine_core): a float or a Tensor of the same
+    # dtype records the op without a Python frame; the rest go to _binary
+    __add__, __radd__ = _engine_core._tensor_add, _engine_core._tensor_radd
+    __sub__, __rsub__ = _engine_core._tensor_sub, _engine_core._tensor_rsub
+    __mul__, __rmul__ = _engine_core._tensor_mul, _engine_core._tensor_rmul
+    __truediv__, __rtruediv__ = _engine_core._tensor_truediv, _engine_core._tensor_rtruediv
 
     def __pow__(self, other):
         return self._binary(Pow, other)
@@ -559,6 +540,7 @@ def _add_leaf_hook(t, hook):
 # the compiled half of the engine (neurocore/_engine_core.pyx) allocates
 # Tensors and calls back into these methods
 _engine_core._set_tensor_type(Tensor, Op._backward_impl)
+_engine_core._set_arithmetic(Add, Sub, Mul, Div)
 
 
 # ---------------------------------------------------------------------------

@@ -580,8 +580,8 @@ class Erf(Op):
 def _check_tensor(x, name="input"):
     if not isinstance(x, TensorBase):
         raise TypeError(f"{name} must be a neurocore Tensor, got {type(x).__name__}")
-    if x.dtype.kind != "f":
-        raise TypeError(f"{name} must be a floating point tensor, got dtype {x.dtype}")
+    if x.data.dtype.kind != "f":
+        raise TypeError(f"{name} must be a floating point tensor, got dtype {x.data.dtype}")
 
 
 def _activation(x, activation, slope=0.01):

@@ -71,12 +71,13 @@ class Linear(Op):
         return y
 
     def backward(ctx, g):
-        x, weight, bias = ctx.inputs[:3]
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         if not ctx._graph:
-            gx, gw, gb = _linear_backward(g, x, weight, need_b, ctx.preact, ctx.y, ctx.activation,
+            raw = ctx._raw
+            gx, gw, gb = _linear_backward(g, raw[0], raw[1], need_b, ctx.preact, ctx.y, ctx.activation,
                                           ctx.slope, need_x, need_w)
             return gx, gw, gb, None, None
+        x, weight, bias = ctx.parents[:3]
         if ctx.activation not in ("identity", "relu", "leaky_relu"):
             return ctx._composite_backward(g, Linear._composite)
         # create_graph, piecewise-linear activation: act' is a constant mask, so
@@ -160,19 +161,23 @@ def linear(x, weight, bias=None, *, activation="identity", negative_slope=0.01):
     """
     _check_tensor(x, "input")
     _check_tensor(weight, "weight")
-    if weight.ndim != 2:
-        raise ValueError(f"weight must be 2-D (out_features, in_features), got shape {weight.shape}")
-    if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
-        raise ValueError(f"input of shape {x.shape} does not match weight of shape {weight.shape} "
-                         f"(expected last dimension {weight.shape[1]})")
-    if x.dtype != weight.dtype:
-        raise _engine._dtype_error(x.dtype, weight.dtype)
+    # the checks read the arrays (one field each) rather than Tensor's properties
+    xd, wd = x.data, weight.data
+    w_shape = wd.shape
+    if len(w_shape) != 2:
+        raise ValueError(f"weight must be 2-D (out_features, in_features), got shape {w_shape}")
+    if xd.ndim == 0 or xd.shape[-1] != w_shape[1]:
+        raise ValueError(f"input of shape {xd.shape} does not match weight of shape {w_shape} "
+                         f"(expected last dimension {w_shape[1]})")
+    if xd.dtype != wd.dtype:
+        raise _engine._dtype_error(xd.dtype, wd.dtype)
     if bias is not None:
         _check_tensor(bias, "bias")
-        if bias.shape != (weight.shape[0],):
-            raise ValueError(f"bias must have shape ({weight.shape[0]},), got {bias.shape}")
-        if bias.dtype != weight.dtype:
-            raise _engine._dtype_error(weight.dtype, bias.dtype)
+        bd = bias.data
+        if bd.shape != (w_shape[0],):
+            raise ValueError(f"bias must have shape ({w_shape[0]},), got {bd.shape}")
+        if bd.dtype != wd.dtype:
+            raise _engine._dtype_error(wd.dtype, bd.dtype)
     if activation not in _ACTIVATIONS:
         raise ValueError(f"unknown activation {activation!r}; expected one of {_ACTIVATIONS}")
     return Linear.apply(x, weight, bias, activation, float(negative_slope))
