@@ -289,20 +289,22 @@ def _backward_nodes(TensorCore root, seed, bint retain, accumulate, str freed_me
         if parents is None:
             raise RuntimeError(freed_message)
         cls = type(node)
-        arith_grads = None
-        if _op_backward_impl is not None and cls._backward_impl is _op_backward_impl:
+        # + - * on same-shaped gradients: compiled (built-in ops, so neither
+        # _backward_impl nor _release is overridden)
+        parent_grads = arith_grads = _arith_backward(node, (<list>node_grads)[0])
+        if arith_grads is not None:
             node._graph = False
-            parent_grads = arith_grads = _arith_backward(node, (<list>node_grads)[0])
-            if parent_grads is None:
-                parent_grads = node.backward((<list>node_grads)[0])
-                if type(parent_grads) is not tuple:
-                    parent_grads = (parent_grads,)
+        elif _op_backward_impl is not None and cls._backward_impl is _op_backward_impl:
+            node._graph = False
+            parent_grads = node.backward((<list>node_grads)[0])
+            if type(parent_grads) is not tuple:
+                parent_grads = (parent_grads,)
         else:
             parent_grads = node._backward_impl(node_grads, False)
         needs = node.needs_input_grad
         if not retain:
-            if cls._release is _node_release:
-                if parent_grads is not arith_grads:
+            if arith_grads is not None or cls._release is _node_release:
+                if arith_grads is None:
                     # (an arithmetic op's forward sets no attribute: reading
                     # __dict__ would only create an empty one to clear)
                     (<object>node).__dict__.clear()
@@ -459,6 +461,8 @@ cdef enum:
     _MUL = 2
     _DIV = 3
 cdef object _arith_ops = (None, None, None, None)
+# needs_input_grad of a binary op, indexed by 2 * (a requires grad) + (b does)
+cdef tuple _ARITH_NEEDS = ((False, False), (False, True), (True, False), (True, True))
 
 
 def _set_arithmetic(add, sub, mul, div):
@@ -489,15 +493,21 @@ cdef object _arith_apply(int op, object a, object b):
     if (ra or rb) and _mode_enabled(_apply_mode):
         ctx = NodeCore.__new__(<type>(<tuple>_arith_ops)[op])
         ctx.recording = True
-        return _record(ctx, (a, b), (ra, rb), (ad, bd), out, False)
+        return _record(ctx, (a, b), <tuple>_ARITH_NEEDS[2 * ra + rb], (ad, bd), out, False)
     return _wrap(out, None)
 
 
 cdef inline bint _arith_operand(TensorCore self, object other):
     """The operands the compiled route takes: a float, or a Tensor (exactly)
-    of self's dtype."""
-    return type(other) is float or (type(other) is _tensor_type
-                                    and (<TensorCore>other).data.dtype is self.data.dtype)
+    of self's dtype (the same dtype object: descriptors compared in C)."""
+    if type(other) is float:
+        return True
+    if type(other) is not _tensor_type:
+        return False
+    a, b = self.data, (<TensorCore>other).data
+    if type(a) is cnp.ndarray and type(b) is cnp.ndarray:
+        return <void *>cnp.PyArray_DESCR(<cnp.ndarray>a) == <void *>cnp.PyArray_DESCR(<cnp.ndarray>b)
+    return a.dtype is b.dtype
 
 
 cdef object _arith(int op, TensorCore self, object other, bint reflected):
