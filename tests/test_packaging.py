@@ -34,6 +34,7 @@ def test_no_cython_sources_installed():
     assert shipped == []
     assert not (PACKAGE_DIR / "_nc.pxd").exists()
     assert not (PACKAGE_DIR / "_engine_core.pxd").exists()
+    assert not (PACKAGE_DIR / "_shape.pxd").exists()
     assert (PACKAGE_DIR / "py.typed").exists()
     assert (PACKAGE_DIR / "_kernels.pyi").exists()
 

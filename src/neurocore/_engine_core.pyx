@@ -24,6 +24,7 @@ from libc.string cimport memcpy, memset
 
 import numpy as np
 cimport numpy as cnp
+from neurocore._shape cimport same_shape
 
 cnp.import_array()
 
@@ -552,10 +553,6 @@ def _tensor_rtruediv(TensorCore self, other):
     return _arith(_DIV, self, other, True)
 
 
-cdef inline bint _same_shape_as(object x, tuple shape):
-    return type(x) is cnp.ndarray and x.shape == shape
-
-
 cdef object _arith_backward(NodeCore node, object g):
     """The gradients of an Add, Sub or Mul node for the plain node loop, or
     None to run its Python backward (a gradient to reduce to a broadcast
@@ -577,8 +574,8 @@ cdef object _arith_backward(NodeCore node, object g):
     cdef tuple raw = <tuple>node._raw
     a, b = raw[0], raw[1]
     cdef bint need_a = needs[0] is True, need_b = needs[1] is True
-    shape = g.shape
-    if (need_a and not _same_shape_as(a, shape)) or (need_b and not _same_shape_as(b, shape)):
+    if ((need_a and not (type(a) is cnp.ndarray and same_shape(<cnp.ndarray>a, <cnp.ndarray>g)))
+            or (need_b and not (type(b) is cnp.ndarray and same_shape(<cnp.ndarray>b, <cnp.ndarray>g)))):
         return None
     if op == _ADD:
         return (g if need_a else None, g if need_b else None)
@@ -601,18 +598,6 @@ cdef inline object _grad_array(object p, bint plain):
 
 cdef inline bint _plain_grad(type tp):
     return issubclass(tp, TensorCore) and getattr(tp, "grad", None) is _grad_property
-
-
-cdef inline bint _same_shape(cnp.ndarray a, cnp.ndarray b):
-    cdef int nd = cnp.PyArray_NDIM(a), k
-    if nd != cnp.PyArray_NDIM(b):
-        return False
-    cdef cnp.npy_intp *da = cnp.PyArray_DIMS(a)
-    cdef cnp.npy_intp *db = cnp.PyArray_DIMS(b)
-    for k in range(nd):
-        if da[k] != db[k]:
-            return False
-    return True
 
 
 cdef long long _next_step(object state) except -1:
@@ -681,7 +666,7 @@ def _group_tensors(list params, dict states, tuple roles, bint counted, object n
                             f"{type(d).__name__} and {type(g).__name__}")
         if cnp.PyArray_DESCR(<cnp.ndarray>g) is not cnp.PyArray_DESCR(<cnp.ndarray>d) and g.dtype != d.dtype:
             raise TypeError(f"the gradient of params[{i}] has dtype {g.dtype} but the param has dtype {d.dtype}")
-        if not _same_shape(<cnp.ndarray>g, <cnp.ndarray>d):
+        if not same_shape(<cnp.ndarray>g, <cnp.ndarray>d):
             raise ValueError(f"the gradient of params[{i}] has shape {g.shape} but the param has shape {d.shape}")
         if not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>d):
             raise ValueError(f"params[{i}].data is read-only; the optimizer updates it in place")

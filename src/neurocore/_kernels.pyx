@@ -14,6 +14,7 @@ import numpy as np
 cimport numpy as cnp
 
 from neurocore._nc cimport *
+from neurocore._shape cimport same_shape
 
 cnp.import_array()
 

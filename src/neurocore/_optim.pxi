@@ -22,18 +22,6 @@ cdef list _tensor_list(object x, str name):
     raise TypeError(f"{name} must be a numpy.ndarray or a list of them, got {type(x).__name__}")
 
 
-cdef inline bint _same_shape(cnp.ndarray a, cnp.ndarray b):
-    cdef int nd = cnp.PyArray_NDIM(a)
-    if nd != cnp.PyArray_NDIM(b):
-        return False
-    cdef cnp.npy_intp *da = cnp.PyArray_DIMS(a)
-    cdef cnp.npy_intp *db = cnp.PyArray_DIMS(b)
-    for k in range(nd):
-        if da[k] != db[k]:
-            return False
-    return True
-
-
 cdef class _Group:
     """The pointer arrays of one multi-tensor call (freed with the object).
     Slot 0 holds the params; every further slot is one array role."""
@@ -109,7 +97,7 @@ cdef class _Group:
             a = <cnp.ndarray>x
             if cnp.PyArray_TYPE(a) != self.typenum:
                 raise TypeError(f"{name}[{i}] has dtype {x.dtype} but params[{i}] has dtype {self.params[i].dtype}")
-            if not _same_shape(a, p):
+            if not same_shape(a, p):
                 raise ValueError(f"{name}[{i}] has shape {x.shape} but params[{i}] has shape {self.params[i].shape}")
             if inout:
                 if not cnp.PyArray_IS_C_CONTIGUOUS(a) or not cnp.PyArray_ISWRITEABLE(a):
