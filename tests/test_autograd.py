@@ -242,6 +242,27 @@ def test_gelu_backward_is_the_kernel_backward(rng, approximate, kernel, dtype):
     np.testing.assert_array_equal(t.grad.data, want + want)
 
 
+@pytest.mark.parametrize("as_tensor", [False, True])
+def test_backward_reads_the_gradient_argument_without_keeping_it(as_tensor):
+    """y.backward(g) reads g in place: a leaf that receives g itself (y = a + b)
+    gets a copy, each leaf its own, and g is left as it was."""
+    a = nc.tensor(np.ones(5, np.float32), requires_grad=True)
+    b = nc.tensor(np.ones(5, np.float32), requires_grad=True)
+    g = np.arange(5, dtype=np.float32)
+    (a + b).backward(nc.tensor(g) if as_tensor else g)
+    np.testing.assert_array_equal(g, np.arange(5, dtype=np.float32))
+    for leaf in (a, b):
+        np.testing.assert_array_equal(leaf.grad.data, g)
+        assert not np.shares_memory(leaf.grad.data, g)
+    assert not np.shares_memory(a.grad.data, b.grad.data)
+    a.grad.data[0] = 100                    # in-place updates of one .grad touch nothing else
+    assert g[0] == 0 and b.grad.data[0] == 0
+    c = nc.tensor(np.ones(5, np.float32), requires_grad=True)
+    (c * 1.0 + 0.0).backward(g)             # through two nodes to one leaf
+    assert not np.shares_memory(c.grad.data, g)
+    np.testing.assert_array_equal(c.grad.data, g)
+
+
 BINARY_SHAPES = [((3, 4), (3, 4)), ((3, 4), (4,)), ((3, 1), (1, 4)), ((2, 3, 4), (3, 1)), ((), (2, 3))]
 BINARY = {
     "add": (lambda a, b: a + b, np.add),

@@ -67,10 +67,12 @@ class TensorBase(_engine_core.TensorCore):
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``."""
         if (inputs is None and not create_graph and self._node is not None and self.requires_grad
                 and (gradient is not None or self.data.size == 1)):
-            # loss.backward() (seed 1) or y.backward(g) (a validated copy of g):
+            # loss.backward() (seed 1) or y.backward(g) (g's array, validated and
+            # read in place: the engine copies it if it would become a .grad):
             # the compiled node loop
-            seed = None if gradient is None else _seed(self, gradient, False)
-            _backward_plain(self, bool(retain_graph), _mode, _accumulate_leaf, _FREED_MESSAGE, seed)
+            seed = None if gradient is None else _seed(self, gradient, False, copy=False)
+            _backward_plain(self, bool(retain_graph), _mode, _accumulate_leaf, _FREED_MESSAGE, seed,
+                            gradient is not None)
             return
         backward(self, gradient, retain_graph, create_graph, inputs)
 
@@ -483,9 +485,10 @@ def _seed_grads(outputs, grad_outputs, graph):
     return seeds
 
 
-def _seed(out, g, graph):
+def _seed(out, g, graph, copy=True):
     """The seed that gradient g gives output out: g itself when a graph is
-    being recorded and g is a Tensor, else a validated copy of its array."""
+    being recorded and g is a Tensor, else its validated array (a copy
+    unless copy is false)."""
     g_t = g if isinstance(g, TensorBase) else None
     g_data = g.data if g_t is not None else np.asarray(g)
     o_data = out.data
@@ -493,7 +496,9 @@ def _seed(out, g, graph):
         raise ValueError(f"gradient has shape {g_data.shape}, output has shape {o_data.shape}")
     if g_data.dtype != o_data.dtype:
         raise _dtype_error(g_data.dtype, o_data.dtype)
-    return g_t if (graph and g_t is not None) else g_data.copy()
+    if graph and g_t is not None:
+        return g_t
+    return g_data.copy() if copy else g_data
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):

@@ -262,7 +262,7 @@ cdef int _deliver(parents, parent_grads, needs, dict grads, set owned, accumulat
     return 0
 
 
-def _backward_nodes(TensorCore root, seed, bint retain, accumulate, str freed_message):
+def _backward_nodes(TensorCore root, seed, bint retain, accumulate, str freed_message, bint seed_borrowed=False):
     """The node loop of _backward_plain (root.backward() without
     create_graph or inputs, no capture; grad mode already off):
     every node after all its consumers, each node's backward once, its
@@ -275,6 +275,10 @@ def _backward_nodes(TensorCore root, seed, bint retain, accumulate, str freed_me
     slots[root._idx] = seed
     cdef dict grads = {root_node: slots}
     cdef set owned = set()
+    if seed_borrowed:
+        # the caller's array: read by the nodes, never stored as a .grad (a
+        # leaf that receives it as is gets a copy, as from another leaf)
+        owned.add(PyLong_FromVoidPtr(<void *>seed))
     cdef list order = _toposort_nodes([root_node])
     cdef Py_ssize_t k
     # leaves' post-accumulate-grad hooks: a tracker only while some are registered
@@ -342,17 +346,19 @@ cdef object _ones_like(object data):
     return seed
 
 
-def _backward_plain(TensorCore root, bint retain, mode, accumulate, str freed_message, seed=None):
+def _backward_plain(TensorCore root, bint retain, mode, accumulate, str freed_message, seed=None,
+                    bint seed_borrowed=False):
     """_engine's root.backward() without create_graph or inputs, for a root
     with a graph, grad mode off while the nodes run; seed: the root's
-    gradient (a validated array of its shape and dtype that the engine may
-    keep), None for a one-element root (ones)."""
+    gradient (a validated array of its shape and dtype), None for a
+    one-element root (ones); seed_borrowed: seed is the caller's array,
+    which the engine reads but does not keep."""
     if seed is None:
         seed = _ones_like(root.data)
     cdef bint previous = _mode_enabled(mode)
     _mode_set(mode, False)
     try:
-        _backward_nodes(root, seed, retain, accumulate, freed_message)
+        _backward_nodes(root, seed, retain, accumulate, freed_message, seed_borrowed)
     finally:
         _mode_set(mode, previous)
 
