@@ -79,15 +79,17 @@ static inline vreal nc_vphi_parts(vreal z, vreal *e, vreal *half_th)
     return zs;
 }
 
-/* Phi(z), the standard normal CDF: erfc(a)/2 for z < 0 and 1 - erfc(a)/2
- * otherwise.  *e receives exp(-z^2/2) (phi(z) = e / sqrt(2 pi)), *zs the
- * clamped z. */
-static inline vreal nc_vphi_cdf(vreal z, vreal *e, vreal *zs)
+/* GELU'(z) = Phi(z) + z phi(z), one exp for both: Phi(z) is erfc(a)/2 for
+ * z < 0 and 1 - erfc(a)/2 otherwise, phi(z) = e / sqrt(2 pi).  *p receives
+ * (zs e) (th/2), the product nc_vgelu builds z Phi(z) from (the forward with
+ * the derivative shares it; a caller that drops it has it optimized away). */
+static inline vreal nc_vgelu_grad(vreal z, vreal *p)
 {
-    vreal half_th;
-    *zs = nc_vphi_parts(z, e, &half_th);
-    vreal half_c = vmul(*e, half_th);
-    return vselect(vcmp_lt(z, vzero()), half_c, vsub(vset1(1), half_c));
+    vreal e, half_th, zs = nc_vphi_parts(z, &e, &half_th);
+    vreal half_c = vmul(e, half_th);
+    vreal cdf = vselect(vcmp_lt(z, vzero()), half_c, vsub(vset1(1), half_c));
+    *p = vmul(vmul(zs, e), half_th);
+    return vfma(zs, vmul(vset1((real)NC_INV_SQRT_2PI), e), cdf);
 }
 
 /* z Phi(z) = p = (zs e) (th/2) for z <= 0, z - p for z > 0: erfc(a) alone
@@ -110,6 +112,19 @@ static inline vreal nc_vgelu_tanh_arg(vreal z)
 static inline vreal nc_vclamp_big(vreal z)
 {
     return vmin(vmax(z, vset1((real)-NC_ACT_ZBIG)), vset1((real)NC_ACT_ZBIG));
+}
+
+/* tanh-GELU'(z) = s + z s'(2u) 2u' with s = sigmoid(2u), which *s receives
+ * (the forward's factor: z s) */
+static inline vreal nc_vgelu_tanh_grad(vreal z, vreal *s)
+{
+    vreal zc = nc_vclamp_big(z);
+    vreal e, r = nc_vsigmoid_parts(nc_vgelu_tanh_arg(z), &e);
+    *s = vselect(vcmp_ge(z, vzero()), r, vmul(e, r));
+    vreal ds = vmul(e, vmul(r, r));
+    vreal du2 = vmul(vset1((real)(2 * NC_SQRT_2_OVER_PI)),
+                     vfma(vset1((real)(3 * NC_GELU_TANH_C)), vmul(zc, zc), vset1(1)));
+    return vfma(vmul(zc, ds), du2, *s);
 }
 
 /* a = act(z) */
@@ -142,18 +157,13 @@ static inline vreal nc_vact_backward(int act, real slope, vreal z, vreal grad_a)
         return vselect(vcmp_gt(z, vzero()), grad_a, vzero());
     case NC_ACT_LEAKY_RELU:
         return vselect(vcmp_gt(z, vzero()), grad_a, vmul(vset1(slope), grad_a));
-    case NC_ACT_GELU: { /* Phi(z) + z phi(z), one exp for both */
-        vreal e, zs, cdf = nc_vphi_cdf(z, &e, &zs);
-        return vmul(grad_a, vfma(zs, vmul(vset1((real)NC_INV_SQRT_2PI), e), cdf));
+    case NC_ACT_GELU: {
+        vreal p;
+        return vmul(grad_a, nc_vgelu_grad(z, &p));
     }
-    case NC_ACT_GELU_TANH: { /* s + z s'(2u) 2u', s = sigmoid(2u) */
-        vreal zc = nc_vclamp_big(z);
-        vreal e, r = nc_vsigmoid_parts(nc_vgelu_tanh_arg(z), &e);
-        vreal s = vselect(vcmp_ge(z, vzero()), r, vmul(e, r));
-        vreal ds = vmul(e, vmul(r, r));
-        vreal du2 = vmul(vset1((real)(2 * NC_SQRT_2_OVER_PI)),
-                         vfma(vset1((real)(3 * NC_GELU_TANH_C)), vmul(zc, zc), vset1(1)));
-        return vmul(grad_a, vfma(vmul(zc, ds), du2, s));
+    case NC_ACT_GELU_TANH: {
+        vreal s;
+        return vmul(grad_a, nc_vgelu_tanh_grad(z, &s));
     }
     case NC_ACT_SIGMOID:
         return vmul(grad_a, nc_vsigmoid_grad(z));
@@ -176,22 +186,14 @@ static inline vreal nc_vact_backward(int act, real slope, vreal z, vreal grad_a)
 static inline vreal nc_vact_forward_grad(int act, real slope, vreal z, vreal *d)
 {
     switch (act) {
-    case NC_ACT_GELU: {
-        vreal e, half_th, zs = nc_vphi_parts(z, &e, &half_th);
-        vreal half_c = vmul(e, half_th);
-        vreal cdf = vselect(vcmp_lt(z, vzero()), half_c, vsub(vset1(1), half_c));
-        *d = vfma(zs, vmul(vset1((real)NC_INV_SQRT_2PI), e), cdf);
-        vreal p = vmul(vmul(zs, e), half_th);
+    case NC_ACT_GELU: { /* nc_vgelu's result from the derivative's p */
+        vreal p;
+        *d = nc_vgelu_grad(z, &p);
         return vselect(vcmp_gt(z, vzero()), vsub(z, p), p);
     }
-    case NC_ACT_GELU_TANH: {
-        vreal zc = nc_vclamp_big(z);
-        vreal e, r = nc_vsigmoid_parts(nc_vgelu_tanh_arg(z), &e);
-        vreal s = vselect(vcmp_ge(z, vzero()), r, vmul(e, r));
-        vreal ds = vmul(e, vmul(r, r));
-        vreal du2 = vmul(vset1((real)(2 * NC_SQRT_2_OVER_PI)),
-                         vfma(vset1((real)(3 * NC_GELU_TANH_C)), vmul(zc, zc), vset1(1)));
-        *d = vfma(vmul(zc, ds), du2, s);
+    case NC_ACT_GELU_TANH: { /* z s, as nc_vact_forward */
+        vreal s;
+        *d = nc_vgelu_tanh_grad(z, &s);
         return vmul(vmax(vset1((real)-NC_ACT_ZBIG), z), s);
     }
     default:
