@@ -590,7 +590,6 @@ cdef object _arith_backward(NodeCore node, object g):
     return (g * b if need_a else None, g * a if need_b else None)
 
 
-
 # ---- the multi-tensor grouping of an optimizer step -------------------------
 cdef inline object _grad_array(object p, bint plain):
     """p's gradient as an array, or None.  plain: p's class reads .grad
