@@ -20,7 +20,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "neurocore"
 # module name (relative to neurocore; "" is the package root) -> layer.
 # A prefix ending in "." covers a whole subpackage.
 LAYERS = [
-    ("_nc", 0), ("_shape", 0), ("_kernels", 0), ("kernels", 1), ("_threadpoolctl", 1),
+    ("_nc", 0), ("_shape", 0), ("_kernels", 0), ("kernels", 1), ("memory", 1), ("_threadpoolctl", 1),
     ("_grad_mode", 2), ("_engine_core", 2), ("_engine", 2), ("_tensor_ops", 2), ("_tensor", 2), ("_io", 2), ("_tree", 2), ("autograd", 2), ("autograd.", 2),
     ("functional", 3), ("functional.", 3),
     ("nn", 4), ("nn.", 4), ("optim", 4), ("optim.", 4), ("calibration", 4),

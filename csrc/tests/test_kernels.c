@@ -122,6 +122,58 @@ static void report(const char *what, const char *dtype, long index, const char *
 #define DTYPE_NAME "float64"
 #include "test_kernels.inc"
 
+/* ---- the block cache (nc_cache.c) ---------------------------------------- */
+static void cache_expect(int ok, const char *what)
+{
+    n_checks++;
+    if (!ok) {
+        n_failures++;
+        fprintf(stderr, "MISMATCH cache: %s\n", what);
+    }
+}
+
+static void check_cache(void)
+{
+    int64_t st[5];
+    size_t big = NC_CACHE_MIN + 1000, i;
+    size_t old = nc_cache_set_limit((size_t)16 << 20);
+    unsigned char *a, *b, *c, *z, *r;
+    nc_cache_empty();
+    a = (unsigned char *)nc_cache_alloc(big);
+    cache_expect(a != NULL && ((uintptr_t)a & 63) == 0, "a large block is 64-byte aligned");
+    memset(a, 0xAB, big);
+    nc_cache_free(a);
+    nc_cache_stats(st);
+    cache_expect(st[1] == 1 && st[0] >= (int64_t)big, "a freed large block is kept");
+    b = (unsigned char *)nc_cache_alloc(big - 500);
+    cache_expect(b == a, "a request of about its size reuses it");
+    c = (unsigned char *)nc_cache_alloc(2 * big);
+    cache_expect(c != a && c != NULL, "a request twice as large does not");
+    nc_cache_free(b);
+    z = (unsigned char *)nc_cache_calloc(big);
+    for (i = 0; i < big && z[i] == 0; i++)
+        ;
+    cache_expect(z == a && i == big, "calloc zeroes a reused block");
+    memset(z, 7, big);
+    r = (unsigned char *)nc_cache_realloc(z, 3 * big);
+    for (i = 0; i < big && r[i] == 7; i++)
+        ;
+    cache_expect(r != NULL && i == big, "realloc keeps the contents when it grows");
+    r = (unsigned char *)nc_cache_realloc(r, 100);
+    cache_expect(r != NULL && r[99] == 7 && ((uintptr_t)r & 63) == 0, "realloc keeps them when it shrinks");
+    nc_cache_free(r);
+    nc_cache_free(c);
+    nc_cache_free(nc_cache_alloc(0));
+    nc_cache_set_limit(0);
+    nc_cache_stats(st);
+    cache_expect(st[0] == 0 && st[1] == 0, "a zero limit frees the cached blocks");
+    a = (unsigned char *)nc_cache_alloc(big);
+    nc_cache_free(a);
+    nc_cache_stats(st);
+    cache_expect(st[1] == 0, "a zero limit keeps nothing");
+    nc_cache_set_limit(old);
+}
+
 int main(void)
 {
     const char *want = getenv("NEUROCORE_ISA");
@@ -140,6 +192,7 @@ int main(void)
            nc_get_num_threads());
     run_all_f32();
     run_all_f64();
+    check_cache();
     nc_set_isa(target_isa);
     printf("nc_test_driver: %ld comparisons, %ld mismatches (%s against generic and the reference)\n", n_checks,
            n_failures, nc_isa_name(target_isa));

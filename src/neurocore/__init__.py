@@ -23,7 +23,7 @@ from neurocore._tensor import (  # noqa: E402
 from neurocore._io import save, load  # noqa: E402
 
 # ---- subpackages -----------------------------------------------------------
-from neurocore import autograd, calibration, functional, nn, optim  # noqa: E402
+from neurocore import autograd, calibration, functional, memory, nn, optim  # noqa: E402
 
 
 def get_include():

@@ -33,7 +33,7 @@ cdef object _strided_output(object out, tuple shape, object dtype, str name):
     """A fresh C-contiguous output, or the caller's array: right shape and
     dtype, writable, last axis contiguous (other strides free)."""
     if out is None:
-        return np.empty(shape, dtype=dtype)
+        return _empty(shape, dtype)
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray or None, got {type(out).__name__}")
     if out.dtype != dtype:
@@ -139,7 +139,7 @@ def attention_forward(q, k, v, mask=None, is_causal=False, scale=None, out=None,
     O = _strided_output(out, (B, H, N, DV), Q.dtype, "out")
     if out is not None:
         _check_no_overlap((("out", O),), (("q", Q), ("k", K), ("v", V), ("mask", M4)))
-    L = np.empty((B, H, N), dtype=Q.dtype)
+    L = _empty((B, H, N), Q.dtype)
     _fill_strides(Q, qs); _fill_strides(K, ks); _fill_strides(V, vs); _fill_strides(O, os)
     cdef int causal = 1 if is_causal else 0
     cdef void *pq = _data(Q)
@@ -215,7 +215,7 @@ def attention_backward(grad_out, q, k, v, out, lse, mask=None, is_causal=False, 
     cdef void *pgk = _data(GK)
     cdef void *pgv = _data(GV)
     # the kernel's workspace: each head's keys and values transposed once
-    W = np.empty(B * H * (D + DV) * M, dtype=Q.dtype) if workspace else None
+    W = _empty((B * H * (D + DV) * M,), Q.dtype) if workspace else None
     cdef void *pw = _data(W) if W is not None else NULL
     cdef bint f32 = _is_f32(Q)
     with nogil:
@@ -261,8 +261,8 @@ def layer_norm_forward(x, weight=None, bias=None, eps=1e-5, out=None):
     Y = _output(out, X.shape, X.dtype)
     if out is not None:
         _no_partial_overlap(Y, "out", ((X, "x"), (W, "weight"), (Bi, "bias")))
-    Mu = np.empty(X.shape[:X.ndim - 1], dtype=X.dtype)
-    Rs = np.empty(X.shape[:X.ndim - 1], dtype=X.dtype)
+    Mu = _empty(X.shape[:X.ndim - 1], X.dtype)
+    Rs = _empty(X.shape[:X.ndim - 1], X.dtype)
     cdef nc_int cols = X.shape[X.ndim - 1]  # (wraparound is off in this module)
     cdef nc_int rows = Mu.size
     cdef void *px = _data(X)
@@ -307,7 +307,7 @@ def layer_norm_backward(grad_y, x, mean, rstd, weight=None, need_input_grad=True
     W = _ln_param(weight, "weight", X)
     cdef nc_int cols = X.shape[X.ndim - 1]  # (wraparound is off in this module)
     cdef nc_int rows = Mu.size
-    GX = np.empty(X.shape, dtype=X.dtype) if need_input_grad else None
+    GX = _empty(X.shape, X.dtype) if need_input_grad else None
     GW = np.zeros(cols, dtype=X.dtype) if need_param_grads else None
     GB = np.zeros(cols, dtype=X.dtype) if need_param_grads else None
     cdef void *pg = _data(G)

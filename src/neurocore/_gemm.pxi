@@ -213,7 +213,7 @@ cdef object _gemm_impl3(object A, object B, object c, object alpha, object beta,
     # compute into a fresh array when the destination overlaps an input
     O = out
     if O is None or _gemm_overlaps(O, (A, B)):
-        O = np.empty(shape, dtype=A.dtype)
+        O = _empty(shape, A.dtype)
     if C is not None and C is not O:
         np.copyto(O, C)
     Ar, fa = _gemm_rowmajor(A)
@@ -383,8 +383,8 @@ def linear_forward(x, weight, bias=None, activation="identity", negative_slope=0
     cdef nc_int m = Xc.size // nin if nin > 0 else int(np.prod(X.shape[:X.ndim - 1]))
     O = out
     if O is None or _gemm_overlaps(O, (Xc, W, Bv)):
-        O = np.empty(shape, dtype=X.dtype)
-    Z = np.empty(shape, dtype=X.dtype) if return_preact else None
+        O = _empty(shape, X.dtype)
+    Z = _empty(shape, X.dtype) if return_preact else None
     Wr, fw = _gemm_rowmajor(W)
     cdef int tb = not fw
     cdef nc_int ldb = Wr.shape[1]
@@ -456,7 +456,7 @@ def linear_backward(grad_output, x, weight, preact=None, activation="identity", 
     cdef nc_int total = Gc.size
     D = Gc
     if Z is not None:
-        D = np.empty(Gc.shape, dtype=G.dtype)
+        D = _empty(Gc.shape, G.dtype)
         pz = _data(Z)
         pd = _data(D)
         with nogil:
@@ -471,7 +471,7 @@ def linear_backward(grad_output, x, weight, preact=None, activation="identity", 
     grad_x = None
     cdef void *pgx
     if need_input_grad:
-        grad_x = np.empty(X.shape, dtype=G.dtype)
+        grad_x = _empty(X.shape, G.dtype)
         pgx = _data(grad_x)
         # grad_x (m, in) = delta (m, out) @ weight (out, in)
         with nogil:
@@ -481,7 +481,7 @@ def linear_backward(grad_output, x, weight, preact=None, activation="identity", 
             else:
                 nc_gemm(0, tw, m, nin, nout, 1.0, <double *>pd, max(nout, 1), <double *>pw, max(ldw, 1),
                         0.0, <double *>pgx, max(nin, 1))
-    grad_w = np.empty((nout, nin), dtype=G.dtype)
+    grad_w = _empty((nout, nin), G.dtype)
     cdef void *pgw = _data(grad_w)
     # grad_weight (out, in) = delta^T (out, m) @ x (m, in)
     with nogil:
@@ -493,7 +493,7 @@ def linear_backward(grad_output, x, weight, preact=None, activation="identity", 
                     0.0, <double *>pgw, max(nin, 1))
     grad_b = None
     if need_bias_grad:
-        grad_b = np.empty((nout,), dtype=G.dtype)
+        grad_b = _empty((nout,), G.dtype)
         pgb = _data(grad_b)
         with nogil:
             if f32: nc_sum_rows(m, nout, <float *>pd, nout, 0.0, <float *>pgb)

@@ -15,6 +15,8 @@ cimport numpy as cnp
 
 from neurocore._nc cimport *
 from neurocore._shape cimport same_shape
+from cpython.pycapsule cimport PyCapsule_New
+from libc.string cimport strcpy
 
 cnp.import_array()
 
@@ -200,6 +202,112 @@ cdef bint _shape_is(object a, tuple shape):
     return True
 
 
+# ---- memory: large arrays from the block cache ------------------------------
+# Arrays of NC_CACHE_MIN bytes or more that the kernels return take their
+# memory from nc_cache (csrc/core/nc_cache.c) through NumPy's memory-handler
+# API: NumPy frees them back to it, and the next step's array of the same
+# size gets the block with its pages still mapped instead of faulting them
+# in again.  The handler is set only around these allocations (it is a
+# context variable, so other threads and the user's own arrays keep
+# NumPy's default).
+cdef void *_cache_malloc(void *ctx, size_t size) noexcept nogil:
+    return nc_cache_alloc(size)
+
+
+cdef void *_cache_calloc(void *ctx, size_t nelem, size_t elsize) noexcept nogil:
+    if elsize != 0 and nelem > (<size_t>-1) // elsize:
+        return NULL
+    return nc_cache_calloc(nelem * elsize)
+
+
+cdef void *_cache_realloc(void *ctx, void *p, size_t size) noexcept nogil:
+    return nc_cache_realloc(p, size)
+
+
+cdef void _cache_free(void *ctx, void *p, size_t size) noexcept nogil:
+    nc_cache_free(p)
+
+
+cdef cnp.PyDataMem_Handler _cache_handler_struct
+strcpy(_cache_handler_struct.name, b"neurocore_cache")
+_cache_handler_struct.version = 1
+_cache_handler_struct.allocator.ctx = NULL
+_cache_handler_struct.allocator.malloc = _cache_malloc
+_cache_handler_struct.allocator.calloc = _cache_calloc
+_cache_handler_struct.allocator.realloc = _cache_realloc
+_cache_handler_struct.allocator.free = _cache_free
+# Arrays hold a reference to this capsule, so it outlives every one of them.
+_cache_handler = PyCapsule_New(<void *>&_cache_handler_struct, b"mem_handler", NULL)
+
+
+cdef object _new_array(int nd, cnp.npy_intp *dims, int typenum):
+    """A fresh C-contiguous array of typenum; from the block cache when it
+    holds NC_CACHE_MIN bytes or more."""
+    cdef size_t nbytes
+    cdef int i
+    if typenum == cnp.NPY_FLOAT32:
+        nbytes = 4
+    elif typenum == cnp.NPY_FLOAT64:
+        nbytes = 8
+    else:
+        return cnp.PyArray_EMPTY(nd, dims, typenum, 0)
+    for i in range(nd):
+        if dims[i] < 0 or (dims[i] != 0 and nbytes > (<size_t>-1) // <size_t>dims[i]):
+            return cnp.PyArray_EMPTY(nd, dims, typenum, 0)      # NumPy raises
+        nbytes *= <size_t>dims[i]
+    if nbytes < NC_CACHE_MIN:
+        return cnp.PyArray_EMPTY(nd, dims, typenum, 0)
+    previous = cnp.PyDataMem_SetHandler(_cache_handler)
+    try:
+        return cnp.PyArray_EMPTY(nd, dims, typenum, 0)
+    finally:
+        cnp.PyDataMem_SetHandler(previous)
+
+
+cdef object _empty(tuple shape, object dtype):
+    """np.empty(shape, dtype) for a float32/float64 dtype, through _new_array."""
+    cdef cnp.npy_intp dims[32]
+    cdef int nd = len(shape), i
+    if nd > 32:
+        return np.empty(shape, dtype=dtype)
+    for i in range(nd):
+        dims[i] = shape[i]
+    if not isinstance(dtype, np.dtype):
+        dtype = np.dtype(dtype)
+    return _new_array(nd, dims, (<cnp.dtype>dtype).type_num)
+
+
+def _empty_cache():
+    """Frees every block the cache holds (arrays in use keep theirs)."""
+    nc_cache_empty()
+
+
+def _set_cache_limit(nbytes):
+    """Keep at most nbytes of freed blocks; returns the previous limit."""
+    if isinstance(nbytes, bool) or not isinstance(nbytes, (int, np.integer)):
+        raise TypeError(f"nbytes must be an int, got {type(nbytes).__name__}")
+    if nbytes < 0:
+        raise ValueError(f"nbytes must be >= 0, got {nbytes}")
+    return nc_cache_set_limit(<size_t>min(nbytes, (<size_t>-1) >> 1))
+
+
+def _cache_stats():
+    """{cached_bytes, cached_blocks, limit, hits, misses} of the block cache."""
+    cdef int64_t v[5]
+    nc_cache_stats(v)
+    return {"cached_bytes": v[0], "cached_blocks": v[1], "limit": v[2], "hits": v[3], "misses": v[4]}
+
+
+def _use_cache_handler():
+    """Makes NumPy allocate from the block cache in this context until
+    _restore_handler(previous); returns previous."""
+    return cnp.PyDataMem_SetHandler(_cache_handler)
+
+
+def _restore_handler(previous):
+    cnp.PyDataMem_SetHandler(previous)
+
+
 cdef _check_shape(object a, str name, tuple shape):
     if not _shape_is(a, shape):
         raise ValueError(f"{name} must have shape {shape}, got {a.shape}")
@@ -214,7 +322,7 @@ cdef object _output(object out, tuple shape, object dtype, str name="out"):
     """A fresh output, or the caller's `out` checked for shape, dtype and a
     writable C-contiguous buffer (an output cannot be copied)."""
     if out is None:
-        return np.empty(shape, dtype=dtype)
+        return _empty(shape, dtype)
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray or None, got {type(out).__name__}")
     if out.dtype != dtype:
@@ -232,7 +340,7 @@ cdef object _empty_like_rows(object ref, cnp.npy_intp rows, cnp.npy_intp cols, i
     cdef cnp.npy_intp dims[2]
     dims[0] = rows
     dims[1] = cols
-    return cnp.PyArray_EMPTY(nd, dims, cnp.PyArray_TYPE(<cnp.ndarray>ref), 0)
+    return _new_array(nd, dims, cnp.PyArray_TYPE(<cnp.ndarray>ref))
 
 
 cdef double _finite_scalar(object value, str name, bint invalid_style=False) except? -1.0:

@@ -377,9 +377,9 @@ def _cross_entropy_plain(logits, target, ignore_index, bint mean):
     cdef int typenum = cnp.PyArray_TYPE(<cnp.ndarray>Z)
     cdef cnp.npy_intp dims[1]
     dims[0] = m
-    L = cnp.PyArray_EMPTY(1, dims, typenum, 0)
-    S = cnp.PyArray_EMPTY(1, dims, typenum, 0)
-    R = cnp.PyArray_EMPTY(0, dims, typenum, 0)
+    L = _new_array(1, dims, typenum)
+    S = _new_array(1, dims, typenum)
+    R = _new_array(0, dims, typenum)
     cdef void *pz = _data(Z)
     cdef const nc_int64 *pt = <const nc_int64 *>cnp.PyArray_DATA(<cnp.ndarray>T)
     cdef void *pl = _data(L)
@@ -411,7 +411,7 @@ def _cross_entropy_plain_backward(logits, target, lse, ignore_index, double scal
     cdef cnp.npy_intp dims[2]
     dims[0] = m
     dims[1] = n
-    O = cnp.PyArray_EMPTY(2, dims, typenum, 0)
+    O = _new_array(2, dims, typenum)
     cdef void *pz = _data(Z)
     cdef const nc_int64 *pt = <const nc_int64 *>cnp.PyArray_DATA(<cnp.ndarray>T)
     cdef void *ps = _data(S)

@@ -212,10 +212,10 @@ cdef tuple _chain_forward_run(_ChainLayer *layers, Py_ssize_t nl, object x, list
         L.nout = cnp.PyArray_DIM(<cnp.ndarray>W, 0)
         dims[0] = m
         dims[1] = L.nout
-        O = cnp.PyArray_EMPTY(2, dims, typenum, 0)
+        O = _new_array(2, dims, typenum)
         Z = None
         if L.act != NC_ACT_IDENTITY and not _relu_like(L.act, slope) and keep:
-            Z = cnp.PyArray_EMPTY(2, dims, typenum, 0)
+            Z = _new_array(2, dims, typenum)
         L.x = _data(h)
         L.w = _data(W)
         L.b = NULL if B is None else _data(B)
@@ -322,12 +322,12 @@ cdef list _chain_backward_run(_ChainLayer *layers, Py_ssize_t nl, object g, obje
         if need_w:
             dims[0] = L.nout
             dims[1] = L.nin
-            GW = cnp.PyArray_EMPTY(2, dims, typenum, 0)
+            GW = _new_array(2, dims, typenum)
             L.gw = _data(GW)
             grads[1 + 2 * i] = GW
         if need_b:
             dims[0] = L.nout
-            GB = cnp.PyArray_EMPTY(1, dims, typenum, 0)
+            GB = _new_array(1, dims, typenum)
             L.gb = _data(GB)
             grads[2 + 2 * i] = GB
         first = i
@@ -340,7 +340,7 @@ cdef list _chain_backward_run(_ChainLayer *layers, Py_ssize_t nl, object g, obje
         else:
             dims[0] = m
             dims[1] = L.nin
-            g = cnp.PyArray_EMPTY(2, dims, typenum, 0)
+            g = _new_array(2, dims, typenum)
             L.gx = _data(g)
     scratch = <char *>malloc(<size_t>(scratch_len + 1) * esize)     # never NULL on success, even if empty
     if scratch == NULL:

@@ -15,6 +15,14 @@ cdef extern from "neurocore/nc.h" nogil:
     void nc_set_num_threads(int n)
     int nc_get_num_threads()
     int nc_runtime_stats(int64_t *out, int n, int reset)
+    size_t NC_CACHE_MIN
+    void *nc_cache_alloc(size_t bytes)
+    void *nc_cache_calloc(size_t bytes)
+    void *nc_cache_realloc(void *p, size_t bytes)
+    void nc_cache_free(void *p)
+    void nc_cache_empty()
+    size_t nc_cache_set_limit(size_t bytes)
+    void nc_cache_stats(int64_t *out)
 
     enum:
         NC_ACT_IDENTITY

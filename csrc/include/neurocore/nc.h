@@ -48,6 +48,21 @@ int nc_get_num_threads(void);
  * zeroes the totals and peaks. */
 int nc_runtime_stats(int64_t *out, int n, int reset);
 
+/* Memory for large arrays (csrc/core/nc_cache.c): blocks of at least
+ * NC_CACHE_MIN bytes are kept on free, up to a limit in total, and reused
+ * by the next request of about their size with their pages still mapped.
+ * Every block is 64-byte aligned and must be freed with nc_cache_free. */
+#define NC_CACHE_MIN ((size_t)1 << 18)                 /* 256 KiB      */
+#define NC_CACHE_DEFAULT_LIMIT ((size_t)64 << 20)      /* 64 MiB       */
+void *nc_cache_alloc(size_t bytes);         /* NULL when out of memory   */
+void *nc_cache_calloc(size_t bytes);        /* zero-filled               */
+void *nc_cache_realloc(void *p, size_t bytes);
+void nc_cache_free(void *p);
+void nc_cache_empty(void);                  /* frees every cached block  */
+size_t nc_cache_set_limit(size_t bytes);    /* returns the previous one  */
+/* out: cached bytes, cached blocks, limit, hits, misses */
+void nc_cache_stats(int64_t out[5]);
+
 /* Activation selector shared by the activation kernels and the fused GEMM
  * epilogue.  `slope` arguments apply to NC_ACT_LEAKY_RELU only. */
 enum nc_activation {
