@@ -24,16 +24,16 @@ python - "$sdist" "$wheel" <<'PY'
 import sys, tarfile, zipfile
 sdist, wheel = sys.argv[1:]
 snames = tarfile.open(sdist).getnames()
-for needed in ("LICENSE", "CMakeLists.txt", "csrc/core/dispatch.c", "src/neurocore/_kernels.pyx"):
+for needed in ("LICENSE", "CMakeLists.txt", "csrc/core/dispatch.c", "src/neurocore/_nc_core.pyx", "src/neurocore/_api.pxd"):
     assert any(n.endswith("/" + needed) for n in snames), f"sdist lacks {needed}"
 wnames = zipfile.ZipFile(wheel).namelist()
 assert any(n.endswith(".dist-info/licenses/LICENSE") or n.endswith(".dist-info/LICENSE") for n in wnames), \
     "wheel lacks LICENSE"
 # public headers and .pxd for other extensions live in neurocore/include/
-bad = [n for n in wnames if n.endswith((".pyx", ".pxi", ".c", "_nc.pxd"))
+bad = [n for n in wnames if n.endswith((".pyx", ".pxi", ".c", "_nc.pxd", "_nc_core.pxd", "_api.pxd"))
        or (n.endswith((".h", ".pxd")) and not n.startswith("neurocore/include/"))]
 assert not bad, f"wheel ships sources: {bad}"
-assert any(n.startswith("neurocore/_kernels") and n.endswith(".so") for n in wnames)
+assert any(n.startswith("neurocore/_nc_core") and n.endswith(".so") for n in wnames)
 print(f"wheel: {len(wnames)} files, LICENSE in both, no Cython sources in the wheel")
 PY
 

@@ -1,7 +1,9 @@
 """Imports inside src/neurocore point one way and form no cycle.
 
-The layers, bottom up (DESIGN.md): the C boundary (_nc.pxd, _kernels and
-its public re-export neurocore.kernels), the engine (Tensor, Function,
+The layers, bottom up (DESIGN.md): the C boundary (_nc_core, the module that
+links the C core, and the kernel family modules that call it through the
+C-API table; _kernels, which gathers them, and its public face
+neurocore.kernels), the engine (Tensor, Function,
 backward and the ops Tensor's own methods use), functional, then nn, optim
 and the other model-level modules, then the command line and the package
 root.  Every import statement is read with ``ast`` (also those inside
@@ -20,7 +22,10 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "neurocore"
 # module name (relative to neurocore; "" is the package root) -> layer.
 # A prefix ending in "." covers a whole subpackage.
 LAYERS = [
-    ("_nc", 0), ("_shape", 0), ("_kernels", 0), ("kernels", 1), ("memory", 1), ("_threadpoolctl", 1),
+    ("_nc", 0), ("_shape", 0), ("_api", 0), ("_nc_core", 0),
+    ("_elementwise", 0), ("_activation", 0), ("_softmax", 0), ("_gemm", 0), ("_optim", 0), ("_attention", 0),
+    ("_loss", 0), ("_mlp", 0),
+    ("_kernels", 1), ("kernels", 1), ("memory", 1), ("_threadpoolctl", 1),
     ("_grad_mode", 2), ("_engine_core", 2), ("_engine", 2), ("_tensor_ops", 2), ("_tensor", 2), ("_io", 2), ("_tree", 2), ("autograd", 2), ("autograd.", 2),
     ("functional", 3), ("functional.", 3),
     ("nn", 4), ("nn.", 4), ("optim", 4), ("optim.", 4), ("calibration", 4),
@@ -60,6 +65,8 @@ def _resolve(name):
     """A dotted absolute name -> the neurocore module it loads, or None if outside."""
     if name != "neurocore" and not name.startswith("neurocore."):
         return None
+    if (SRC / "include" / (name.replace(".", "/") + ".pxd")).exists():
+        return None         # a public declaration file (get_include()), not a package module
     rel = name[len("neurocore."):] if name != "neurocore" else ""
     while rel and rel not in MODULES:      # an attribute of a module, not a module
         rel = rel.rpartition(".")[0]
@@ -209,14 +216,25 @@ def test_engine_file_reads_in_one_sitting():
 
 
 def test_kernel_module_knows_only_arrays():
-    """_kernels (the .pyx and every .pxi it includes) takes arrays and
-    scalars: it reads no tensor, node, module or optimizer state."""
-    sources = [p for p in MODULES["_kernels"]]
-    sources += [SRC / inc for p in list(sources)
-                for inc in re.findall(r'^include\s+"([^"]+)"', p.read_text(encoding="utf-8"), re.M)]
+    """The kernel wrappers (_nc_core and the family modules) take arrays and
+    scalars: they read no tensor, node, module or optimizer state."""
+    sources = [p for name, layer in LAYERS if layer == 0 for p in MODULES.get(name, ())]
     pattern = re.compile(r"\bctx\.|\.weight\b|\.bias\b|\.grad\b|\b_grad\b|\b_node\b|requires_grad"
                          r"|\bTensor\b|\.data\b|\bstate\[")
     found = [f"{p.name}:{i}: {line.strip()}" for p in sources
              for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
              if pattern.search(line.split("#")[0])]
-    assert len(sources) > 5 and not found, found
+    assert len(sources) > 10 and not found, found
+
+
+def test_only_core_calls_the_c_core_directly():
+    """nc_core lives in _nc_core alone: every other module reaches the kernels
+    through the C-API table (_api.pxd), so none cimports _nc.pxd or
+    includes a .pxi."""
+    for module, paths in MODULES.items():
+        for path in paths:
+            text = path.read_text(encoding="utf-8")
+            assert not re.search(r'^\s*include\s+"', text, re.M), f"{path.name} includes a file textually"
+            if module not in ("_nc_core", "_nc"):
+                assert not re.search(r"^\s*from\s+neurocore\._nc\s+cimport|^\s*cimport\s+neurocore\._nc",
+                                     text, re.M), f"{path.name} cimports _nc.pxd"

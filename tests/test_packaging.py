@@ -14,12 +14,14 @@ PACKAGE_DIR = pathlib.Path(neurocore.__file__).parent
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads ELF dynamic symbols with nm -D")
-@pytest.mark.parametrize("module", ["_kernels", "_engine_core", "functional._fused"])
+@pytest.mark.parametrize("module", ["_nc_core", "_elementwise", "_activation", "_softmax", "_gemm", "_optim",
+                                    "_attention", "_loss", "_mlp", "_engine_core", "functional._fused"])
 def test_extension_exports_only_its_init(module):
     """Every extension is built with hidden visibility: its dynamic symbol
     table holds its PyInit_ and nothing else (no nc_*/nck_* symbol of the C
-    core, which _kernels alone links in; the compiled modules above it reach
-    each other through Python's import, not the dynamic linker)."""
+    core, which _nc_core alone links in; the other compiled modules reach it
+    through the C-API capsule and each other through Python's import, not
+    the dynamic linker)."""
     nm = shutil.which("nm")
     assert nm is not None, "nm (binutils) is needed to read the extension's symbols"
     path = importlib.import_module(f"neurocore.{module}").__file__
@@ -33,6 +35,8 @@ def test_no_cython_sources_installed():
     shipped = [p.name for p in PACKAGE_DIR.rglob("*") if p.suffix in (".pyx", ".pxi")]
     assert shipped == []
     assert not (PACKAGE_DIR / "_nc.pxd").exists()
+    assert not (PACKAGE_DIR / "_nc_core.pxd").exists()
+    assert not (PACKAGE_DIR / "_api.pxd").exists()
     assert not (PACKAGE_DIR / "_engine_core.pxd").exists()
     assert not (PACKAGE_DIR / "_shape.pxd").exists()
     assert (PACKAGE_DIR / "py.typed").exists()

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import neurocore as nc
-from neurocore import _kernels
+from neurocore import _kernels, _nc_core
 from neurocore import kernels as K
 
 
@@ -347,7 +347,7 @@ def test_threadpoolctl_sees_and_limits_neurocore(threads):
     info = [lib for lib in threadpoolctl.threadpool_info() if lib["internal_api"] == "neurocore"]
     assert len(info) == 1
     assert info[0]["num_threads"] == 2
-    assert os.path.samefile(info[0]["filepath"], _kernels.__file__)
+    assert os.path.samefile(info[0]["filepath"], _nc_core.__file__)
     with threadpoolctl.threadpool_limits(1):
         assert nc.get_num_threads() == 1
     assert nc.get_num_threads() == 2
@@ -359,13 +359,13 @@ def test_threadpoolctl_sees_and_limits_neurocore(threads):
 def test_no_openmp_runtime_in_the_extension():
     """No libgomp / libomp / libiomp NEEDED, nor any OpenMP entry point: the
     strings would be in the binary's dynamic string table."""
-    with open(_kernels.__file__, "rb") as f:
+    with open(_nc_core.__file__, "rb") as f:
         binary = f.read()
     for name in (b"libgomp", b"libomp", b"libiomp", b"GOMP_parallel", b"omp_get_num_threads",
                  b"__kmpc_fork_call"):
         assert name not in binary, name
     if sys.platform == "linux":
-        result = subprocess.run(["ldd", _kernels.__file__], capture_output=True, text=True) \
+        result = subprocess.run(["ldd", _nc_core.__file__], capture_output=True, text=True) \
             if _which("ldd") else None
         if result is not None and result.returncode == 0:
             assert "gomp" not in result.stdout and "libomp" not in result.stdout

@@ -10,7 +10,7 @@ engine in neurocore._engine, without the interpreter's per-statement cost,
 which is what a step of a small network spends most of its time on.
 
 This module knows tensors and nodes, never kernels, layers or optimizers:
-it calls no C kernel (nc_core lives in neurocore._kernels alone), and the
+it calls no C kernel (nc_core lives in neurocore._nc_core alone), and the
 Python layers register with it what it must allocate or call back
 (``_set_tensor_type``, ``_set_post_accumulate_hooks``, ``_set_apply_mode``).
 """

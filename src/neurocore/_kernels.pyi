@@ -1,4 +1,4 @@
-# Type information for the Cython module neurocore._kernels (hand-written).
+# Type information for neurocore._kernels, which gathers the Cython kernel modules (hand-written).
 from typing import Optional, Tuple
 
 import numpy as np

@@ -4,12 +4,12 @@ When threadpoolctl is installed, a controller for neurocore's thread runtime
 is registered with it, so ``threadpoolctl.threadpool_info()`` lists
 neurocore and ``threadpool_limits(n)`` limits its kernels as it limits
 OpenBLAS and OpenMP.  The controller finds the runtime by the file name of
-the loaded extension module and drives ``set_num_threads`` /
+the extension module that holds it (_nc_core) and drives ``set_num_threads`` /
 ``get_num_threads``.
 """
 import os
 
-from neurocore import _kernels
+from neurocore import _kernels, _nc_core
 
 
 def register(version):
@@ -25,7 +25,7 @@ def register(version):
     class NeurocoreController(threadpoolctl.LibController):
         user_api = "neurocore"
         internal_api = "neurocore"
-        filename_prefixes = (os.path.basename(_kernels.__file__),)
+        filename_prefixes = (os.path.basename(_nc_core.__file__),)
 
         def get_num_threads(self):
             return _kernels.get_num_threads()

@@ -1,10 +1,12 @@
 /*
  * neurocore: the C API for other extension modules.
  *
- * neurocore's extension exports no C symbol.  Its kernels reach another
+ * neurocore's extensions export no C symbol.  Its kernels reach another
  * compiled extension (C, C++ or Cython) through a table of function pointers
- * that the module neurocore._kernels publishes as a PyCapsule, the way
- * NumPy's import_array() does:
+ * that neurocore._kernels publishes as a PyCapsule (created by
+ * neurocore._nc_core, the module that holds the C core; neurocore's own
+ * kernel family modules call through the same table), the way NumPy's
+ * import_array() does:
  *
  *     #include <Python.h>
  *     #include "neurocore/nc_api.h"      // -I$(python -c "import neurocore; print(neurocore.get_include())")
@@ -237,7 +239,7 @@ NC_API_INLINE int nc_import_api_version(unsigned int version, size_t size)
     if (capsule == NULL)
         return -1;
     table = (const nc_api_t *)PyCapsule_GetPointer(capsule, NC_API_CAPSULE_NAME);
-    /* the table is static data of neurocore._kernels, which stays loaded once
+    /* the table is static data of neurocore._nc_core, which stays loaded once
      * imported (extension modules are never unloaded), so no reference is kept */
     Py_DECREF(capsule);
     if (table == NULL)

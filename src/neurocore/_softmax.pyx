@@ -1,5 +1,18 @@
-# Wrappers for csrc/kernels/softmax.inc: softmax and log-softmax over the
-# last axis of an array of any rank (leading axes are rows).
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: embedsignature=True, initializedcheck=False
+"""neurocore._softmax: softmax and log-softmax over the last axis of an
+array of any rank, leading axes as rows (csrc/kernels/softmax.inc).
+"""
+import numpy as np
+cimport numpy as cnp
+
+from neurocore._api cimport *
+from neurocore._nc_core cimport (
+    _is_f32, _data, _float_input, _like_input, _output, _no_partial_overlap)
+
+cnp.import_array()
+nc_api = kernel_table()
+
 
 cdef enum _SoftmaxOp:
     _SOFTMAX, _LOG_SOFTMAX

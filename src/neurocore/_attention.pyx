@@ -1,107 +1,22 @@
-# Wrappers for csrc/kernels/attention.inc and layernorm.inc: fused
-# scaled-dot-product attention (forward keeps one log-sum-exp per row, the
-# backward recomputes the tiles) and layer normalisation.
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: embedsignature=True, initializedcheck=False
+"""neurocore._attention: fused scaled-dot-product attention and layer
+normalisation (csrc/kernels/attention.inc, layernorm.inc).
 
-cdef object _strided4(object x, str name, object ref=None, str ref_name=""):
-    """x as a 4-D float array whose last axis is contiguous and whose strides
-    are whole elements (views such as the q/k/v slices of a fused qkv
-    projection pass without a copy; anything else is copied once)."""
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
-    dtype = x.dtype.newbyteorder("=")      # non-native order: copied below, with the rest
-    if dtype != _F32 and dtype != _F64:
-        raise TypeError(f"{name} must have dtype float32 or float64, got {dtype}")
-    if ref is not None and dtype != ref.dtype:
-        raise TypeError(f"{name} has dtype {dtype} but {ref_name} has dtype {ref.dtype}; "
-                        f"convert one explicitly")
-    if x.ndim != 4:
-        raise ValueError(f"{name} must be 4-D (batch, heads, tokens, features), got shape {x.shape}")
-    cdef Py_ssize_t item = x.itemsize
-    if (not x.dtype.isnative or (x.shape[3] > 1 and x.strides[3] != item) or any(s % item for s in x.strides)
-            or not cnp.PyArray_ISALIGNED(<cnp.ndarray>x)):
-        x = _kernel_copy(x)
-    return x
+The attention forward keeps one log-sum-exp per row; the backward
+recomputes the tiles.
+"""
+import numpy as np
+cimport numpy as cnp
 
+from neurocore._api cimport *
+from neurocore._nc_core cimport (
+    _is_f32, _data, _float_input, _like_input, _empty, _check_shape, _output, _finite_scalar,
+    _no_partial_overlap, _strided4, _fill_strides, _strided_output, _check_no_overlap, _attention_mask,
+    _attention_operands, _attention_scale)
 
-cdef _fill_strides(object x, nc_int *s):
-    cdef Py_ssize_t item = x.itemsize
-    for i in range(3):
-        s[i] = x.strides[i] // item
-
-
-cdef object _strided_output(object out, tuple shape, object dtype, str name):
-    """A fresh C-contiguous output, or the caller's array: right shape and
-    dtype, writable, last axis contiguous (other strides free)."""
-    if out is None:
-        return _empty(shape, dtype)
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"{name} must be a numpy.ndarray or None, got {type(out).__name__}")
-    if out.dtype != dtype:
-        raise TypeError(f"{name} must have dtype {dtype}, got {out.dtype}")
-    if out.shape != shape:
-        raise ValueError(f"{name} must have shape {shape}, got {out.shape}")
-    cdef Py_ssize_t item = out.itemsize
-    # (an empty array's strides are arbitrary, often 0: nothing to check)
-    if not out.flags.writeable or (out.size and ((shape[3] > 1 and out.strides[3] != item)
-                                                 or any(s % item for s in out.strides))):
-        raise ValueError(f"{name} must be writable with a contiguous last axis")
-    _check_aligned_output(out, name)
-    return out
-
-
-cdef _check_no_overlap(object outputs, object inputs):
-    """An output that shares memory with an input would be overwritten
-    while the tiles still read it: refuse instead of computing garbage."""
-    for oname, o in outputs:
-        for iname, a in inputs:
-            if a is not None and np.may_share_memory(o, a):
-                raise ValueError(f"{oname} overlaps {iname} in memory; pass a separate array")
-
-
-cdef object _attention_mask(object mask, tuple target, object dtype, nc_int *ms):
-    """The additive mask for the kernel (a boolean mask: True = attend, as
-    PyTorch; False becomes -inf) and its four element strides, 0 along the
-    axes it is broadcast on.  Only the mask's own elements are stored."""
-    if not isinstance(mask, np.ndarray):
-        raise TypeError(f"attn_mask must be a numpy.ndarray or None, got {type(mask).__name__}")
-    if not mask.dtype.isnative:
-        mask = mask.astype(mask.dtype.newbyteorder("="))
-    if mask.dtype == np.bool_:
-        mask = np.where(mask, dtype.type(0), dtype.type(-np.inf))
-    elif mask.dtype == _F32 or mask.dtype == _F64:
-        if mask.dtype != dtype:
-            raise TypeError(f"attn_mask has dtype {mask.dtype} but q has dtype {dtype}; "
-                            f"convert one explicitly")
-    else:
-        raise TypeError(f"attn_mask must be boolean or have q's dtype {dtype}, got {mask.dtype}")
-    shape = tuple(mask.shape)
-    if len(shape) > 4 or any(s != 1 and s != t for s, t in zip(reversed(shape), reversed(target))):
-        raise ValueError(f"attn_mask of shape {shape} does not broadcast to "
-                         f"(batch, heads, N, M) = {target}")
-    mask = (mask if _kernel_ready(mask) else _kernel_copy(mask)).reshape((1,) * (4 - len(shape)) + shape)
-    cdef Py_ssize_t item = mask.itemsize
-    for i in range(4):
-        ms[i] = 0 if mask.shape[i] == 1 else mask.strides[i] // item
-    return mask
-
-
-cdef tuple _attention_operands(object q, object k, object v):
-    Q = _strided4(q, "q")
-    K = _strided4(k, "k", Q, "q")
-    V = _strided4(v, "v", Q, "q")
-    if K.shape[:2] != Q.shape[:2] or V.shape[:2] != Q.shape[:2]:
-        raise ValueError(f"q, k and v must share (batch, heads), got shapes {Q.shape}, {K.shape} and {V.shape}")
-    if K.shape[3] != Q.shape[3]:
-        raise ValueError(f"q and k must have the same feature size, got shapes {Q.shape} and {K.shape}")
-    if V.shape[2] != K.shape[2]:
-        raise ValueError(f"k and v must have the same number of tokens, got shapes {K.shape} and {V.shape}")
-    return Q, K, V
-
-
-cdef double _attention_scale(object scale, nc_int d) except? -1.0:
-    if scale is None:
-        return 1.0 / np.sqrt(d) if d > 0 else 1.0
-    return _finite_scalar(scale, "scale")
+cnp.import_array()
+nc_api = kernel_table()
 
 
 def attention_forward(q, k, v, mask=None, is_causal=False, scale=None, out=None, workspace=True):

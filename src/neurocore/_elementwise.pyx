@@ -1,6 +1,20 @@
-# Wrappers for csrc/kernels/elementwise.inc: the Hadamard family.
-# Arrays of any shape are treated as flat; operands must share one shape
-# (broadcasting belongs to the Python layer).
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: embedsignature=True, initializedcheck=False
+"""neurocore._elementwise: the Hadamard family (csrc/kernels/elementwise.inc).
+
+Arrays of any shape are treated as flat; operands must share one shape
+(broadcasting belongs to the Python layer).
+"""
+import numpy as np
+cimport numpy as cnp
+
+from neurocore._api cimport *
+from neurocore._nc_core cimport (
+    _is_f32, _data, _float_input, _like_input, _check_ndim, _output, _finite_scalar, _no_partial_overlap)
+
+cnp.import_array()
+nc_api = kernel_table()
+
 
 cdef enum _BinaryOp:
     _ADD, _SUB, _MUL, _DIV

@@ -1,10 +1,24 @@
-# Wrappers for csrc/kernels/gemm.inc and matvec.inc: matvec, outer-product
-# accumulation, GEMM (2-D and batched), and the fused Linear layer.
-#
-# Operands that are transposed views of contiguous arrays (a.T, or
-# swapaxes(-1, -2) of a 3-D array) are not copied: the transpose flag of the
-# kernel absorbs them.  Outputs that overlap an input are computed into a
-# fresh array first.
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: embedsignature=True, initializedcheck=False
+"""neurocore._gemm: matvec, outer-product accumulation, GEMM (2-D and
+batched) and the fused Linear layer (csrc/kernels/gemm.inc, matvec.inc).
+
+Operands that are transposed views of contiguous arrays (a.T, or
+swapaxes(-1, -2) of a 3-D array) are not copied: the transpose flag of the
+kernel absorbs them.  Outputs that overlap an input are computed into a
+fresh array first.
+"""
+import numpy as np
+cimport numpy as cnp
+
+from neurocore._api cimport *
+from neurocore._nc_core cimport (
+    _is_f32, _data, _check_aligned_output, _like_input, _empty, _check_shape, _check_ndim, _output,
+    _finite_scalar)
+
+cnp.import_array()
+nc_api = kernel_table()
+
 
 _GEMM_ACTIVATIONS = {"identity": NC_ACT_IDENTITY, "relu": NC_ACT_RELU,
                      "leaky_relu": NC_ACT_LEAKY_RELU, "gelu": NC_ACT_GELU,

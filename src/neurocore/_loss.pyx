@@ -1,6 +1,22 @@
-# Wrappers for csrc/kernels/loss.inc: fused cross-entropy (log-softmax + NLL)
-# and binary cross-entropy on logits.  Per-row / per-element losses come out;
-# the reductions belong to the Python layer (a sum of m numbers).
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: embedsignature=True, initializedcheck=False
+"""neurocore._loss: fused cross-entropy (log-softmax + NLL) and binary
+cross-entropy on logits (csrc/kernels/loss.inc).
+
+Per-row / per-element losses come out; the reductions belong to the Python
+layer (a sum of m numbers).
+"""
+import numpy as np
+cimport numpy as cnp
+
+from neurocore._api cimport *
+from neurocore._nc_core cimport (
+    _is_float_type, _kernel_ready, _is_f32, _data, _kernel_copy, _float_input, _like_input, _new_array,
+    _check_shape, _check_ndim, _output, _finite_scalar, _no_partial_overlap)
+
+cnp.import_array()
+nc_api = kernel_table()
+
 
 cdef object _I64 = np.dtype(np.int64)
 

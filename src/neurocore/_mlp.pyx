@@ -1,11 +1,29 @@
-# The whole Linear chain of nn.MLP (functional._ops.LinearChain) in one
-# wrapper call each way: the same kernels as linear_forward/linear_backward
-# (nc_gemm_fused, nc_act_grad, nc_gemm, nc_sum_rows) with the per-call
-# Python entry paid once per chain instead of once per layer, which is what
-# dominates small batches.  The chain's only route: every argument is
-# checked here (a strided or byte-swapped array is copied once, anything
-# else wrong raises, naming the argument), and inputs of any rank (..., in)
-# run as one (m, in) matrix.
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: embedsignature=True, initializedcheck=False
+"""neurocore._mlp: the whole Linear chain of nn.MLP
+(functional._ops.LinearChain) in one wrapper call each way.
+
+The same kernels as linear_forward/linear_backward (nc_gemm_fused,
+nc_act_grad, nc_gemm, nc_sum_rows), with the per-call Python entry paid once
+per chain instead of once per layer, which is what dominates small batches.
+The chain's only route: every argument is checked here (a strided or
+byte-swapped array is copied once, anything else wrong raises, naming the
+argument), and inputs of any rank (..., in) run as one (m, in) matrix.
+"""
+import numpy as np
+from neurocore._gemm import _GEMM_ACTIVATIONS
+cimport numpy as cnp
+
+from neurocore._api cimport *
+from neurocore._nc_core cimport (
+    _kernel_ready, _data, _kernel_copy, _new_array)
+
+cnp.import_array()
+nc_api = kernel_table()
+
+cdef object _F32 = np.dtype(np.float32)
+cdef object _F64 = np.dtype(np.float64)
+
 
 from libc.string cimport memcpy
 from libc.stdlib cimport malloc, free

@@ -1,6 +1,20 @@
-# Wrappers for csrc/kernels/activation.inc: activations forward/backward and
-# the vector math (exp, log, tanh, erf).  Arrays of any shape are treated as
-# flat.
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: embedsignature=True, initializedcheck=False
+"""neurocore._activation: activations forward and backward, and the vector
+math (exp, log, tanh, erf), of csrc/kernels/activation.inc.
+
+Arrays of any shape are treated as flat.
+"""
+import numpy as np
+cimport numpy as cnp
+
+from neurocore._api cimport *
+from neurocore._nc_core cimport (
+    _is_f32, _data, _float_input, _like_input, _output, _finite_scalar, _no_partial_overlap)
+
+cnp.import_array()
+nc_api = kernel_table()
+
 
 _ACTIVATIONS = {
     "identity": NC_ACT_IDENTITY,

@@ -1,11 +1,27 @@
-# Wrappers for csrc/kernels/optim.inc: fused multi-tensor optimizer steps.
-#
-# Each wrapper takes one array or a list of arrays per role (params, grads,
-# state), one entry per tensor of a parameter group, validates all of them
-# (and every hyperparameter) before any C runs, and updates the params and
-# state IN PLACE with one C call for the whole list, GIL released.  Params
-# and state must be writable C-contiguous arrays (they cannot be copied: the
-# caller holds them); grads may be strided (copied once).
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: embedsignature=True, initializedcheck=False
+"""neurocore._optim: fused multi-tensor optimizer steps (csrc/kernels/optim.inc).
+
+Each wrapper takes one array or a list of arrays per role (params, grads,
+state), one entry per tensor of a parameter group, validates all of them
+(and every hyperparameter) before any C runs, and updates the params and
+state IN PLACE with one C call for the whole list, GIL released.  Params
+and state must be writable C-contiguous arrays (they cannot be copied: the
+caller holds them); grads may be strided (copied once).
+"""
+import numpy as np
+cimport numpy as cnp
+
+from neurocore._api cimport *
+from neurocore._nc_core cimport (
+    _kernel_ready, _kernel_copy, _check_aligned_output, _finite_scalar)
+from neurocore._shape cimport same_shape
+
+cnp.import_array()
+nc_api = kernel_table()
+
+cdef object _F32 = np.dtype(np.float32)
+
 
 from libc.stdlib cimport malloc, free
 from libc.string cimport memset
@@ -231,12 +247,7 @@ cdef object _sgd_step(params, grads, momentum_buffers, lr, momentum, dampening, 
     cdef nc_int n = G.n
     cdef bint f32 = G.f32()
     with nogil:
-        if f32:
-            nc_sgd_step_f32(n, G.sizes, lr_, mom, damp, wd, flags, <float **>P, <const float **>Gr,
-                            <float **>B, fr)
-        else:
-            nc_sgd_step_f64(n, G.sizes, lr_, mom, damp, wd, flags, <double **>P, <const double **>Gr,
-                            <double **>B, fr)
+        nc_sgd_step(f32, n, G.sizes, lr_, mom, damp, wd, flags, P, Gr, B, fr)
     return params
 
 
@@ -279,12 +290,7 @@ cdef object _adagrad_step(params, grads, state_sums, steps, lr, lr_decay, weight
     cdef nc_int n = G.n
     cdef bint f32 = G.f32()
     with nogil:
-        if f32:
-            nc_adagrad_step_f32(n, G.sizes, G.steps, lr_, lrd, wd, e, flags, <float **>P,
-                                <const float **>Gr, <float **>S)
-        else:
-            nc_adagrad_step_f64(n, G.sizes, G.steps, lr_, lrd, wd, e, flags, <double **>P,
-                                <const double **>Gr, <double **>S)
+        nc_adagrad_step(f32, n, G.sizes, G.steps, lr_, lrd, wd, e, flags, P, Gr, S)
     return params
 
 
@@ -342,12 +348,7 @@ cdef object _rmsprop_step(params, grads, square_avgs, momentum_buffers, grad_avg
     cdef nc_int n = G.n
     cdef bint f32 = G.f32()
     with nogil:
-        if f32:
-            nc_rmsprop_step_f32(n, G.sizes, lr_, al, e, wd, mom, flags, <float **>P, <const float **>Gr,
-                                <float **>S, <float **>B, <float **>A)
-        else:
-            nc_rmsprop_step_f64(n, G.sizes, lr_, al, e, wd, mom, flags, <double **>P, <const double **>Gr,
-                                <double **>S, <double **>B, <double **>A)
+        nc_rmsprop_step(f32, n, G.sizes, lr_, al, e, wd, mom, flags, P, Gr, S, B, A)
     return params
 
 
@@ -404,12 +405,7 @@ cdef object _adam_step(params, grads, exp_avgs, exp_avg_sqs, steps, max_exp_avg_
     cdef nc_int n = G.n
     cdef bint f32 = G.f32()
     with nogil:
-        if f32:
-            nc_adam_step_f32(n, G.sizes, G.steps, lr_, b1, b2, e, wd, flags, <float **>P,
-                             <const float **>Gr, <float **>M, <float **>V, <float **>VM)
-        else:
-            nc_adam_step_f64(n, G.sizes, G.steps, lr_, b1, b2, e, wd, flags, <double **>P,
-                             <const double **>Gr, <double **>M, <double **>V, <double **>VM)
+        nc_adam_step(f32, n, G.sizes, G.steps, lr_, b1, b2, e, wd, flags, P, Gr, M, V, VM)
     return params
 
 
@@ -459,12 +455,7 @@ cdef object _lamb_step(params, grads, exp_avgs, exp_avg_sqs, steps, lr, beta1, b
     cdef bint f32 = G.f32()
     try:
         with nogil:
-            if f32:
-                nc_lamb_step_f32(n, G.sizes, G.steps, lr_, b1, b2, e, wd, flags, <float **>P,
-                                 <const float **>Gr, <float **>M, <float **>V, ws)
-            else:
-                nc_lamb_step_f64(n, G.sizes, G.steps, lr_, b1, b2, e, wd, flags, <double **>P,
-                                 <const double **>Gr, <double **>M, <double **>V, ws)
+            nc_lamb_step(f32, n, G.sizes, G.steps, lr_, b1, b2, e, wd, flags, P, Gr, M, V, ws)
     finally:
         free(ws)
     return params
