@@ -30,7 +30,8 @@ wnames = zipfile.ZipFile(wheel).namelist()
 assert any(n.endswith(".dist-info/licenses/LICENSE") or n.endswith(".dist-info/LICENSE") for n in wnames), \
     "wheel lacks LICENSE"
 # public headers and .pxd for other extensions live in neurocore/include/
-bad = [n for n in wnames if n.endswith((".pyx", ".pxi", ".c", "_nc.pxd", "_nc_core.pxd", "_api.pxd"))
+bad = [n for n in wnames if n.endswith((".pyx", ".pxi", ".c"))
+       or n.rsplit("/", 1)[-1] in ("_nc.pxd", "_nc_core.pxd", "_api.pxd", "_shape.pxd", "_engine_core.pxd")
        or (n.endswith((".h", ".pxd")) and not n.startswith("neurocore/include/"))]
 assert not bad, f"wheel ships sources: {bad}"
 assert any(n.startswith("neurocore/_nc_core") and n.endswith(".so") for n in wnames)
