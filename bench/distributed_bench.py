@@ -10,6 +10,8 @@ needs the [mpi] extra (mpiexec on PATH or beside the Python executable).
 The layouts run alternately, ``--rounds`` times each, and the table shows
 medians.  A 1 rank x 1 thread row gives the per-core baseline: 2 ranks
 at twice its throughput is perfect data-parallel scaling.  A PyTorch DDP (gloo) row is added where torch is installed.
+Both DDPs run with gradient_as_bucket_view=True (no copy of the averages
+back into separate .grad arrays).
 Not part of the pytest benchmark suite (its name does not match bench_*.py):
 it launches its own processes.
 """
@@ -70,7 +72,8 @@ def run_neurocore(case, distributed):
         rank, world = dist.get_rank(), dist.get_world_size()
     model, opt, x, y = _build(case.split("-")[0], batch)
     xl, yl = nc.tensor(x[rank::world]), y[rank::world]
-    net = dist.DistributedDataParallel(model, bucket_cap_mb=bucket_mb) if distributed else model
+    net = dist.DistributedDataParallel(model, bucket_cap_mb=bucket_mb, gradient_as_bucket_view=True) \
+        if distributed else model
     times, exposed = [], []
     for i in range(warm + timed):
         if distributed:
@@ -143,7 +146,7 @@ def run_torch(case, distributed):
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05)
         x, y = torch.randn(batch, 3, 224, 224), torch.randint(0, 1000, (batch,))
     if distributed:
-        model = tnn.parallel.DistributedDataParallel(model, bucket_cap_mb=bucket_mb)
+        model = tnn.parallel.DistributedDataParallel(model, bucket_cap_mb=bucket_mb, gradient_as_bucket_view=True)
     xl, yl = x[rank::world], y[rank::world]
     times = []
     for i in range(warm + timed):

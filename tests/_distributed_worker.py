@@ -60,13 +60,14 @@ def assert_replicas_equal(model, what):
         raise AssertionError(f"parameters differ between ranks {what}")
 
 
-def train(out, stop_at=None, ckpt=None, resume=None):
+def train(out, stop_at=None, ckpt=None, resume=None, bucket_view=False):
     rank, world = dist.get_rank(), dist.get_world_size()
     # rank 1 starts from other weights: the wrap must broadcast rank 0's
     model = make_model(seed=0 if rank == 0 else 99)
     if resume is not None:
         model = make_model(seed=1234)           # the checkpoint must overwrite everything
-    ddp = dist.DistributedDataParallel(model, bucket_cap_mb=0.002)   # several buckets of ~2 KiB
+    ddp = dist.DistributedDataParallel(model, bucket_cap_mb=0.002,   # several buckets of ~2 KiB
+                                       gradient_as_bucket_view=bucket_view)
     assert_replicas_equal(model, "after the wrap")
     opt = nc.optim.AdamW(ddp.parameters(), lr=3e-3, weight_decay=0.05)
     first = 0
@@ -87,8 +88,10 @@ def train(out, stop_at=None, ckpt=None, resume=None):
         assert_replicas_equal(model, f"after step {step}")
     if rank == 0:
         stats = ddp.reduction_stats
+        views = [np.shares_memory(p.grad.data, ddp._bucket_of[id(p)][0].buffer) for p in ddp._params]
         np.savez(out, params=flat_params(model), buckets=len(ddp._buckets), early=stats.early_buckets,
-                 steps=stats.steps, shared=all(b.shared is not None for b in ddp._buckets))
+                 steps=stats.steps, shared=all(b.shared is not None for b in ddp._buckets),
+                 grads_are_views=all(views), grads_share_none=not any(views))
 
 
 def api(out):
@@ -219,11 +222,12 @@ def main(argv):
     if scenario == "train":
         out, rest = argv[1], argv[2:]
         stop_at = ckpt = resume = None
+        bucket_view = rest[:1] == ["--bucket-view"]
         if rest[:1] == ["--stop-at"]:
             stop_at, ckpt = int(rest[1]), rest[2]
         elif rest[:1] == ["--resume"]:
             resume = rest[1]
-        train(out, stop_at, ckpt, resume)
+        train(out, stop_at, ckpt, resume, bucket_view)
     elif scenario == "api":
         api(argv[1])
     elif scenario == "fault":

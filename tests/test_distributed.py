@@ -88,6 +88,17 @@ def test_two_ranks_train_like_one_process_on_the_global_batch(uninterrupted):
     assert 0 < int(uninterrupted["early"]) <= (int(uninterrupted["buckets"]) - 1) * worker.STEPS
 
 
+def test_gradient_as_bucket_view_gives_the_same_bits_without_the_copy(uninterrupted, tmp_path):
+    """gradient_as_bucket_view=True (PyTorch's option): after each reduction
+    the .grad arrays are views of the buckets, not copies, and training
+    takes the same values."""
+    assert bool(uninterrupted["grads_share_none"])
+    _launch("train", tmp_path / "view.npz", "--bucket-view")
+    view = np.load(tmp_path / "view.npz")
+    assert bool(view["grads_are_views"])
+    assert view["params"].tobytes() == uninterrupted["params"].tobytes()
+
+
 def test_mpi_allreduce_path_gives_the_bits_of_the_shared_memory_path(uninterrupted, tmp_path):
     """Both ranks on one node: the buckets live in a shared-memory window
     (each rank averages a slice); NEUROCORE_DDP_SHARED_MEMORY=0 takes MPI's

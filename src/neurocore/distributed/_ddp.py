@@ -150,6 +150,11 @@ class DistributedDataParallel(nn.Module):
             find parameters that will get no gradient, and reduce zeros for
             them (without it, such a parameter is an error at the next
             forward, as in PyTorch).
+        gradient_as_bucket_view: after the reduction, each ``.grad`` is a
+            view of its bucket instead of a copy of it (as PyTorch's option
+            of that name): one copy of every gradient less per step, but a
+            gradient kept past the next backward pass changes with the next
+            reduction.
 
     Example::
 
@@ -167,7 +172,7 @@ class DistributedDataParallel(nn.Module):
     """
 
     def __init__(self, module, bucket_cap_mb=25, broadcast_buffers=True, find_unused_parameters=False,
-                 device_ids=None, output_device=None):
+                 device_ids=None, output_device=None, gradient_as_bucket_view=False):
         super().__init__()
         if not isinstance(module, nn.Module):
             raise TypeError(f"module must be a neurocore.nn.Module, got {type(module).__name__}")
@@ -180,6 +185,7 @@ class DistributedDataParallel(nn.Module):
         object.__setattr__(self, "_group", group)
         object.__setattr__(self, "broadcast_buffers", bool(broadcast_buffers))
         object.__setattr__(self, "find_unused_parameters", bool(find_unused_parameters))
+        object.__setattr__(self, "gradient_as_bucket_view", bool(gradient_as_bucket_view))
         object.__setattr__(self, "bucket_cap_mb", bucket_cap_mb)
         object.__setattr__(self, "reduction_stats", ReductionStats())
         params = [p for p in module.parameters() if p.requires_grad]
@@ -367,13 +373,14 @@ class DistributedDataParallel(nn.Module):
         b.shared.fence(group, what)
         lo, hi = b.slice(group)
         copies = [c[lo:hi] for c in b.copies]
-        acc = b.scratch
+        # the sum in rank order, divided, into the first copy, then the others
+        acc = copies[0] if len(copies) == 2 else b.scratch
         np.add(copies[0], copies[1], out=acc)
         for c in copies[2:]:
             np.add(acc, c, out=acc)
-        np.divide(acc, group.size, out=acc)
-        for c in copies:
-            c[...] = acc
+        np.divide(acc, group.size, out=copies[0])
+        for c in copies[1:]:
+            np.copyto(c, copies[0])
         b.shared.fence(group, what)
         b.averaged = True
 
@@ -388,7 +395,9 @@ class DistributedDataParallel(nn.Module):
                 np.divide(b.buffer, size, out=b.buffer)
             for p, offset in zip(b.params, b.offsets):
                 avg = b.buffer[offset:offset + p.data.size].reshape(p.data.shape)
-                if p.grad is None or not p.grad.data.flags.writeable:
+                if self.gradient_as_bucket_view:
+                    p.grad = Tensor(avg)
+                elif p.grad is None or not p.grad.data.flags.writeable:
                     p.grad = Tensor(avg.copy())
                 else:
                     p.grad.data[...] = avg
