@@ -9,8 +9,8 @@ How the gradients travel:
 
 * Buckets.  The parameters are cut, in reverse order of registration (the
   order in which backward usually completes their gradients), into flat
-  buckets of at most ``bucket_cap_mb`` MiB (the first one 1 MiB, so that the
-  first reduction starts early), one dtype per bucket.
+  buckets of at most ``bucket_cap_mb`` MiB (across machines the first one
+  1 MiB, so that the first transfer starts early), one dtype per bucket.
 * Overlap.  Each parameter has a post-accumulate-grad hook.  When the last
   gradient of a bucket is in, the hook copies the bucket's gradients into
   its flat buffer and starts a non-blocking ``MPI_Iallreduce`` on it while
@@ -143,7 +143,7 @@ class DistributedDataParallel(nn.Module):
             wrap time (and its buffers at every forward when
             ``broadcast_buffers``).
         bucket_cap_mb: size of a gradient bucket in MiB (default 25, as
-            PyTorch); the first bucket holds at most 1 MiB.
+            PyTorch); across machines the first bucket holds at most 1 MiB.
         broadcast_buffers: copy rank 0's buffers (non-parameter state) to
             every rank at each forward.
         find_unused_parameters: walk the graph of each forward's output to
@@ -191,8 +191,13 @@ class DistributedDataParallel(nn.Module):
         params = [p for p in module.parameters() if p.requires_grad]
         object.__setattr__(self, "_params", params)
         self._broadcast_parameters()
-        buckets = self._make_buckets(params, int(bucket_cap_mb * (1 << 20)))
-        if _use_shared_memory(group):
+        shared = _use_shared_memory(group)
+        # the small first bucket starts a network transfer early; on one node
+        # the ranks average the buckets themselves, with nothing to overlap,
+        # and every bucket costs two node-wide synchronisations
+        first = int(bucket_cap_mb * (1 << 20)) if shared else _FIRST_BUCKET_BYTES
+        buckets = self._make_buckets(params, int(bucket_cap_mb * (1 << 20)), first)
+        if shared:
             # one window per dtype (collective), the buckets end to end in it
             sizes = {}
             for b in buckets:
@@ -231,8 +236,8 @@ class DistributedDataParallel(nn.Module):
                 offset += a.size
 
     @staticmethod
-    def _make_buckets(params, cap_bytes):
-        buckets, current, current_bytes, cap = [], {}, {}, min(_FIRST_BUCKET_BYTES, cap_bytes)
+    def _make_buckets(params, cap_bytes, first_cap_bytes):
+        buckets, current, current_bytes, cap = [], {}, {}, min(first_cap_bytes, cap_bytes)
         for p in reversed(params):
             dtype = p.data.dtype
             members = current.setdefault(dtype, [])
