@@ -43,7 +43,7 @@ def _layer(module):
 
 
 def _modules():
-    """neurocore-relative module name -> source files (a .pyx with its .pxi includes)."""
+    """neurocore-relative module name -> source files (a .pyx, .pxd or .py)."""
     mods = {}
     for path in SRC.rglob("*"):
         if path.suffix not in (".py", ".pyx", ".pxd") or "__pycache__" in path.parts:
