@@ -257,12 +257,12 @@ cdef object _empty(tuple shape, object dtype):
     """np.empty(shape, dtype) for a float32/float64 dtype, through _new_array."""
     cdef cnp.npy_intp dims[32]
     cdef int nd = len(shape), i
-    if nd > 32:
-        return np.empty(shape, dtype=dtype)
-    for i in range(nd):
-        dims[i] = shape[i]
     if not isinstance(dtype, np.dtype):
         dtype = np.dtype(dtype)
+    if nd > 32 or not cnp.PyArray_ISNBO((<cnp.dtype>dtype).byteorder):
+        return np.empty(shape, dtype=dtype)     # (a byte-swapped dtype keeps its order)
+    for i in range(nd):
+        dims[i] = shape[i]
     return _new_array(nd, dims, (<cnp.dtype>dtype).type_num)
 
 

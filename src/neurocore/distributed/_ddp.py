@@ -195,8 +195,8 @@ class DistributedDataParallel(nn.Module):
         # the small first bucket starts a network transfer early; on one node
         # the ranks average the buckets themselves, with nothing to overlap,
         # and every bucket costs two node-wide synchronisations
-        first = int(bucket_cap_mb * (1 << 20)) if shared else _FIRST_BUCKET_BYTES
-        buckets = self._make_buckets(params, int(bucket_cap_mb * (1 << 20)), first)
+        cap = int(bucket_cap_mb * (1 << 20))
+        buckets = self._make_buckets(params, cap, cap if shared else _FIRST_BUCKET_BYTES)
         if shared:
             # one window per dtype (collective), the buckets end to end in it
             sizes = {}
