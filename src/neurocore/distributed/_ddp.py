@@ -97,8 +97,9 @@ class _Bucket:
         self.shared = shared
         self.copies = [a[offset:offset + n] for a in shared.arrays]
         self.buffer = self.copies[group.local_rank]
-        lo, hi = self.slice(group)
-        self.scratch = np.empty(hi - lo, self.buffer.dtype)
+        if len(self.copies) > 2:        # two ranks sum straight into the first copy
+            lo, hi = self.slice(group)
+            self.scratch = np.empty(hi - lo, self.buffer.dtype)
 
     def slice(self, group):
         """The part of the buffer this rank sums on the shared path."""
@@ -379,7 +380,7 @@ class DistributedDataParallel(nn.Module):
         lo, hi = b.slice(group)
         copies = [c[lo:hi] for c in b.copies]
         # the sum in rank order, divided, into the first copy, then the others
-        acc = copies[0] if len(copies) == 2 else b.scratch
+        acc = copies[0] if b.scratch is None else b.scratch
         np.add(copies[0], copies[1], out=acc)
         for c in copies[2:]:
             np.add(acc, c, out=acc)
